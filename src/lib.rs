@@ -1,0 +1,9 @@
+//! PixelCNN Studio: train, watch and inspect a PixelCNN (van den Oord et al. 2016,
+//! arXiv 1601.06759) on dynamically binarized MNIST.
+//!
+//! The engine (`data`, `model`, `train`, `checkpoint`) knows nothing of egui; the command line
+//! (`cli`) and the desktop studio (`ui`, through `worker`) both drive it.
+
+pub mod data;
+pub mod model;
+pub mod train;

@@ -1,0 +1,158 @@
+//! Training history: per-step losses (recent at full resolution, the whole run down-sampled, so
+//! memory stays bounded) and per-epoch costs, plus the unit conversions.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::IMAGE_PIXELS;
+
+/// Step points kept at full resolution.
+pub const RECENT_CAPACITY: usize = 2000;
+/// Points kept for the down-sampled whole run.
+pub const OVERVIEW_CAPACITY: usize = 2000;
+
+/// Nats per image from nats per pixel.
+pub fn nats_per_image(cost_nats_per_pixel: f64) -> f64 {
+    cost_nats_per_pixel * IMAGE_PIXELS as f64
+}
+
+/// Bits per dimension from nats per pixel.
+pub fn bits_per_dim(cost_nats_per_pixel: f64) -> f64 {
+    cost_nats_per_pixel / std::f64::consts::LN_2
+}
+
+/// One step's loss at a fractional epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepPoint {
+    /// Epochs completed when this step ended (fractional).
+    pub epoch: f64,
+    /// Mean cross-entropy of the minibatch, nats per pixel.
+    pub loss_nats_per_pixel: f64,
+}
+
+/// The costs measured at the end of an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean minibatch cost over the epoch, nats per pixel.
+    pub train_cost_nats_per_pixel: f64,
+    /// Cost on the fixed binarization of the test images, nats per pixel.
+    pub test_cost_nats_per_pixel: f64,
+    /// Training throughput over the epoch.
+    pub images_per_sec: f64,
+    /// Wall time of the epoch (training and test).
+    pub elapsed_secs: f64,
+}
+
+impl EpochRecord {
+    /// Test NLL in nats per image.
+    pub fn test_nll_nats_per_image(&self) -> f64 {
+        nats_per_image(self.test_cost_nats_per_pixel)
+    }
+
+    /// Test cost in bits per dimension.
+    pub fn test_bits_per_dim(&self) -> f64 {
+        bits_per_dim(self.test_cost_nats_per_pixel)
+    }
+}
+
+/// Per-step losses: the last [`RECENT_CAPACITY`] at full resolution, and the whole run
+/// averaged into at most [`OVERVIEW_CAPACITY`] points.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepHistory {
+    /// Most recent steps, oldest first.
+    pub recent: VecDeque<StepPoint>,
+    /// The whole run, each point the mean of `overview_stride` steps.
+    pub overview: Vec<StepPoint>,
+    /// Steps averaged into each overview point.
+    pub overview_stride: usize,
+    /// Steps of the incomplete overview bucket.
+    pending: Vec<StepPoint>,
+}
+
+impl StepHistory {
+    /// Records one step.
+    pub fn push(&mut self, point: StepPoint) {
+        if self.recent.len() == RECENT_CAPACITY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(point);
+        self.overview_stride = self.overview_stride.max(1);
+        self.pending.push(point);
+        if self.pending.len() >= self.overview_stride {
+            self.overview.push(mean_point(&self.pending));
+            self.pending.clear();
+        }
+        if self.overview.len() > OVERVIEW_CAPACITY {
+            self.overview = self.overview.chunks(2).map(mean_point).collect();
+            self.overview_stride *= 2;
+        }
+    }
+
+    /// Total points held (bounded).
+    pub fn len(&self) -> usize {
+        self.recent.len() + self.overview.len() + self.pending.len()
+    }
+
+    /// Whether no step was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.recent.is_empty()
+    }
+
+    /// Points to plot: the overview up to where the recent window starts, then the recent window.
+    pub fn plot_points(&self) -> Vec<StepPoint> {
+        let start = self.recent.front().map_or(f64::INFINITY, |p| p.epoch);
+        self.overview
+            .iter()
+            .filter(|p| p.epoch < start)
+            .chain(self.recent.iter())
+            .copied()
+            .collect()
+    }
+}
+
+fn mean_point(points: &[StepPoint]) -> StepPoint {
+    let n = points.len().max(1) as f64;
+    StepPoint {
+        epoch: points.iter().map(|p| p.epoch).sum::<f64>() / n,
+        loss_nats_per_pixel: points.iter().map(|p| p.loss_nats_per_pixel).sum::<f64>() / n,
+    }
+}
+
+/// Everything measured during a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Per-step losses.
+    pub steps: StepHistory,
+    /// Per-epoch costs, in order.
+    pub epochs: Vec<EpochRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_history_stays_bounded_over_a_long_run() {
+        let mut history = StepHistory::default();
+        for i in 0..100_000 {
+            history.push(StepPoint {
+                epoch: i as f64 / 600.0,
+                loss_nats_per_pixel: 0.1,
+            });
+        }
+        assert!(history.len() <= RECENT_CAPACITY + OVERVIEW_CAPACITY + history.overview_stride);
+        assert_eq!(history.recent.len(), RECENT_CAPACITY);
+        let points = history.plot_points();
+        assert!(points.first().is_some_and(|p| p.epoch < 1.0));
+        assert!(points.windows(2).all(|w| w[0].epoch <= w[1].epoch));
+    }
+
+    #[test]
+    fn unit_conversions_match_the_paper_scale() {
+        assert!((nats_per_image(0.1) - 78.4).abs() < 1e-9);
+        assert!((bits_per_dim(std::f64::consts::LN_2) - 1.0).abs() < 1e-12);
+    }
+}

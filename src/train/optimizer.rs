@@ -1,0 +1,126 @@
+//! Adam with its moments and step count in the open, so a checkpoint can save and restore them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Params;
+
+/// Adam's hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator guard.
+    pub eps: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            learning_rate: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) over [`Params`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adam {
+    /// Hyper-parameters.
+    pub config: AdamConfig,
+    /// Updates applied so far.
+    pub step_count: u64,
+    /// First moments, shaped like the parameters.
+    pub first_moment: Params,
+    /// Second moments, shaped like the parameters.
+    pub second_moment: Params,
+}
+
+impl Adam {
+    /// Fresh state (zero moments) for `params`.
+    pub fn new(params: &Params, config: AdamConfig) -> Adam {
+        Adam {
+            config,
+            step_count: 0,
+            first_moment: params.zeros_like(),
+            second_moment: params.zeros_like(),
+        }
+    }
+
+    /// Applies one update of `grads` to `params`.
+    pub fn step(&mut self, params: &mut Params, grads: &Params) {
+        self.step_count += 1;
+        let AdamConfig {
+            learning_rate,
+            beta1,
+            beta2,
+            eps,
+        } = self.config;
+        let t = self.step_count as i32;
+        let step_size = (learning_rate / (1.0 - beta1.powi(t))) as f32;
+        let v_correction = (1.0 - beta2.powi(t)).sqrt() as f32;
+        let (beta1, beta2, eps) = (beta1 as f32, beta2 as f32, eps as f32);
+        let tensors = params
+            .tensors
+            .iter_mut()
+            .zip(&grads.tensors)
+            .zip(self.first_moment.tensors.iter_mut())
+            .zip(self.second_moment.tensors.iter_mut());
+        for (((p, g), m), v) in tensors {
+            for (i, value) in p.data.iter_mut().enumerate() {
+                let grad = g.data[i];
+                let (m, v) = (&mut m.data[i], &mut v.data[i]);
+                *m = beta1 * *m + (1.0 - beta1) * grad;
+                *v = beta2 * *v + (1.0 - beta2) * grad * grad;
+                *value -= step_size * *m / (v.sqrt() / v_correction + eps);
+            }
+        }
+    }
+}
+
+/// Clamps every gradient value to `[-limit, limit]` (the reference clips to 1).
+pub fn clip_gradients(grads: &mut Params, limit: f32) {
+    for t in &mut grads.tensors {
+        for g in &mut t.data {
+            *g = g.clamp(-limit, limit);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NamedTensor;
+
+    fn one(value: f32) -> Params {
+        Params {
+            tensors: vec![NamedTensor {
+                name: "w".into(),
+                shape: vec![1],
+                data: vec![value],
+            }],
+        }
+    }
+
+    #[test]
+    fn first_adam_step_moves_each_weight_by_the_learning_rate_against_the_gradient_sign() {
+        let mut params = one(1.0);
+        let mut adam = Adam::new(&params, AdamConfig::default());
+        adam.step(&mut params, &one(0.5));
+        assert!((params.tensors[0].data[0] - (1.0 - 1e-3)).abs() < 1e-6);
+        assert_eq!(adam.step_count, 1);
+        assert!((adam.first_moment.tensors[0].data[0] - 0.05).abs() < 1e-7);
+    }
+
+    #[test]
+    fn clipping_bounds_gradients() {
+        let mut g = one(7.0);
+        clip_gradients(&mut g, 1.0);
+        assert_eq!(g.tensors[0].data[0], 1.0);
+    }
+}
