@@ -37,6 +37,30 @@ impl Params {
         Params { tensors }
     }
 
+    /// The names and shapes `cfg` needs, all values zero.
+    pub fn zeros(cfg: &ModelConfig) -> Params {
+        let tensors = cfg
+            .layers()
+            .into_iter()
+            .flat_map(|layer| {
+                let shape = layer.weight_shape().to_vec();
+                [
+                    NamedTensor {
+                        name: format!("{}.weight", layer.name),
+                        data: vec![0.0; shape.iter().product()],
+                        shape,
+                    },
+                    NamedTensor {
+                        name: format!("{}.bias", layer.name),
+                        shape: vec![layer.out_channels],
+                        data: vec![0.0; layer.out_channels],
+                    },
+                ]
+            })
+            .collect();
+        Params { tensors }
+    }
+
     /// The same names and shapes, all values zero.
     pub fn zeros_like(&self) -> Params {
         Params {
