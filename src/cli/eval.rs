@@ -1,0 +1,55 @@
+//! `eval`: a checkpoint's cost on the fixed binarization of the test images.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use pixelcnn_studio::train::{bits_per_dim, nats_per_image, Trainer};
+use pixelcnn_studio::checkpoint;
+
+/// Options of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Checkpoint to evaluate.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// Use only the first N test images (default: the limit the checkpoint was trained with, or all 10,000).
+    #[arg(long, value_name = "N")]
+    test_limit: Option<usize>,
+    /// Folder with the four MNIST IDX files (raw or .gz); default: the shipped copy.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let snapshot = checkpoint::load(&args.checkpoint)?;
+    let data = super::load_data(args.data.as_deref())?;
+    let mut trainer = Trainer::from_snapshot(snapshot)?;
+    let mut config = trainer.config().clone();
+    if args.test_limit.is_some() {
+        config.test_limit = args.test_limit;
+    }
+    let images = config.test_limit.unwrap_or(usize::MAX).min(data.test.len());
+    trainer.set_config(config)?;
+    let cost = trainer
+        .test_cost(&data.test)
+        .context("evaluating the checkpoint")?;
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "test_cost_nats_per_pixel": cost,
+            "test_nll_nats_per_image": nats_per_image(cost),
+            "test_bits_per_dim": bits_per_dim(cost),
+            "images": images,
+        }))
+    } else {
+        println!(
+            "test cost {cost:.5} nats/pixel = {:.2} nats/image = {:.4} bits/dim over {images} images",
+            nats_per_image(cost),
+            bits_per_dim(cost)
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! `inspect`: the layer table and the masks of a checkpoint or a preset.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::model::receptive_field::receptive_field_size;
+use pixelcnn_studio::model::ModelConfig;
+
+use super::model_args::ModelArgs;
+
+/// Options of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Checkpoint whose architecture to show (instead of a preset).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "layers", "maps", "first_kernel"])]
+    checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<()> {
+    let cfg = match &args.checkpoint {
+        Some(path) => checkpoint::load(path)?.model,
+        None => args.model.to_config()?,
+    };
+    if args.json {
+        super::print_json(&inspect_json(&cfg))
+    } else {
+        print!("{}", inspect_text(&cfg));
+        Ok(())
+    }
+}
+
+fn mask_label(cfg_layer: &pixelcnn_studio::model::LayerSpec) -> &'static str {
+    cfg_layer.mask_kind().map_or("-", |k| k.label())
+}
+
+fn inspect_json(cfg: &ModelConfig) -> serde_json::Value {
+    let layers = cfg.layers();
+    let rows: Vec<_> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::json!({
+                "name": l.name,
+                "kind": l.kind.label(),
+                "kernel": l.kernel,
+                "mask": mask_label(l),
+                "in_channels": l.in_channels,
+                "out_channels": l.out_channels,
+                "relu": l.relu,
+                "residual": l.residual,
+                "output_shape": l.output_shape(),
+                "parameters": l.parameter_count(),
+                "effective_parameters": l.effective_parameter_count(),
+                "receptive_field_pixels": receptive_field_size(&layers, i),
+                "mask_grid": l.mask_kind().map(|_| l.mask().to_text()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "config": cfg,
+        "layers": rows,
+        "total_params": cfg.parameter_count(),
+    })
+}
+
+fn inspect_text(cfg: &ModelConfig) -> String {
+    let layers = cfg.layers();
+    let mut out = format!(
+        "{:<12} {:<18} {:>6} {:>4} {:>10} {:>10} {:>6} {:>10} {:>9}\n",
+        "layer", "kind", "kernel", "mask", "channels", "output", "relu", "params", "field"
+    );
+    for (i, l) in layers.iter().enumerate() {
+        let [c, h, w] = l.output_shape();
+        out.push_str(&format!(
+            "{:<12} {:<18} {:>6} {:>4} {:>10} {:>10} {:>6} {:>10} {:>9}\n",
+            l.name,
+            l.kind.label(),
+            format!("{}x{}", l.kernel, l.kernel),
+            mask_label(l),
+            format!("{}->{}", l.in_channels, l.out_channels),
+            format!("{c}x{h}x{w}"),
+            if l.residual { "res" } else if l.relu { "yes" } else { "no" },
+            l.parameter_count(),
+            receptive_field_size(&layers, i),
+        ));
+    }
+    out.push_str(&format!("total parameters: {}\n", cfg.parameter_count()));
+    out.push_str("field = input pixels visible from the centre pixel through the layers so far\n");
+    let mut shown = Vec::new();
+    for l in layers.iter().filter(|l| l.mask_kind().is_some()) {
+        let key = (l.kernel, mask_label(l));
+        if shown.contains(&key) {
+            continue;
+        }
+        shown.push(key);
+        out.push_str(&format!(
+            "\nmask {} ({}x{}, used by {}{}): # visible, . hidden, [ ] centre\n{}",
+            mask_label(l),
+            l.kernel,
+            l.kernel,
+            l.name,
+            if l.kind == pixelcnn_studio::model::LayerKind::MaskedB && cfg.masked_layers > 1 {
+                " and the other mask-B layers"
+            } else {
+                ""
+            },
+            l.mask().to_text()
+        ));
+    }
+    out
+}

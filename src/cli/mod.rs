@@ -1,0 +1,59 @@
+//! The command line: argument definitions and dispatch to one module per subcommand.
+
+mod eval;
+mod inspect;
+mod model_args;
+mod sample;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Train, watch and inspect a PixelCNN on binarized MNIST.
+///
+/// With no subcommand, opens the desktop studio.
+#[derive(Debug, Parser)]
+#[command(name = "pixelcnn-studio", version, about, long_about = None)]
+pub struct Cli {
+    /// Folder with the four MNIST IDX files (raw or .gz) for the studio; default: the shipped copy.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model (or resume one) and report train/test costs.
+    Train(train::TrainArgs),
+    /// Measure a checkpoint's cost on the (fixed-binarization) test images.
+    Eval(eval::EvalArgs),
+    /// Draw samples from a checkpoint into a PNG grid.
+    Sample(sample::SampleArgs),
+    /// Show the layer table and the masks of a checkpoint or a preset.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => pixelcnn_studio::ui::run_studio(cli.data),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Sample(args)) => sample::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
+    }
+}
+
+/// Prints `value` as one JSON object on stdout.
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Loads MNIST from `dir` or the shipped copy, with the path in any error.
+fn load_data(dir: Option<&std::path::Path>) -> anyhow::Result<pixelcnn_studio::data::Mnist> {
+    let dir = dir.map_or_else(pixelcnn_studio::data::default_data_dir, |d| d.to_path_buf());
+    Ok(pixelcnn_studio::data::load_mnist(&dir)?)
+}

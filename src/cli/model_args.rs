@@ -1,0 +1,39 @@
+//! Architecture options shared by `train` and `inspect`.
+
+use clap::Args;
+use pixelcnn_studio::model::ModelConfig;
+
+/// A preset plus overrides.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Architecture preset: `seed` (the 6-layer reference) or `paper` (15 mask-B layers, 128 maps).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Number of masked mask-B layers (overrides the preset).
+    #[arg(long, value_name = "N")]
+    pub layers: Option<usize>,
+    /// Feature maps of every hidden layer (overrides the preset).
+    #[arg(long, value_name = "N")]
+    pub maps: Option<usize>,
+    /// Side of the first (mask A) kernel, odd (overrides the preset).
+    #[arg(long, value_name = "K")]
+    pub first_kernel: Option<usize>,
+}
+
+impl ModelArgs {
+    /// The validated configuration these options describe.
+    pub fn to_config(&self) -> anyhow::Result<ModelConfig> {
+        let mut cfg = ModelConfig::preset(self.preset.as_deref().unwrap_or("seed"))?;
+        if let Some(layers) = self.layers {
+            cfg.masked_layers = layers;
+        }
+        if let Some(maps) = self.maps {
+            cfg.feature_maps = maps;
+        }
+        if let Some(k) = self.first_kernel {
+            cfg.first_kernel = k;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
