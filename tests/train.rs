@@ -1,0 +1,116 @@
+//! Training on real MNIST: the cost falls, the same seed gives the same losses, NaN stops training.
+
+use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
+use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::train::{TrainConfig, TrainError, TrainEvent, Trainer};
+use std::sync::atomic::AtomicBool;
+
+fn small_real_run() -> TrainConfig {
+    TrainConfig {
+        epochs: 2,
+        batch_size: 50,
+        seed: 3,
+        train_limit: Some(2000),
+        test_limit: Some(500),
+        samples_per_epoch: 4,
+        ..TrainConfig::default()
+    }
+}
+
+fn small_model() -> ModelConfig {
+    ModelConfig {
+        feature_maps: 16,
+        ..ModelConfig::seed()
+    }
+}
+
+#[test]
+fn the_cost_falls_when_training_briefly_on_real_mnist() {
+    let data = load_mnist(&default_data_dir()).unwrap();
+    let mut trainer = Trainer::new(small_model(), small_real_run()).unwrap();
+    let initial_test = trainer.test_cost(&data.test).unwrap();
+    let mut events = Vec::new();
+    let summary = trainer
+        .run(&data, &AtomicBool::new(false), &mut |e| {
+            events.push(match e {
+                TrainEvent::Started { .. } => "started",
+                TrainEvent::Step { .. } => "step",
+                TrainEvent::EpochFinished(_) => "epoch",
+                TrainEvent::SamplesReady { grid, .. } => {
+                    assert_eq!(grid.count, 4);
+                    "samples"
+                }
+                TrainEvent::Finished { .. } => "finished",
+                TrainEvent::Failed { .. } => "failed",
+            })
+        })
+        .unwrap();
+    assert!(!summary.stopped);
+    assert_eq!(events.first(), Some(&"started"));
+    assert_eq!(events.last(), Some(&"finished"));
+    assert_eq!(events.iter().filter(|e| **e == "step").count(), 80);
+    assert_eq!(events.iter().filter(|e| **e == "epoch").count(), 2);
+    let epochs = &trainer.history().epochs;
+    let final_test = epochs[1].test_cost_nats_per_pixel;
+    assert!(initial_test > 0.5, "an untrained model is near a coin flip: {initial_test}");
+    // Below a per-pixel-mean model (~0.26) and falling between epochs.
+    assert!(final_test < 0.25, "test cost {final_test}");
+    assert!(epochs[1].train_cost_nats_per_pixel < epochs[0].train_cost_nats_per_pixel);
+    let steps = &trainer.history().steps.recent;
+    assert!(steps.back().unwrap().loss_nats_per_pixel < steps.front().unwrap().loss_nats_per_pixel);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_losses() {
+    let data = Mnist::synthetic(200, 50, 9);
+    let losses = |seed| {
+        let mut trainer = Trainer::new(
+            small_model(),
+            TrainConfig {
+                seed,
+                epochs: 1,
+                samples_per_epoch: 0,
+                ..TrainConfig::default()
+            },
+        )
+        .unwrap();
+        (0..2)
+            .map(|_| trainer.step(&data).unwrap().loss_nats_per_pixel)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(5), losses(5));
+    assert_ne!(losses(5), losses(6));
+}
+
+#[test]
+fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
+    let data = Mnist::synthetic(200, 50, 9);
+    let mut trainer = Trainer::new(small_model(), TrainConfig::default()).unwrap();
+    trainer.step(&data).unwrap();
+    let mut snapshot = trainer.snapshot().clone();
+    // Poison one bias: the loss becomes NaN on the next step.
+    let last = snapshot.params.tensors.len() - 1;
+    snapshot.params.tensors[last].data[0] = f32::INFINITY;
+    let poisoned_params = snapshot.params.clone();
+    let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
+    let err = trainer.step(&data).unwrap_err();
+    assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
+    assert_eq!(trainer.snapshot().params, poisoned_params, "no update was applied");
+    assert_eq!(trainer.progress().global_step, 1);
+}
+
+#[test]
+fn invalid_settings_are_rejected_with_a_clear_message() {
+    let bad = TrainConfig {
+        batch_size: 0,
+        ..TrainConfig::default()
+    };
+    let err = Trainer::new(ModelConfig::seed(), bad).err().unwrap();
+    assert!(err.to_string().contains("batch size 0"), "{err}");
+    let bad_model = ModelConfig {
+        first_kernel: 4,
+        ..ModelConfig::seed()
+    };
+    let err = Trainer::new(bad_model, TrainConfig::default()).err().unwrap();
+    assert!(err.to_string().contains("even"), "{err}");
+}
