@@ -26,14 +26,14 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Error)]
 pub enum CheckpointError {
     /// Reading or writing the file failed.
-    #[error("{action} failed: {source}: {}", path.display())]
+    #[error("{action} failed: {error}: {}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// The user's path.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (part of the message, so not chained again).
+        error: std::io::Error,
     },
     /// The file is not a readable safetensors file.
     #[error("not a valid checkpoint ({reason}); the file may be truncated or not a checkpoint: {}", path.display())]
@@ -52,10 +52,10 @@ pub enum CheckpointError {
         path: PathBuf,
     },
     /// The stored model configuration is invalid.
-    #[error("checkpoint holds an invalid model configuration ({source}): {}", path.display())]
+    #[error("checkpoint holds an invalid model configuration ({error}): {}", path.display())]
     Config {
-        /// The validation error.
-        source: ConfigError,
+        /// The validation error (part of the message).
+        error: ConfigError,
         /// The user's path.
         path: PathBuf,
     },
@@ -78,10 +78,10 @@ pub fn save(path: &Path, snapshot: &TrainingSnapshot) -> Result<(), CheckpointEr
 
 /// Reads and fully validates a checkpoint.
 pub fn load(path: &Path) -> Result<TrainingSnapshot, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
+    let bytes = fs::read(path).map_err(|error| CheckpointError::Io {
         action: "reading the checkpoint",
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     from_bytes(&bytes, path)
 }
@@ -100,7 +100,10 @@ pub fn to_bytes(snapshot: &TrainingSnapshot) -> Result<Vec<u8>, String> {
             step_count: snapshot.adam.step_count,
         })?,
     );
-    metadata.insert("epoch".to_string(), snapshot.progress.epochs_done.to_string());
+    metadata.insert(
+        "epoch".to_string(),
+        snapshot.progress.epochs_done.to_string(),
+    );
     metadata.insert("progress".to_string(), json(&snapshot.progress)?);
     metadata.insert("history".to_string(), json(&snapshot.history)?);
 
@@ -163,8 +166,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
         )));
     }
     let model: ModelConfig = parse(field("model_config")?, "model_config").map_err(mismatch)?;
-    model.validate().map_err(|source| CheckpointError::Config {
-        source,
+    model.validate().map_err(|error| CheckpointError::Config {
+        error,
         path: path.to_path_buf(),
     })?;
     let config: TrainConfig = parse(field("train_config")?, "train_config").map_err(mismatch)?;
@@ -212,7 +215,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                     .collect();
                 if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
-                    return Err(mismatch(format!("tensor '{name}' holds a non-finite value ({bad})")));
+                    return Err(mismatch(format!(
+                        "tensor '{name}' holds a non-finite value ({bad})"
+                    )));
                 }
                 Ok(NamedTensor {
                     name: t.name.clone(),
@@ -233,7 +238,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
         .iter()
         .any(|t| t.data.iter().any(|&v| v < 0.0))
     {
-        return Err(mismatch("Adam's second moment holds a negative value".into()));
+        return Err(mismatch(
+            "Adam's second moment holds a negative value".into(),
+        ));
     }
     Ok(TrainingSnapshot {
         model,
@@ -261,10 +268,10 @@ fn parse<T: DeserializeOwned>(text: &str, key: &str) -> Result<T, String> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let io = |action: &'static str| {
         let path = path.to_path_buf();
-        move |source| CheckpointError::Io {
+        move |error| CheckpointError::Io {
             action,
             path,
-            source,
+            error,
         }
     };
     let dir = match path.parent() {
@@ -276,15 +283,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         .ok_or_else(|| CheckpointError::Io {
             action: "saving the checkpoint",
             path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
         })?
         .to_string_lossy()
         .into_owned();
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&temp).map_err(io("creating the temporary checkpoint file"))?;
-        file.write_all(bytes).map_err(io("writing the checkpoint"))?;
-        file.sync_all().map_err(io("flushing the checkpoint to disk"))?;
+        file.write_all(bytes)
+            .map_err(io("writing the checkpoint"))?;
+        file.sync_all()
+            .map_err(io("flushing the checkpoint to disk"))?;
         drop(file);
         fs::rename(&temp, path).map_err(io("replacing the checkpoint"))?;
         if let Ok(dir_handle) = File::open(&dir) {

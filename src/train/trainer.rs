@@ -60,7 +60,10 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |msg: String| Err(TrainError::InvalidConfig(msg));
         if self.epochs == 0 || self.epochs > 100_000 {
-            return bad(format!("epochs {} is out of range: use 1..=100000", self.epochs));
+            return bad(format!(
+                "epochs {} is out of range: use 1..=100000",
+                self.epochs
+            ));
         }
         if self.batch_size == 0 || self.batch_size > 10_000 {
             return bad(format!(
@@ -91,7 +94,7 @@ impl TrainConfig {
 #[derive(Debug, Error)]
 pub enum TrainError {
     /// The model configuration is invalid.
-    #[error("invalid model configuration: {0}")]
+    #[error(transparent)]
     Model(#[from] ConfigError),
     /// The training configuration is invalid.
     #[error("invalid training configuration: {0}")]
@@ -387,7 +390,8 @@ impl Trainer {
         steps_per_epoch: usize,
         batch_size: usize,
     ) -> Result<EpochRecord, TrainError> {
-        let images_per_sec = (steps_per_epoch * batch_size) as f64 / self.epoch_train_secs.max(1e-9);
+        let images_per_sec =
+            (steps_per_epoch * batch_size) as f64 / self.epoch_train_secs.max(1e-9);
         let test_cost = self.test_cost(&data.test)?;
         let progress = &mut self.snapshot.progress;
         let record = EpochRecord {
@@ -416,12 +420,20 @@ impl Trainer {
             let pixels = binarize_fixed(&test.images[..len * IMAGE_PIXELS]);
             self.test_pixels = Some((len, pixels));
         }
-        let pixels = self.test_pixels.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
+        let pixels = self
+            .test_pixels
+            .as_ref()
+            .map_or(&[][..], |(_, p)| p.as_slice());
         Ok(evaluate_cost(&self.net, pixels))
     }
 
     /// Draws `count` samples with the fast sampler and an RNG seeded by `seed`.
-    pub fn sample(&self, count: usize, seed: u64, progress: &mut dyn FnMut(&SampleGrid)) -> SampleGrid {
+    pub fn sample(
+        &self,
+        count: usize,
+        seed: u64,
+        progress: &mut dyn FnMut(&SampleGrid),
+    ) -> SampleGrid {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         sample_fast(&self.net, count, &mut rng, progress).0
     }
@@ -481,7 +493,8 @@ impl Trainer {
                 on_event(TrainEvent::EpochFinished(record));
                 let count = self.snapshot.config.samples_per_epoch;
                 if count > 0 {
-                    let grid = self.sample(count, self.epoch_sample_seed(record.epoch), &mut |_| {});
+                    let grid =
+                        self.sample(count, self.epoch_sample_seed(record.epoch), &mut |_| {});
                     on_event(TrainEvent::SamplesReady {
                         epoch: record.epoch,
                         grid: &grid,
@@ -508,12 +521,16 @@ impl Trainer {
         let epoch = progress.epochs_done;
         if self.epoch_order.as_ref().map(|(e, o)| (*e, o.len())) != Some((epoch, train_len)) {
             let mut order: Vec<usize> = (0..train_len).collect();
-            let mut shuffle_rng =
-                ChaCha8Rng::seed_from_u64(self.snapshot.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut shuffle_rng = ChaCha8Rng::seed_from_u64(
+                self.snapshot.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             order.shuffle(&mut shuffle_rng);
             self.epoch_order = Some((epoch, order));
         }
-        let order = self.epoch_order.as_ref().map_or(&[][..], |(_, o)| o.as_slice());
+        let order = self
+            .epoch_order
+            .as_ref()
+            .map_or(&[][..], |(_, o)| o.as_slice());
         let first = (progress.step_in_epoch * batch_size) % train_len.max(1);
         self.batch.resize(batch_size * IMAGE_PIXELS, 0.0);
         for (slot, out) in self.batch.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
