@@ -52,7 +52,10 @@ fn the_cost_falls_when_training_briefly_on_real_mnist() {
     assert_eq!(events.iter().filter(|e| **e == "epoch").count(), 2);
     let epochs = &trainer.history().epochs;
     let final_test = epochs[1].test_cost_nats_per_pixel;
-    assert!(initial_test > 0.5, "an untrained model is near a coin flip: {initial_test}");
+    assert!(
+        initial_test > 0.5,
+        "an untrained model is near a coin flip: {initial_test}"
+    );
     // Below a per-pixel-mean model (~0.26) and falling between epochs.
     assert!(final_test < 0.25, "test cost {final_test}");
     assert!(epochs[1].train_cost_nats_per_pixel < epochs[0].train_cost_nats_per_pixel);
@@ -95,7 +98,11 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
     let err = trainer.step(&data).unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
-    assert_eq!(trainer.snapshot().params, poisoned_params, "no update was applied");
+    assert_eq!(
+        trainer.snapshot().params,
+        poisoned_params,
+        "no update was applied"
+    );
     assert_eq!(trainer.progress().global_step, 1);
 }
 
@@ -111,6 +118,74 @@ fn invalid_settings_are_rejected_with_a_clear_message() {
         first_kernel: 4,
         ..ModelConfig::seed()
     };
-    let err = Trainer::new(bad_model, TrainConfig::default()).err().unwrap();
+    let err = Trainer::new(bad_model, TrainConfig::default())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("even"), "{err}");
+}
+
+#[test]
+fn candles_reference_backend_agrees_with_the_fast_kernels() {
+    use pixelcnn_studio::model::Params;
+    use pixelcnn_studio::train::{Backend, DeviceChoice};
+    use rand::SeedableRng;
+    let model = ModelConfig {
+        feature_maps: 8,
+        masked_layers: 1,
+        ..ModelConfig::seed()
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    let params = Params::init(&model, &mut rng);
+    let mut fast = Backend::new(DeviceChoice::Cpu, &model, &params).unwrap();
+    let mut reference = Backend::new(DeviceChoice::CandleCpu, &model, &params).unwrap();
+    let data = Mnist::synthetic(10, 10, 4);
+    let batch: Vec<f32> = data.train.images.iter().map(|&p| if p > 127 { 1.0 } else { 0.0 }).collect();
+    let (mut fast_grads, mut ref_grads) = (params.zeros_like(), params.zeros_like());
+    let fast_loss = fast.loss_and_grads(&batch, &mut fast_grads).unwrap();
+    let ref_loss = reference.loss_and_grads(&batch, &mut ref_grads).unwrap();
+    assert!((fast_loss - ref_loss).abs() < 1e-5, "{fast_loss} vs {ref_loss}");
+    for (a, b) in fast_grads.tensors.iter().zip(&ref_grads.tensors) {
+        let scale = b.data.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        let worst = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5 * scale, "{}: gradients differ by {worst}", a.name);
+    }
+    // New weights reach both.
+    let shifted = Params::init(&model, &mut rng);
+    fast.set_params(&shifted).unwrap();
+    reference.set_params(&shifted).unwrap();
+    let (a, b) = (fast.loss(&batch).unwrap(), reference.loss(&batch).unwrap());
+    assert!((a - b).abs() < 1e-5 && (a - fast_loss).abs() > 1e-4, "{a} vs {b}");
+    // Same RNG draws: the grids agree but for pixels whose probability sits on a draw.
+    let draw = |backend: &Backend| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        backend.sample(4, &mut rng, &mut |_| {}).unwrap()
+    };
+    let (g1, g2) = (draw(&fast), draw(&reference));
+    let differing = g1.pixels.iter().zip(&g2.pixels).filter(|(a, b)| a != b).count();
+    assert!(differing <= 2, "{differing} pixels differ");
+    // And a trainer runs on it.
+    let config = TrainConfig {
+        batch_size: 10,
+        samples_per_epoch: 0,
+        device: DeviceChoice::CandleCpu,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(model, config).unwrap();
+    let first = trainer.step(&data).unwrap().loss_nats_per_pixel;
+    let second = trainer.step(&data).unwrap().loss_nats_per_pixel;
+    assert!(first.is_finite() && second.is_finite());
+}
+
+#[test]
+fn asking_for_cuda_without_it_is_a_clear_error() {
+    use pixelcnn_studio::train::DeviceChoice;
+    if candle_core::utils::cuda_is_available() {
+        return;
+    }
+    let config = TrainConfig {
+        device: DeviceChoice::Cuda,
+        ..TrainConfig::default()
+    };
+    let err = Trainer::new(ModelConfig::seed(), config).err().unwrap();
+    assert!(err.to_string().contains("CUDA is not available"), "{err}");
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use pixelcnn_studio::train::{bits_per_dim, nats_per_image, Trainer};
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::train::{bits_per_dim, nats_per_image, Trainer};
 
 /// Options of `eval`.
 #[derive(Debug, Args)]
@@ -19,13 +19,17 @@ pub struct EvalArgs {
     /// Folder with the four MNIST IDX files (raw or .gz); default: the shipped copy.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Where the network runs: cpu, candle-cpu or cuda [default: cpu].
+    #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
+    device: pixelcnn_studio::train::DeviceChoice,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let snapshot = checkpoint::load(&args.checkpoint)?;
+    let mut snapshot = checkpoint::load(&args.checkpoint)?;
+    snapshot.config.device = args.device;
     let data = super::load_data(args.data.as_deref())?;
     let mut trainer = Trainer::from_snapshot(snapshot)?;
     let mut config = trainer.config().clone();

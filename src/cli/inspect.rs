@@ -85,7 +85,13 @@ fn inspect_text(cfg: &ModelConfig) -> String {
             mask_label(l),
             format!("{}->{}", l.in_channels, l.out_channels),
             format!("{c}x{h}x{w}"),
-            if l.residual { "res" } else if l.relu { "yes" } else { "no" },
+            if l.residual {
+                "res"
+            } else if l.relu {
+                "yes"
+            } else {
+                "no"
+            },
             l.parameter_count(),
             receptive_field_size(&layers, i),
         ));

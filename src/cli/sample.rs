@@ -6,6 +6,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::model::{sample_fast, sample_naive, CpuNet};
+use pixelcnn_studio::train::{Backend, DeviceChoice};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -36,6 +37,10 @@ pub struct SampleArgs {
     /// Sampler to use.
     #[arg(long, value_enum, default_value_t = Sampler::Fast)]
     sampler: Sampler,
+    /// Where the network runs: `cpu` uses --sampler; `candle-cpu` and `cuda` run the
+    /// straightforward sampler through candle on that device [default: cpu].
+    #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
+    device: DeviceChoice,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -49,12 +54,18 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         args.count
     );
     let snapshot = checkpoint::load(&args.checkpoint)?;
-    let net = CpuNet::new(&snapshot.model, &snapshot.params);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let started = Instant::now();
-    let (grid, _) = match args.sampler {
-        Sampler::Fast => sample_fast(&net, args.count, &mut rng, &mut |_| {}),
-        Sampler::Naive => sample_naive(&net, args.count, &mut rng, &mut |_| {}),
+    let grid = if args.device == DeviceChoice::Cpu {
+        let net = CpuNet::new(&snapshot.model, &snapshot.params);
+        match args.sampler {
+            Sampler::Fast => sample_fast(&net, args.count, &mut rng, &mut |_| {}).0,
+            Sampler::Naive => sample_naive(&net, args.count, &mut rng, &mut |_| {}).0,
+        }
+    } else {
+        Backend::new(args.device, &snapshot.model, &snapshot.params)
+            .and_then(|backend| backend.sample(args.count, &mut rng, &mut |_| {}))
+            .map_err(anyhow::Error::msg)?
     };
     let seconds = started.elapsed().as_secs_f64();
     pixelcnn_studio::imaging::save_grid_png(&grid, &args.out)?;

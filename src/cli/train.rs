@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_studio::checkpoint;
-use pixelcnn_studio::train::{bits_per_dim, nats_per_image, TrainConfig, TrainEvent, Trainer};
+use pixelcnn_studio::train::{
+    bits_per_dim, nats_per_image, DeviceChoice, TrainConfig, TrainEvent, Trainer,
+};
 
 use super::model_args::ModelArgs;
 
@@ -48,9 +50,18 @@ pub struct TrainArgs {
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]
     samples_dir: Option<PathBuf>,
+    /// Where the network runs: `cpu` (fast kernels), `candle-cpu` (candle's conv2d, a slow
+    /// cross-check) or `cuda` (needs a build with `--features cuda`) [default: cpu].
+    #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
+    device: Option<DeviceChoice>,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Parses `--device`.
+pub fn parse_device(name: &str) -> Result<DeviceChoice, String> {
+    DeviceChoice::parse(name)
 }
 
 impl TrainArgs {
@@ -72,6 +83,9 @@ impl TrainArgs {
         }
         if self.test_limit.is_some() {
             config.test_limit = self.test_limit;
+        }
+        if let Some(device) = self.device {
+            config.device = device;
         }
         config.samples_per_epoch = if self.samples_dir.is_some() { 100 } else { 0 };
         config
@@ -170,7 +184,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(err) = sample_error {
         return Err(err);
     }
-    report(&args, &trainer, summary.images_per_sec, summary.stopped, args.out.as_deref())
+    report(
+        &args,
+        &trainer,
+        summary.images_per_sec,
+        summary.stopped,
+        args.out.as_deref(),
+    )
 }
 
 fn report(

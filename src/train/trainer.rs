@@ -11,10 +11,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::backend::{Backend, DeviceChoice};
 use super::metrics::{EpochRecord, History, StepPoint};
 use super::optimizer::{clip_gradients, Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
-use crate::model::{sample_fast, ConfigError, CpuNet, ModelConfig, Params, SampleGrid};
+use crate::model::{ConfigError, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
 pub const GRADIENT_CLIP: f32 = 1.0;
@@ -39,6 +40,8 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// Samples drawn after each epoch (0 for none).
     pub samples_per_epoch: usize,
+    /// Where the network runs.
+    pub device: DeviceChoice,
 }
 
 impl Default for TrainConfig {
@@ -51,6 +54,7 @@ impl Default for TrainConfig {
             train_limit: None,
             test_limit: None,
             samples_per_epoch: 100,
+            device: DeviceChoice::Cpu,
         }
     }
 }
@@ -110,6 +114,9 @@ pub enum TrainError {
     /// A dataset split has no images.
     #[error("the {0} set is empty: check --data and the limits")]
     EmptyData(&'static str),
+    /// The compute device failed (e.g. CUDA unavailable).
+    #[error("{0}")]
+    Device(String),
 }
 
 /// What a run reports, in order: `Started`, then `Step`s with an `EpochFinished` (and
@@ -214,7 +221,7 @@ pub struct RunSummary {
 /// Owns a model, its optimizer and the run's state.
 pub struct Trainer {
     snapshot: TrainingSnapshot,
-    net: CpuNet,
+    backend: Backend,
     grads: Params,
     batch: Vec<f32>,
     epoch_order: Option<(usize, Vec<usize>)>,
@@ -258,11 +265,12 @@ impl Trainer {
     pub fn from_snapshot(snapshot: TrainingSnapshot) -> Result<Trainer, TrainError> {
         snapshot.model.validate()?;
         snapshot.config.validate()?;
-        let net = CpuNet::new(&snapshot.model, &snapshot.params);
+        let backend = Backend::new(snapshot.config.device, &snapshot.model, &snapshot.params)
+            .map_err(TrainError::Device)?;
         let grads = snapshot.params.zeros_like();
         Ok(Trainer {
             snapshot,
-            net,
+            backend,
             grads,
             batch: Vec::new(),
             epoch_order: None,
@@ -275,11 +283,6 @@ impl Trainer {
     /// The full state, for a checkpoint.
     pub fn snapshot(&self) -> &TrainingSnapshot {
         &self.snapshot
-    }
-
-    /// The network with the current weights.
-    pub fn net(&self) -> &CpuNet {
-        &self.net
     }
 
     /// The architecture.
@@ -300,6 +303,10 @@ impl Trainer {
     /// Changes the settings of the remaining run (epochs target, learning rate, limits...).
     pub fn set_config(&mut self, config: TrainConfig) -> Result<(), TrainError> {
         config.validate()?;
+        if config.device != self.snapshot.config.device {
+            self.backend = Backend::new(config.device, &self.snapshot.model, &self.snapshot.params)
+                .map_err(TrainError::Device)?;
+        }
         self.snapshot.adam.config.learning_rate = config.learning_rate;
         if config.test_limit != self.snapshot.config.test_limit {
             self.test_pixels = None;
@@ -341,7 +348,10 @@ impl Trainer {
             self.epoch_train_secs = 0.0;
         }
         self.fill_batch(data, train_len, batch_size);
-        let loss = self.net.loss_and_grads(&self.batch, &mut self.grads);
+        let loss = self
+            .backend
+            .loss_and_grads(&self.batch, &mut self.grads)
+            .map_err(TrainError::Device)?;
         let progress = &mut self.snapshot.progress;
         if !loss.is_finite() || !self.grads.all_finite() {
             return Err(TrainError::NonFinite {
@@ -353,7 +363,9 @@ impl Trainer {
         self.snapshot
             .adam
             .step(&mut self.snapshot.params, &self.grads);
-        self.net.set_params(&self.snapshot.params);
+        self.backend
+            .set_params(&self.snapshot.params)
+            .map_err(TrainError::Device)?;
         progress.global_step += 1;
         progress.step_in_epoch += 1;
         progress.epoch_loss_sum += loss;
@@ -424,18 +436,21 @@ impl Trainer {
             .test_pixels
             .as_ref()
             .map_or(&[][..], |(_, p)| p.as_slice());
-        Ok(evaluate_cost(&self.net, pixels))
+        evaluate_cost(&self.backend, pixels).map_err(TrainError::Device)
     }
 
-    /// Draws `count` samples with the fast sampler and an RNG seeded by `seed`.
+    /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
+    /// straightforward one on a candle device. `progress` sees the canvas after each row.
     pub fn sample(
         &self,
         count: usize,
         seed: u64,
         progress: &mut dyn FnMut(&SampleGrid),
-    ) -> SampleGrid {
+    ) -> Result<SampleGrid, TrainError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        sample_fast(&self.net, count, &mut rng, progress).0
+        self.backend
+            .sample(count, &mut rng, progress)
+            .map_err(TrainError::Device)
     }
 
     /// The seed of the samples drawn after `epoch` (independent of the training RNG, so
@@ -493,8 +508,16 @@ impl Trainer {
                 on_event(TrainEvent::EpochFinished(record));
                 let count = self.snapshot.config.samples_per_epoch;
                 if count > 0 {
-                    let grid =
-                        self.sample(count, self.epoch_sample_seed(record.epoch), &mut |_| {});
+                    let seed = self.epoch_sample_seed(record.epoch);
+                    let grid = match self.sample(count, seed, &mut |_| {}) {
+                        Ok(grid) => grid,
+                        Err(err) => {
+                            on_event(TrainEvent::Failed {
+                                message: err.to_string(),
+                            });
+                            return Err(err);
+                        }
+                    };
                     on_event(TrainEvent::SamplesReady {
                         epoch: record.epoch,
                         grid: &grid,
@@ -540,13 +563,13 @@ impl Trainer {
     }
 }
 
-/// Mean cross-entropy in nats per pixel of `net` on binarized `pixels`, in batches.
-pub fn evaluate_cost(net: &CpuNet, pixels: &[f32]) -> f64 {
-    let total: f64 = pixels
-        .chunks(EVAL_BATCH * IMAGE_PIXELS)
-        .map(|batch| net.loss(batch) * batch.len() as f64)
-        .sum();
-    total / pixels.len().max(1) as f64
+/// Mean cross-entropy in nats per pixel of `backend` on binarized `pixels`, in batches.
+pub fn evaluate_cost(backend: &Backend, pixels: &[f32]) -> Result<f64, String> {
+    let mut total = 0.0;
+    for batch in pixels.chunks(EVAL_BATCH * IMAGE_PIXELS) {
+        total += backend.loss(batch)? * batch.len() as f64;
+    }
+    Ok(total / pixels.len().max(1) as f64)
 }
 
 fn limited(len: usize, limit: Option<usize>) -> usize {

@@ -1,0 +1,187 @@
+//! Where the network runs: the fast CPU kernels, or candle's reference formulation on a candle
+//! device (CPU for checking, CUDA with the `cuda` feature).
+
+use candle_core::{Device, Module, Tensor, Var};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::IMAGE_PIXELS;
+use crate::model::candle_net::bce_with_logits;
+use crate::model::{sample_fast, CpuNet, ModelConfig, Params, PixelCnn, SampleGrid};
+
+/// The compute device a user picks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceChoice {
+    /// The fast CPU kernels (mask-aware im2col + GEMM).
+    #[default]
+    Cpu,
+    /// candle's conv2d formulation on the CPU: slow, a cross-check of the fast kernels.
+    CandleCpu,
+    /// candle's conv2d formulation on the first CUDA GPU (needs the `cuda` feature).
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// Parses `cpu`, `candle-cpu` or `cuda`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "candle-cpu" => Ok(DeviceChoice::CandleCpu),
+            "cuda" => Ok(DeviceChoice::Cuda),
+            other => Err(format!("unknown device '{other}': use cpu, candle-cpu or cuda")),
+        }
+    }
+
+    /// The name [`DeviceChoice::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::CandleCpu => "candle-cpu",
+            DeviceChoice::Cuda => "cuda",
+        }
+    }
+}
+
+/// The network on its device.
+pub enum Backend {
+    /// The fast CPU network.
+    Cpu(CpuNet),
+    /// candle's reference network.
+    Candle(CandleBackend),
+}
+
+/// candle's network with its variables and device.
+pub struct CandleBackend {
+    model: PixelCnn,
+    vars: Vec<Var>,
+    device: Device,
+}
+
+fn candle_err(err: candle_core::Error) -> String {
+    format!("candle: {err}")
+}
+
+impl Backend {
+    /// Builds the network for `cfg` with `params` on `choice`.
+    pub fn new(choice: DeviceChoice, cfg: &ModelConfig, params: &Params) -> Result<Backend, String> {
+        let device = match choice {
+            DeviceChoice::Cpu => return Ok(Backend::Cpu(CpuNet::new(cfg, params))),
+            DeviceChoice::CandleCpu => Device::Cpu,
+            DeviceChoice::Cuda => {
+                if !candle_core::utils::cuda_is_available() {
+                    return Err(
+                        "CUDA is not available: this build lacks the `cuda` feature (cargo build --release --features cuda) or no GPU was found; use --device cpu"
+                            .into(),
+                    );
+                }
+                Device::new_cuda(0).map_err(candle_err)?
+            }
+        };
+        let (model, vars) = PixelCnn::from_params(cfg, params, &device).map_err(candle_err)?;
+        Ok(Backend::Candle(CandleBackend {
+            model,
+            vars,
+            device,
+        }))
+    }
+
+    /// Makes the network use `params`.
+    pub fn set_params(&mut self, params: &Params) -> Result<(), String> {
+        match self {
+            Backend::Cpu(net) => {
+                net.set_params(params);
+                Ok(())
+            }
+            Backend::Candle(c) => {
+                for (var, t) in c.vars.iter().zip(&params.tensors) {
+                    let value = Tensor::from_slice(&t.data, t.shape.as_slice(), &c.device)
+                        .map_err(candle_err)?;
+                    var.set(&value).map_err(candle_err)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Mean BCE (nats per pixel) of `batch` and its gradients into `grads`.
+    pub fn loss_and_grads(&mut self, batch: &[f32], grads: &mut Params) -> Result<f64, String> {
+        match self {
+            Backend::Cpu(net) => Ok(net.loss_and_grads(batch, grads)),
+            Backend::Candle(c) => {
+                let x = c.images(batch)?;
+                let loss = bce_with_logits(&c.model.forward(&x).map_err(candle_err)?, &x)
+                    .map_err(candle_err)?;
+                let store = loss.backward().map_err(candle_err)?;
+                for (var, grad) in c.vars.iter().zip(grads.tensors.iter_mut()) {
+                    match store.get(var.as_tensor()) {
+                        Some(g) => {
+                            grad.data = g
+                                .flatten_all()
+                                .and_then(|g| g.to_vec1::<f32>())
+                                .map_err(candle_err)?
+                        }
+                        None => grad.data.fill(0.0),
+                    }
+                }
+                loss.to_scalar::<f32>().map(f64::from).map_err(candle_err)
+            }
+        }
+    }
+
+    /// Mean BCE (nats per pixel) of `batch`, without gradients.
+    pub fn loss(&self, batch: &[f32]) -> Result<f64, String> {
+        match self {
+            Backend::Cpu(net) => Ok(net.loss(batch)),
+            Backend::Candle(c) => {
+                let x = c.images(batch)?;
+                let logits = c.model.forward(&x).map_err(candle_err)?;
+                bce_with_logits(&logits, &x)
+                    .and_then(|l| l.to_scalar::<f32>())
+                    .map(f64::from)
+                    .map_err(candle_err)
+            }
+        }
+    }
+
+    /// Draws `count` samples: the fast incremental sampler on the CPU, the straightforward one
+    /// (a forward pass per pixel) on a candle device.
+    pub fn sample<R: Rng>(
+        &self,
+        count: usize,
+        rng: &mut R,
+        progress: &mut dyn FnMut(&SampleGrid),
+    ) -> Result<SampleGrid, String> {
+        match self {
+            Backend::Cpu(net) => Ok(sample_fast(net, count, rng, progress).0),
+            Backend::Candle(c) => {
+                let mut grid = SampleGrid::blank(count);
+                for pos in 0..IMAGE_PIXELS {
+                    let x = c.images(&grid.pixels)?;
+                    let logits: Vec<f32> = c
+                        .model
+                        .forward(&x)
+                        .and_then(|l| l.flatten_all())
+                        .and_then(|l| l.to_vec1())
+                        .map_err(candle_err)?;
+                    for image in 0..count {
+                        let p = 1.0 / (1.0 + (-logits[image * IMAGE_PIXELS + pos]).exp());
+                        let pixel = if rng.random::<f32>() < p { 1.0 } else { 0.0 };
+                        grid.pixels[image * IMAGE_PIXELS + pos] = pixel;
+                    }
+                    grid.pixels_done = pos + 1;
+                    if (pos + 1) % 28 == 0 {
+                        progress(&grid);
+                    }
+                }
+                Ok(grid)
+            }
+        }
+    }
+}
+
+impl CandleBackend {
+    fn images(&self, pixels: &[f32]) -> Result<Tensor, String> {
+        let batch = pixels.len() / IMAGE_PIXELS;
+        Tensor::from_slice(pixels, (batch, 1, 28, 28), &self.device).map_err(candle_err)
+    }
+}
