@@ -75,7 +75,11 @@ fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical_to_training_straight() 
             .map(|r| (r.train_cost_nats_per_pixel, r.test_cost_nats_per_pixel))
             .collect::<Vec<_>>()
     };
-    assert_eq!(costs(&resumed), costs(&straight), "timings aside, the same history");
+    assert_eq!(
+        costs(&resumed),
+        costs(&straight),
+        "timings aside, the same history"
+    );
 }
 
 fn load_err(bytes: &[u8]) -> CheckpointError {
@@ -96,7 +100,12 @@ fn empty_truncated_and_random_files_are_rejected_with_the_path() {
     for (what, bytes) in [
         ("empty", Vec::new()),
         ("truncated", good[..good.len() / 2].to_vec()),
-        ("random", (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
+        (
+            "random",
+            (0..5000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
     ] {
         let err = load_err(&bytes);
         let message = err.to_string();
@@ -145,6 +154,9 @@ fn a_failed_save_leaves_the_previous_file_untouched() {
     // Saving into a folder that does not exist fails and names the user's path.
     let bad = dir.path().join("missing").join("model.safetensors");
     let err = checkpoint::save(&bad, trained(&data, 2).snapshot()).unwrap_err();
-    assert!(err.to_string().contains("missing/model.safetensors"), "{err}");
+    assert!(
+        err.to_string().contains("missing/model.safetensors"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }

@@ -12,23 +12,26 @@ fn studio() -> Command {
 
 fn json_of(output: &[u8]) -> serde_json::Value {
     serde_json::from_slice(output).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(output))
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(output)
+        )
     })
+}
+
+/// Runs `args` in `dir`, expects success and one JSON object on stdout.
+fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let output = studio().args(args).current_dir(dir).assert().success();
+    json_of(&output.get_output().stdout)
 }
 
 /// A quick run: small model, few images.
 fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = studio()
-        .args(["train", "--maps", "8", "--layers", "1", "--train-limit", "300"])
-        .args(["--test-limit", "100", "--batch-size", "50", "--json"])
-        .args(extra)
-        .current_dir(dir)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    json_of(&out)
+    let mut args = vec!["train", "--maps", "8", "--layers", "1"];
+    args.extend(["--train-limit", "300", "--test-limit", "100"]);
+    args.extend(["--batch-size", "50", "--json"]);
+    args.extend(extra);
+    run_json(dir, &args)
 }
 
 fn assert_clean_error(assert: assert_cmd::assert::Assert, needle: &str) {
@@ -42,7 +45,13 @@ fn assert_clean_error(assert: assert_cmd::assert::Assert, needle: &str) {
 
 #[test]
 fn help_lists_the_subcommands() {
-    let out = studio().arg("--help").assert().success().get_output().stdout.clone();
+    let out = studio()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8_lossy(&out);
     for sub in ["train", "eval", "sample", "inspect"] {
         assert!(text.contains(sub), "help lacks {sub}: {text}");
@@ -60,22 +69,30 @@ fn train_eval_and_sample_work_together() {
     let nll = report["test_nll_nats_per_image"].as_f64().unwrap();
     assert!((nll - test_cost * 784.0).abs() < 1e-6);
     assert!(report["images_per_sec"].as_f64().unwrap() > 0.0);
-    assert!(report["checkpoint"].as_str().unwrap().ends_with("ck.safetensors"));
+    assert!(report["checkpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("ck.safetensors"));
 
-    let eval = studio()
-        .args(["eval", "--checkpoint", "ck.safetensors", "--json"])
-        .current_dir(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let eval = json_of(&eval);
+    let eval = run_json(
+        dir.path(),
+        &["eval", "--checkpoint", "ck.safetensors", "--json"],
+    );
     assert_eq!(eval["images"], 100);
-    assert_eq!(eval["test_cost_nats_per_pixel"].as_f64().unwrap(), test_cost);
+    assert_eq!(
+        eval["test_cost_nats_per_pixel"].as_f64().unwrap(),
+        test_cost
+    );
 
     let sample = studio()
-        .args(["sample", "--checkpoint", "ck.safetensors", "--out", "grid.png", "--json"])
+        .args([
+            "sample",
+            "--checkpoint",
+            "ck.safetensors",
+            "--out",
+            "grid.png",
+            "--json",
+        ])
         .current_dir(dir.path())
         .assert()
         .success()
@@ -91,18 +108,25 @@ fn train_eval_and_sample_work_together() {
 #[test]
 fn resuming_in_a_new_process_gives_bit_identical_weights() {
     let dir = tempfile::tempdir().unwrap();
-    train(dir.path(), &["--epochs", "2", "--out", "straight.safetensors"]);
+    train(
+        dir.path(),
+        &["--epochs", "2", "--out", "straight.safetensors"],
+    );
     train(dir.path(), &["--epochs", "1", "--out", "half.safetensors"]);
-    let resumed = studio()
-        .args(["train", "--resume", "half.safetensors", "--epochs", "2"])
-        .args(["--out", "resumed.safetensors", "--json"])
-        .current_dir(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json_of(&resumed)["epochs"], 2);
+    let resumed = run_json(
+        dir.path(),
+        &[
+            "train",
+            "--resume",
+            "half.safetensors",
+            "--epochs",
+            "2",
+            "--out",
+            "resumed.safetensors",
+            "--json",
+        ],
+    );
+    assert_eq!(resumed["epochs"], 2);
     let straight = checkpoint::load(&dir.path().join("straight.safetensors")).unwrap();
     let resumed = checkpoint::load(&dir.path().join("resumed.safetensors")).unwrap();
     assert_eq!(straight.params, resumed.params);
@@ -111,22 +135,21 @@ fn resuming_in_a_new_process_gives_bit_identical_weights() {
 
 #[test]
 fn inspect_lists_the_six_seed_layers_with_their_parameter_counts() {
-    let out = studio()
-        .args(["inspect", "--preset", "seed", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report = json_of(&out);
+    let report = run_json(Path::new("."), &["inspect", "--preset", "seed", "--json"]);
     let layers = report["layers"].as_array().unwrap();
-    let params: Vec<u64> = layers.iter().map(|l| l["parameters"].as_u64().unwrap()).collect();
+    let params: Vec<u64> = layers
+        .iter()
+        .map(|l| l["parameters"].as_u64().unwrap())
+        .collect();
     assert_eq!(params, [3200, 36928, 36928, 4160, 4160, 65]);
     assert_eq!(layers[0]["mask"], "A");
     assert_eq!(layers[1]["mask"], "B");
     assert_eq!(layers[0]["output_shape"], serde_json::json!([64, 28, 28]));
     assert_eq!(report["total_params"], 85441);
-    let text = studio().args(["inspect", "--preset", "paper"]).assert().success();
+    let text = studio()
+        .args(["inspect", "--preset", "paper"])
+        .assert()
+        .success();
     let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
     assert!(text.contains("conv_b.14") && text.contains("[.]") && text.contains("[#]"));
 }
@@ -139,13 +162,19 @@ fn bad_checkpoints_give_one_clear_error_line() {
     let cases: [(&str, Vec<u8>); 3] = [
         ("empty.safetensors", Vec::new()),
         ("truncated.safetensors", good[..good.len() - 100].to_vec()),
-        ("random.safetensors", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect()),
+        (
+            "random.safetensors",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+                .collect(),
+        ),
     ];
     for (name, bytes) in cases {
         std::fs::write(dir.path().join(name), bytes).unwrap();
         for sub in ["eval", "sample"] {
             let mut cmd = studio();
-            cmd.args([sub, "--checkpoint", name]).current_dir(dir.path());
+            cmd.args([sub, "--checkpoint", name])
+                .current_dir(dir.path());
             if sub == "sample" {
                 cmd.args(["--out", "x.png"]);
             }
@@ -169,7 +198,12 @@ fn bad_data_folders_give_one_clear_error_line() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let shipped = pixelcnn_studio::data::default_data_dir();
-    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
         std::fs::copy(shipped.join(format!("{name}.gz")), data.join(name)).unwrap();
     }
     assert_clean_error(
@@ -183,8 +217,16 @@ fn bad_data_folders_give_one_clear_error_line() {
 
 #[test]
 fn invalid_options_are_refused_before_any_work() {
-    assert_clean_error(studio().args(["inspect", "--preset", "seed", "--maps", "0"]).assert(), "feature maps 0");
-    assert_clean_error(studio().args(["inspect", "--preset", "huge"]).assert(), "unknown preset");
+    assert_clean_error(
+        studio()
+            .args(["inspect", "--preset", "seed", "--maps", "0"])
+            .assert(),
+        "feature maps 0",
+    );
+    assert_clean_error(
+        studio().args(["inspect", "--preset", "huge"]).assert(),
+        "unknown preset",
+    );
     assert_clean_error(
         studio().args(["train", "--first-kernel", "4"]).assert(),
         "even",
