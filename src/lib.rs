@@ -4,6 +4,12 @@
 //! The engine (`data`, `model`, `train`, `checkpoint`) knows nothing of egui; the command line
 //! (`cli`) and the desktop studio (`ui`, through `worker`) both drive it.
 
+pub mod bench;
+pub mod checkpoint;
 pub mod data;
+pub mod imaging;
+pub mod messages;
 pub mod model;
 pub mod train;
+pub mod ui;
+pub mod worker;

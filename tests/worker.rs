@@ -33,6 +33,7 @@ fn tiny_train(epochs: usize) -> TrainConfig {
         train_limit: None,
         test_limit: None,
         samples_per_epoch: 4,
+        ..TrainConfig::default()
     }
 }
 

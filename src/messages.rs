@@ -1,0 +1,242 @@
+//! The whole UI <-> worker protocol: the commands the studio sends to the training thread
+//! ([`WorkerCommand`]) and the events it gets back ([`WorkerEvent`]).
+
+use std::path::PathBuf;
+
+use crate::model::{ModelConfig, SampleGrid};
+use crate::train::{EpochRecord, History, StepPoint, TrainConfig};
+
+/// Where the worker gets its images from. The worker loads them on its own thread (never the
+/// UI's) and keeps them for later runs with the same source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// The four MNIST IDX files (raw or `.gz`) of a folder, e.g. `data::default_data_dir()`.
+    MnistDir(PathBuf),
+    /// A small deterministic synthetic set (`Mnist::synthetic(train, test, seed)`), for tests.
+    Synthetic {
+        /// Training images.
+        train: usize,
+        /// Test images.
+        test: usize,
+        /// Generator seed.
+        seed: u64,
+    },
+}
+
+impl DataSource {
+    /// A short human description, for the status bar.
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::MnistDir(dir) => format!("MNIST in {}", dir.display()),
+            DataSource::Synthetic { train, test, .. } => {
+                format!("synthetic digits ({train} train / {test} test)")
+            }
+        }
+    }
+}
+
+/// What the UI asks the worker to do. Commands are handled between training steps, so any of
+/// them takes effect within one step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkerCommand {
+    /// Train. With no model yet (or after [`WorkerCommand::Reset`]) a fresh model is built from
+    /// `model`; when a model exists (stopped, finished or opened from a checkpoint) training
+    /// continues from it with the new `train` settings, and `model` must match its architecture.
+    Start {
+        /// The architecture of a fresh model.
+        model: ModelConfig,
+        /// Training settings (epochs target, batch size, learning rate, limits, ...).
+        train: TrainConfig,
+        /// Where the images come from.
+        data: DataSource,
+    },
+    /// Suspend training after the current step; the model stays in memory.
+    Pause,
+    /// Continue after [`WorkerCommand::Pause`].
+    Resume,
+    /// End the run after the current step; the model is kept and a later `Start` continues it.
+    Stop,
+    /// Forget the model and its history (the UI asks before sending this for a trained model).
+    Reset,
+    /// Draw a grid of `count` samples from the current model now (between training steps).
+    SampleNow {
+        /// Images to draw (100 for the 10x10 grid).
+        count: usize,
+    },
+    /// Write the current model, optimizer state and history to `path` (atomically).
+    SaveCheckpoint {
+        /// Destination file.
+        path: PathBuf,
+    },
+    /// Replace the current model with the one saved in `path`. On any failure the current
+    /// model is kept untouched and an [`WorkerEvent::Error`] is sent.
+    OpenCheckpoint {
+        /// Checkpoint file to read.
+        path: PathBuf,
+    },
+    /// Deliberately panic inside the worker's guarded section (to test that panics are
+    /// caught and reported); never sent by the UI.
+    #[doc(hidden)]
+    DebugPanic,
+    /// Stop everything and end the thread.
+    Shutdown,
+}
+
+/// What the worker is doing, as shown in the status bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WorkerState {
+    /// No model yet (fresh start or after a reset).
+    #[default]
+    Idle,
+    /// Loading the data set before training.
+    Loading,
+    /// Training steps are running.
+    Training,
+    /// Training is suspended; `Resume` continues it.
+    Paused,
+    /// A grid of samples is being drawn.
+    Sampling,
+    /// The run was stopped (or a checkpoint was opened); a model exists and `Start` continues it.
+    Stopped,
+    /// Every epoch asked for is done; raise the epoch count and `Start` to continue.
+    Finished,
+    /// The last command failed (see the last error message); the user can start again.
+    Error,
+}
+
+impl WorkerState {
+    /// Lower-case name for the status bar.
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkerState::Idle => "idle",
+            WorkerState::Loading => "loading data",
+            WorkerState::Training => "training",
+            WorkerState::Paused => "paused",
+            WorkerState::Sampling => "sampling",
+            WorkerState::Stopped => "stopped",
+            WorkerState::Finished => "finished",
+            WorkerState::Error => "error",
+        }
+    }
+
+    /// Whether a run is in progress (training, paused, loading or sampling mid-run).
+    pub fn is_busy(self) -> bool {
+        matches!(
+            self,
+            WorkerState::Loading
+                | WorkerState::Training
+                | WorkerState::Paused
+                | WorkerState::Sampling
+        )
+    }
+}
+
+/// Where the run stands, sent with step and epoch events.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunProgress {
+    /// Completed epochs.
+    pub epochs_done: usize,
+    /// Epochs the run is asked to reach.
+    pub epochs_target: usize,
+    /// Steps done in the current epoch.
+    pub step_in_epoch: usize,
+    /// Minibatches per epoch.
+    pub steps_per_epoch: usize,
+    /// Steps done in total.
+    pub global_step: u64,
+    /// Training throughput over the current epoch so far.
+    pub images_per_sec: f64,
+    /// Images per minibatch.
+    pub batch_size: usize,
+}
+
+impl RunProgress {
+    /// Estimated seconds to finish the run at the current throughput (`None` when unknown).
+    pub fn eta_secs(&self) -> Option<f64> {
+        if self.images_per_sec <= 0.0 || self.steps_per_epoch == 0 {
+            return None;
+        }
+        let total = self.epochs_target * self.steps_per_epoch;
+        let done = self.epochs_done * self.steps_per_epoch + self.step_in_epoch;
+        let left_steps = total.saturating_sub(done);
+        Some(left_steps as f64 * self.batch_size as f64 / self.images_per_sec)
+    }
+}
+
+/// What the worker reports. Every event send also wakes the UI (`request_repaint`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkerEvent {
+    /// The worker's state changed.
+    State(WorkerState),
+    /// A run began or continued with this model and these settings; `history` is the model's
+    /// history so far (empty for a fresh model), so the UI can redraw its curves from it.
+    Started {
+        /// The architecture being trained.
+        model: ModelConfig,
+        /// The settings in force.
+        train: TrainConfig,
+        /// Metrics so far.
+        history: History,
+        /// Where the run stands.
+        progress: RunProgress,
+    },
+    /// Training steps since the last `Steps` event, coalesced (at most about one event per
+    /// 50 ms) so a fast trainer cannot flood the UI.
+    Steps {
+        /// The new step losses, oldest first.
+        points: Vec<StepPoint>,
+        /// Where the run stands after the last of them.
+        progress: RunProgress,
+    },
+    /// An epoch ended and its test cost was measured.
+    EpochFinished {
+        /// The epoch's costs.
+        record: EpochRecord,
+        /// Where the run stands.
+        progress: RunProgress,
+    },
+    /// A grid being sampled, after another image row was drawn (the canvas so far).
+    SampleProgress {
+        /// Epochs the model had completed.
+        epoch: usize,
+        /// The partially drawn grid.
+        grid: SampleGrid,
+    },
+    /// A grid of samples is complete.
+    SamplesReady {
+        /// Epochs the model had completed.
+        epoch: usize,
+        /// The samples.
+        grid: SampleGrid,
+    },
+    /// A checkpoint was written.
+    CheckpointSaved {
+        /// Where.
+        path: PathBuf,
+    },
+    /// A checkpoint was opened and replaced the model; the UI restores its sliders, settings
+    /// and curves from it.
+    CheckpointOpened {
+        /// Where it came from.
+        path: PathBuf,
+        /// The restored architecture.
+        model: ModelConfig,
+        /// The restored training settings.
+        train: TrainConfig,
+        /// The restored metrics.
+        history: History,
+        /// Where the restored run stands.
+        progress: RunProgress,
+    },
+    /// The model was forgotten (after `Reset`).
+    ResetDone,
+    /// A one-line note for the status bar (e.g. "loaded 60000 training images").
+    Message(String),
+    /// Something failed: a clear message for the user. The model in memory is the last good one.
+    Error(String),
+    /// The run ended: all epochs done (`stopped == false`) or stopped by the user.
+    Finished {
+        /// Whether `Stop` ended it.
+        stopped: bool,
+    },
+}
