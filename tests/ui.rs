@@ -59,9 +59,11 @@ fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&S
     while !done(harness.state()) {
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}",
+            "timed out waiting for {what}; state {:?}, message {:?}, progress {:?}, train {:?}",
             harness.state().state(),
-            harness.state().message()
+            harness.state().message(),
+            harness.state().progress(),
+            harness.state().settings().controls.train
         );
         harness.step();
         std::thread::sleep(Duration::from_millis(10));
@@ -98,7 +100,11 @@ fn pressing_start_with_tiny_synthetic_data_produces_step_events_and_a_curve() {
 
 #[test]
 fn pause_resume_and_stop_change_the_state() {
-    let mut harness = harness(tiny_settings(10_000), None);
+    // The epochs slider clamps to 200; tiny batches keep the run going for tens of seconds, so
+    // it cannot finish before Pause lands even on a loaded machine.
+    let mut settings = tiny_settings(200);
+    settings.controls.train.batch_size = 2;
+    let mut harness = harness(settings, None);
     harness.step();
     harness.get_by_label("Start").click();
     wait_until(&mut harness, "training", |app| app.step_events() > 0);

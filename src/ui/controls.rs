@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::UiCommand;
 use crate::messages::WorkerState;
 use crate::model::ModelConfig;
-use crate::train::TrainConfig;
+use crate::train::{DeviceChoice, TrainConfig};
 
 /// Images in the sample grid (10x10).
 pub const SAMPLE_COUNT: usize = 100;
@@ -54,12 +54,6 @@ impl Default for ControlSettings {
             preset: Preset::Seed,
             model: ModelConfig::seed(),
             train: TrainConfig {
-                epochs: 10,
-                batch_size: 100,
-                learning_rate: 1e-3,
-                seed: 1,
-                train_limit: None,
-                test_limit: None,
                 samples_per_epoch: SAMPLE_COUNT,
                 ..TrainConfig::default()
             },
@@ -133,7 +127,11 @@ pub fn controls_ui(
         } else {
             ("Pause", UiCommand::Pause)
         };
-        let can_pause = matches!(state, WorkerState::Training | WorkerState::Paused);
+        // Sampling happens between epochs of a run too: Pause then lands when the grid is done.
+        let can_pause = matches!(
+            state,
+            WorkerState::Training | WorkerState::Sampling | WorkerState::Paused
+        );
         if ui
             .add_enabled(can_pause, egui::Button::new(pause_label))
             .clicked()
@@ -267,6 +265,28 @@ fn training_ui(ui: &mut egui::Ui, train: &mut TrainConfig) {
     });
     limit_ui(ui, &mut train.train_limit, 60_000, "Train subset");
     limit_ui(ui, &mut train.test_limit, 10_000, "Test subset");
+    device_ui(ui, &mut train.device);
+}
+
+fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
+    ui.horizontal(|ui| {
+        ui.label("Device:");
+        let choices = [
+            (DeviceChoice::Cpu, "fast mask-aware CPU kernels"),
+            (
+                DeviceChoice::CandleCpu,
+                "candle's conv2d on the CPU: slow, a cross-check of the fast kernels",
+            ),
+            (
+                DeviceChoice::Cuda,
+                "candle's CUDA backend: needs a build with --features cuda and a GPU",
+            ),
+        ];
+        for (choice, hint) in choices {
+            ui.radio_value(device, choice, choice.name())
+                .on_hover_text(hint);
+        }
+    });
 }
 
 fn limit_ui(ui: &mut egui::Ui, limit: &mut Option<usize>, full: usize, label: &str) {
