@@ -232,3 +232,23 @@ fn invalid_options_are_refused_before_any_work() {
         "even",
     );
 }
+
+#[test]
+fn bench_reports_speed_sampling_and_memory() {
+    let report = run_json(
+        Path::new("."),
+        &["bench", "--runs", "1", "--naive-rows", "1", "--json"],
+    );
+    for key in [
+        "train_images_per_sec",
+        "eval_images_per_sec",
+        "sample_grid_secs_fast",
+        "sample_grid_secs_naive",
+        "peak_rss_mib",
+    ] {
+        let value = report[key].as_f64().unwrap_or(0.0);
+        assert!(value > 0.0, "{key} = {}", report[key]);
+    }
+    assert!(report["threads"].as_u64().unwrap() >= 1);
+    assert_eq!(report["naive_rows_timed"], 1);
+}

@@ -1,5 +1,6 @@
 //! The command line: argument definitions and dispatch to one module per subcommand.
 
+mod bench;
 mod eval;
 mod inspect;
 mod model_args;
@@ -33,6 +34,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Show the layer table and the masks of a checkpoint or a preset.
     Inspect(inspect::InspectArgs),
+    /// Measure training/eval speed, sampling time and peak memory (medians of several runs).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command line.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Sample(args)) => sample::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
     }
 }
 

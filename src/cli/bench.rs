@@ -1,0 +1,40 @@
+//! `bench`: training and evaluation images/s, grid sampling time and peak memory.
+
+use clap::Args;
+use pixelcnn_studio::bench::{run_bench, BenchOptions};
+
+/// Options of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model preset: `seed` or `paper`.
+    #[arg(long, default_value = "seed", value_name = "NAME")]
+    preset: String,
+    /// Timed runs per figure after a warm-up (medians are reported).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    runs: usize,
+    /// Skip timing the straightforward sampler (the slow part of the bench).
+    #[arg(long)]
+    skip_naive: bool,
+    /// Image rows (1-28) of the straightforward sampler to time and scale to the whole grid
+    /// [default: 28 for seed, 2 for paper].
+    #[arg(long, value_name = "N")]
+    naive_rows: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let report = run_bench(&BenchOptions {
+        preset: args.preset,
+        runs: args.runs,
+        skip_naive: args.skip_naive,
+        naive_rows: args.naive_rows,
+    })?;
+    if args.json {
+        super::print_json(&serde_json::to_value(&report)?)
+    } else {
+        print!("{}", report.to_text());
+        Ok(())
+    }
+}
