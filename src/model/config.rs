@@ -183,7 +183,7 @@ impl ModelConfig {
 }
 
 fn check_kernel(what: &'static str, size: usize, min: usize) -> Result<(), ConfigError> {
-    if size % 2 == 0 {
+    if size.is_multiple_of(2) {
         return Err(ConfigError::EvenKernel { what, size });
     }
     if size < min || size > MAX_KERNEL {
@@ -261,7 +261,12 @@ impl LayerSpec {
 
     /// Weight shape `[out, in, k, k]`.
     pub fn weight_shape(&self) -> [usize; 4] {
-        [self.out_channels, self.in_channels, self.kernel, self.kernel]
+        [
+            self.out_channels,
+            self.in_channels,
+            self.kernel,
+            self.kernel,
+        ]
     }
 
     /// Stored weights plus biases.
@@ -290,12 +295,22 @@ mod tests {
         let names: Vec<_> = layers.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
             names,
-            ["conv_a", "conv_b.0", "conv_b.1", "conv_1x1.0", "conv_1x1.1", "conv_out"]
+            [
+                "conv_a",
+                "conv_b.0",
+                "conv_b.1",
+                "conv_1x1.0",
+                "conv_1x1.1",
+                "conv_out"
+            ]
         );
         assert_eq!(layers[0].weight_shape(), [64, 1, 7, 7]);
         assert_eq!(layers[1].weight_shape(), [64, 64, 3, 3]);
         assert!(!layers[1].relu && layers[3].relu);
-        assert_eq!(ModelConfig::seed().parameter_count(), 3200 + 2 * 36928 + 2 * 4160 + 65);
+        assert_eq!(
+            ModelConfig::seed().parameter_count(),
+            3200 + 2 * 36928 + 2 * 4160 + 65
+        );
     }
 
     #[test]
@@ -304,7 +319,10 @@ mod tests {
             first_kernel: 6,
             ..ModelConfig::seed()
         };
-        assert!(matches!(even.validate(), Err(ConfigError::EvenKernel { .. })));
+        assert!(matches!(
+            even.validate(),
+            Err(ConfigError::EvenKernel { .. })
+        ));
         let no_maps = ModelConfig {
             feature_maps: 0,
             ..ModelConfig::seed()
