@@ -1,5 +1,7 @@
 //! Checkpoints: round trip, exact resume, and bad files that must fail cleanly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
+
 use std::path::Path;
 
 use pixelcnn_studio::checkpoint::{self, CheckpointError};

@@ -1,6 +1,8 @@
 //! The command line through its binary: JSON outputs, exact resume across processes, and clean
 //! one-line errors for bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
+
 use std::path::Path;
 
 use assert_cmd::Command;

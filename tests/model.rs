@@ -1,6 +1,8 @@
 //! The fast CPU network against the candle reference formulation (values and gradients),
 //! causality, and the fast sampler against the straightforward one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
+
 use candle_core::{Device, Module, Tensor};
 use pixelcnn_studio::model::{
     candle_net::bce_with_logits, sample_fast, sample_naive, CpuNet, ModelConfig, Params, PixelCnn,
@@ -65,7 +67,11 @@ fn fast_network_matches_the_masked_conv2d_reference_in_values_and_gradients() {
         let (mut params, input) = setup(&cfg, batch, 7);
         if cfg.masked_layers == 1 {
             // As initialised: zero biases, so blank image regions carry exactly-zero activations.
-            for t in params.tensors.iter_mut().filter(|t| t.name.ends_with("bias")) {
+            for t in params
+                .tensors
+                .iter_mut()
+                .filter(|t| t.name.ends_with("bias"))
+            {
                 t.data.fill(0.0);
             }
         }

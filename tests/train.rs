@@ -1,5 +1,7 @@
 //! Training on real MNIST: the cost falls, the same seed gives the same losses, NaN stops training.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
+
 use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
 use pixelcnn_studio::model::ModelConfig;
 use pixelcnn_studio::train::{TrainConfig, TrainError, TrainEvent, Trainer};
@@ -139,29 +141,57 @@ fn candles_reference_backend_agrees_with_the_fast_kernels() {
     let mut fast = Backend::new(DeviceChoice::Cpu, &model, &params).unwrap();
     let mut reference = Backend::new(DeviceChoice::CandleCpu, &model, &params).unwrap();
     let data = Mnist::synthetic(10, 10, 4);
-    let batch: Vec<f32> = data.train.images.iter().map(|&p| if p > 127 { 1.0 } else { 0.0 }).collect();
+    let batch: Vec<f32> = data
+        .train
+        .images
+        .iter()
+        .map(|&p| if p > 127 { 1.0 } else { 0.0 })
+        .collect();
     let (mut fast_grads, mut ref_grads) = (params.zeros_like(), params.zeros_like());
     let fast_loss = fast.loss_and_grads(&batch, &mut fast_grads).unwrap();
     let ref_loss = reference.loss_and_grads(&batch, &mut ref_grads).unwrap();
-    assert!((fast_loss - ref_loss).abs() < 1e-5, "{fast_loss} vs {ref_loss}");
+    assert!(
+        (fast_loss - ref_loss).abs() < 1e-5,
+        "{fast_loss} vs {ref_loss}"
+    );
     for (a, b) in fast_grads.tensors.iter().zip(&ref_grads.tensors) {
         let scale = b.data.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let worst = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-5 * scale, "{}: gradients differ by {worst}", a.name);
+        let worst = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        // A bias gradient sums 7,840 terms: candle's f32 sum drifts by a few 1e-6 from the exact
+        // value (ours sums chunks in f64), so biases get a looser bound than weights.
+        let tolerance = if a.name.ends_with("bias") { 1e-4 } else { 1e-5 };
+        assert!(
+            worst <= tolerance * scale,
+            "{}: gradients differ by {worst}",
+            a.name
+        );
     }
     // New weights reach both.
     let shifted = Params::init(&model, &mut rng);
     fast.set_params(&shifted).unwrap();
     reference.set_params(&shifted).unwrap();
     let (a, b) = (fast.loss(&batch).unwrap(), reference.loss(&batch).unwrap());
-    assert!((a - b).abs() < 1e-5 && (a - fast_loss).abs() > 1e-4, "{a} vs {b}");
+    assert!(
+        (a - b).abs() < 1e-5 && (a - fast_loss).abs() > 1e-4,
+        "{a} vs {b}"
+    );
     // Same RNG draws: the grids agree but for pixels whose probability sits on a draw.
     let draw = |backend: &Backend| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         backend.sample(4, &mut rng, &mut |_| {}).unwrap()
     };
     let (g1, g2) = (draw(&fast), draw(&reference));
-    let differing = g1.pixels.iter().zip(&g2.pixels).filter(|(a, b)| a != b).count();
+    let differing = g1
+        .pixels
+        .iter()
+        .zip(&g2.pixels)
+        .filter(|(a, b)| a != b)
+        .count();
     assert!(differing <= 2, "{differing} pixels differ");
     // And a trainer runs on it.
     let config = TrainConfig {

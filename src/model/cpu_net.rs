@@ -1,9 +1,13 @@
 //! The fast CPU PixelCNN: masked convolutions that compute only their unmasked taps, channels-last,
 //! as chunked im2col + GEMM on all cores, with bias and ReLU fused and a hand-written backward.
+//! Activations, gradients and im2col scratch live in buffers reused from step to step.
 //!
 //! # Shapes
 //! Activations are `[batch * 784, channels]` (channels-last, one row per pixel). A layer with taps
 //! `T` packs its weight `[out, in, k, k]` as `[T * in, out]`.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -12,8 +16,15 @@ use super::gemm::{matmul, MatRef};
 use super::params::Params;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
-/// Rows of an im2col chunk: small enough to stay in cache, large enough for an efficient GEMM.
-const CHUNK_ROWS: usize = 1024;
+/// Rows of an im2col chunk: small enough to stay in cache (252 x 320 values: 315 KiB), large
+/// enough for an efficient GEMM, and a multiple of the GEMM tile's 6 rows.
+const CHUNK_ROWS: usize = 252;
+
+/// Largest pair of evaluation buffers kept between calls (in values: 256 MiB).
+const MAX_KEPT_EVAL_VALUES: usize = 64 << 20;
+
+/// Row groups of the weight-gradient sum: fixed, so the sum's grouping never depends on threads.
+const DW_GROUPS: usize = 16;
 
 /// One layer, its taps and its weights packed for GEMM.
 #[derive(Clone, Debug)]
@@ -38,21 +49,35 @@ impl LayerPlan {
     }
 }
 
-/// Activations kept from the last training forward pass.
+/// Buffers reused from one training step to the next (allocating and zeroing tens of MiB per
+/// step cost as much as the arithmetic).
 #[derive(Debug, Default)]
-struct Saved {
+struct Workspace {
     /// `acts[l]` is the input of layer `l`; `acts[layers]` the logits.
     acts: Vec<Vec<f32>>,
-    /// For residual ReLU layers, the ReLU output (the residual-free part).
-    relu_parts: Vec<Option<Vec<f32>>>,
-    batch: usize,
+    /// For residual ReLU layers, the ReLU output (the residual-free part); empty otherwise.
+    relu_parts: Vec<Vec<f32>>,
+    /// Gradient of the current layer's output, then (swapped) of its input.
+    grad_y: Vec<f32>,
+    grad_x: Vec<f32>,
+    /// Gradient before the ReLU.
+    grad_z: Vec<f32>,
+    /// Per-group weight gradient partials.
+    partials: Vec<f32>,
+    /// Per-group bias gradient partials.
+    bias_partials_f64: Vec<f64>,
+    /// The packed weight gradient `[T * in, out]` of the current layer.
+    packed_grad: Vec<f32>,
 }
 
 /// The fast CPU network. Holds packed weights and reusable activation buffers.
 #[derive(Debug)]
 pub struct CpuNet {
     layers: Vec<LayerPlan>,
-    saved: Saved,
+    work: Workspace,
+    /// Two ping-pong activation buffers for [`CpuNet::forward`] (taken while in use, so a
+    /// concurrent caller just allocates its own).
+    eval_buffers: Mutex<(Vec<f32>, Vec<f32>)>,
 }
 
 impl CpuNet {
@@ -82,7 +107,8 @@ impl CpuNet {
             .collect();
         let mut net = CpuNet {
             layers,
-            saved: Saved::default(),
+            work: Workspace::default(),
+            eval_buffers: Mutex::new((Vec::new(), Vec::new())),
         };
         net.set_params(params);
         net
@@ -103,8 +129,10 @@ impl CpuNet {
                 layer.spec.kernel * layer.spec.kernel,
             );
             let t_count = layer.taps.len();
-            layer.packed = vec![0.0; t_count * cin * cout];
-            layer.packed_t = vec![0.0; t_count * cin * cout];
+            layer.packed.clear();
+            layer.packed.resize(t_count * cin * cout, 0.0);
+            layer.packed_t.clear();
+            layer.packed_t.resize(t_count * cin * cout, 0.0);
             for (t, &(_, _, k_index)) in layer.taps.iter().enumerate() {
                 for c in 0..cin {
                     for o in 0..cout {
@@ -114,18 +142,39 @@ impl CpuNet {
                     }
                 }
             }
-            layer.bias = bias.data.clone();
+            layer.bias.clear();
+            layer.bias.extend_from_slice(&bias.data);
         }
     }
 
     /// Logits `[batch * 784]` for binarized images `input` `[batch * 784]`, keeping nothing for backward.
     pub fn forward(&self, input: &[f32]) -> Vec<f32> {
-        let mut x = input.to_vec();
-        for layer in &self.layers {
-            let (y, _) = layer_forward(layer, &x, false);
-            x = y;
+        let (mut a, mut b) = self
+            .eval_buffers
+            .lock()
+            .map(|mut guard| std::mem::take(&mut *guard))
+            .unwrap_or_default();
+        let mut current: &[f32] = input;
+        let mut logits = Vec::new();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let n = current.len() / layer.spec.in_channels;
+            let out_len = n * layer.spec.out_channels;
+            if index + 1 == self.layers.len() {
+                logits.resize(out_len, 0.0);
+                layer_forward(layer, current, &mut logits, None);
+                break;
+            }
+            layer_forward(layer, current, resize_for_overwrite(&mut a, out_len), None);
+            std::mem::swap(&mut a, &mut b);
+            current = &b[..out_len];
         }
-        x
+        // Keep them for the next call unless a huge batch made them huge.
+        if a.capacity() + b.capacity() <= MAX_KEPT_EVAL_VALUES {
+            if let Ok(mut guard) = self.eval_buffers.lock() {
+                *guard = (a, b);
+            }
+        }
+        logits
     }
 
     /// Mean binary cross-entropy in nats per pixel of `input` `[batch * 784]` (targets = inputs),
@@ -140,49 +189,112 @@ impl CpuNet {
     pub fn loss_and_grads(&mut self, input: &[f32], grads: &mut Params) -> f64 {
         let pixels = input.len();
         self.forward_train(input);
-        let logits = self.saved.acts.last().map(Vec::as_slice).unwrap_or(&[]);
+        let work = &mut self.work;
+        let logits = work.acts.last().map(Vec::as_slice).unwrap_or(&[]);
         let loss = bce_sum(logits, input) / pixels as f64;
         let scale = 1.0 / pixels as f32;
-        let mut grad_out: Vec<f32> = logits
-            .par_iter()
-            .zip(input.par_iter())
-            .map(|(&z, &t)| (sigmoid(z) - t) * scale)
-            .collect();
+        resize_for_overwrite(&mut work.grad_y, pixels)
+            .par_chunks_mut(4096)
+            .zip(logits.par_chunks(4096).zip(input.par_chunks(4096)))
+            .for_each(|(g, (zs, ts))| {
+                for ((g, &z), &t) in g.iter_mut().zip(zs).zip(ts) {
+                    *g = (sigmoid(z) - t) * scale;
+                }
+            });
         for index in (0..self.layers.len()).rev() {
             let layer = &self.layers[index];
             let (weight_grad, bias_grad) = grads.layer_mut(index);
-            let need_input_grad = index > 0;
-            let x = &self.saved.acts[index];
-            let relu_part = self.saved.relu_parts[index]
-                .as_deref()
-                .unwrap_or(&self.saved.acts[index + 1]);
-            grad_out = layer_backward(
+            // A plain (non-residual) ReLU below this layer takes its derivative here, fused
+            // into the input gradient, instead of in a pass of its own.
+            let below_masks = index > 0 && {
+                let below = &self.layers[index - 1].spec;
+                below.relu && !below.residual
+            };
+            // ... which the layer above did for this one.
+            let grad_is_masked =
+                layer.spec.relu && !layer.spec.residual && index + 1 < self.layers.len();
+            let flags = BackwardFlags {
+                need_input_grad: index > 0,
+                grad_is_masked,
+                mask_input_grad: below_masks,
+            };
+            layer_backward(
                 layer,
-                x,
-                relu_part,
-                grad_out,
+                index,
+                work,
                 &mut weight_grad.data,
                 &mut bias_grad.data,
-                need_input_grad,
+                flags,
             );
+            std::mem::swap(&mut work.grad_y, &mut work.grad_x);
         }
         loss
     }
 
     fn forward_train(&mut self, input: &[f32]) {
         let layer_count = self.layers.len();
-        let saved = &mut self.saved;
-        saved.batch = input.len() / IMAGE_PIXELS;
-        saved.acts.resize_with(layer_count + 1, Vec::new);
-        saved.relu_parts.resize_with(layer_count, || None);
-        saved.acts[0].clear();
-        saved.acts[0].extend_from_slice(input);
+        let work = &mut self.work;
+        work.acts.resize_with(layer_count + 1, Vec::new);
+        work.relu_parts.resize_with(layer_count, Vec::new);
+        work.acts[0].clear();
+        work.acts[0].extend_from_slice(input);
+        let n = input.len() / IMAGE_PIXELS * IMAGE_PIXELS;
         for (index, layer) in self.layers.iter().enumerate() {
             let keep_relu_part = layer.spec.residual && layer.spec.relu;
-            let (y, relu_part) = layer_forward(layer, &saved.acts[index], keep_relu_part);
-            saved.acts[index + 1] = y;
-            saved.relu_parts[index] = relu_part;
+            let out_len = n * layer.spec.out_channels;
+            let (done, rest) = work.acts.split_at_mut(index + 1);
+            let y = &mut rest[0];
+            y.resize(out_len, 0.0);
+            let part = &mut work.relu_parts[index];
+            if keep_relu_part {
+                layer_forward(
+                    layer,
+                    &done[index],
+                    y,
+                    Some(resize_for_overwrite(part, out_len)),
+                );
+            } else {
+                layer_forward(layer, &done[index], y, None);
+            }
         }
+    }
+}
+
+/// Makes `buffer` at least `len` long and returns its first `len` values, contents unspecified
+/// (the caller overwrites them all). Never shrinks, so buffers that alternate between sizes
+/// (the gradients of 1- and 64-channel layers) are not zero-filled again each time.
+fn resize_for_overwrite(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+thread_local! {
+    /// im2col scratch of the current worker thread, reused across chunks, layers and steps.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `body` with a scratch slice of `len` values (contents unspecified).
+fn with_scratch<T>(len: usize, body: impl FnOnce(&mut [f32]) -> T) -> T {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
+        }
+        body(&mut scratch[..len])
+    })
+}
+
+/// `max(z, 0)` that remembers which side of the kink it came from: `+0.0` for `z == 0` (the
+/// reference's ReLU passes the gradient there: its derivative is `z >= 0`), `-0.0` for `z < 0`.
+/// A `-0.0` input adds nothing to the next layer's sums (they start from `+0.0`), so values are
+/// exactly those of `max(z, 0)`; the backward pass reads the sign bit as the derivative.
+fn relu_keeping_sign(z: f32) -> f32 {
+    if z >= 0.0 {
+        z + 0.0
+    } else {
+        -0.0
     }
 }
 
@@ -227,12 +339,24 @@ fn im2col(
         let image = n / IMAGE_PIXELS;
         let pos = (n % IMAGE_PIXELS) as isize;
         let (y, x) = (pos / side, pos % side);
-        for (t, &(dy, dx, _)) in taps.iter().enumerate() {
+        let image_base = image * IMAGE_PIXELS;
+        if channels == 1 {
+            // One value per tap (the first layer): a plain store, not a copy call.
+            for (cell, &(dy, dx, _)) in out_row.iter_mut().zip(taps) {
+                let (yy, xx) = (y + sign * dy, x + sign * dx);
+                *cell = if (0..side).contains(&yy) && (0..side).contains(&xx) {
+                    src[image_base + (yy * side + xx) as usize]
+                } else {
+                    0.0
+                };
+            }
+            continue;
+        }
+        for (cell, &(dy, dx, _)) in out_row.chunks_exact_mut(channels).zip(taps) {
             let (yy, xx) = (y + sign * dy, x + sign * dx);
-            let cell = &mut out_row[t * channels..(t + 1) * channels];
             if (0..side).contains(&yy) && (0..side).contains(&xx) {
-                let from = (image * IMAGE_PIXELS + (yy * side + xx) as usize) * channels;
-                cell.copy_from_slice(&src[from..from + channels]);
+                let from = (image_base + (yy * side + xx) as usize) * channels;
+                copy_channels(cell, &src[from..from + channels]);
             } else {
                 cell.fill(0.0);
             }
@@ -240,45 +364,60 @@ fn im2col(
     }
 }
 
-/// Forward of one layer: `y = [x +] act(conv(x) + b)`. Returns `y` and, if asked, the ReLU part.
-fn layer_forward(layer: &LayerPlan, x: &[f32], keep_relu_part: bool) -> (Vec<f32>, Option<Vec<f32>>) {
+/// `dst.copy_from_slice(src)`, in fixed 16-value pieces when the length allows: a few vector
+/// moves instead of a `memmove` call per tap (channel counts are usually multiples of 16).
+#[inline]
+fn copy_channels(dst: &mut [f32], src: &[f32]) {
+    if dst.len().is_multiple_of(16) {
+        for (d, s) in dst.chunks_exact_mut(16).zip(src.chunks_exact(16)) {
+            // Fixed-size arrays, so the copy is inlined rather than a call.
+            if let (Ok(d), Ok(s)) = (<&mut [f32; 16]>::try_from(d), <&[f32; 16]>::try_from(s)) {
+                *d = *s;
+            }
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// Forward of one layer into `y` (`[n, out]`): `y = [x +] act(conv(x) + b)`, and the ReLU part
+/// into `relu_part` if given.
+fn layer_forward(layer: &LayerPlan, x: &[f32], y: &mut [f32], relu_part: Option<&mut [f32]>) {
     let spec = &layer.spec;
     let (cin, cout) = (spec.in_channels, spec.out_channels);
-    let n = x.len() / cin;
     let k = layer.tap_count() * cin;
-    let mut y = vec![0.0f32; n * cout];
-    let mut relu_part = if keep_relu_part {
-        Some(vec![0.0f32; n * cout])
-    } else {
-        None
-    };
     let body = |chunk_index: usize, y_chunk: &mut [f32], part_chunk: Option<&mut [f32]>| {
         let row0 = chunk_index * CHUNK_ROWS;
         let rows = y_chunk.len() / cout;
-        for row in y_chunk.chunks_exact_mut(cout) {
-            row.copy_from_slice(&layer.bias);
-        }
         if layer.is_pointwise() {
             let lhs = &x[row0 * cin..(row0 + rows) * cin];
             matmul(
                 y_chunk,
                 MatRef::row_major(lhs, rows, cin),
                 MatRef::row_major(&layer.packed, cin, cout),
-                true,
+                false,
             );
         } else {
-            let mut cols = vec![0.0f32; rows * k];
-            im2col(x, cin, &layer.taps, 1, row0, &mut cols);
-            matmul(
-                y_chunk,
-                MatRef::row_major(&cols, rows, k),
-                MatRef::row_major(&layer.packed, k, cout),
-                true,
-            );
+            with_scratch(rows * k, |cols| {
+                im2col(x, cin, &layer.taps, 1, row0, cols);
+                matmul(
+                    y_chunk,
+                    MatRef::row_major(cols, rows, k),
+                    MatRef::row_major(&layer.packed, k, cout),
+                    false,
+                );
+            });
         }
-        if spec.relu {
-            for v in y_chunk.iter_mut() {
-                *v = v.max(0.0);
+        // Bias (and ReLU) in one pass over the fresh product.
+        for row in y_chunk.chunks_exact_mut(cout) {
+            if spec.relu {
+                for (v, &b) in row.iter_mut().zip(&layer.bias) {
+                    *v = relu_keeping_sign(*v + b);
+                }
+            } else {
+                for (v, &b) in row.iter_mut().zip(&layer.bias) {
+                    *v += b;
+                }
             }
         }
         if let Some(part) = part_chunk {
@@ -291,7 +430,7 @@ fn layer_forward(layer: &LayerPlan, x: &[f32], keep_relu_part: bool) -> (Vec<f32
             }
         }
     };
-    match relu_part.as_mut() {
+    match relu_part {
         Some(part) => y
             .par_chunks_mut(CHUNK_ROWS * cout)
             .zip(part.par_chunks_mut(CHUNK_ROWS * cout))
@@ -302,77 +441,136 @@ fn layer_forward(layer: &LayerPlan, x: &[f32], keep_relu_part: bool) -> (Vec<f32
             .enumerate()
             .for_each(|(i, y_chunk)| body(i, y_chunk, None)),
     }
-    (y, relu_part)
 }
 
-/// Backward of one layer. `relu_part` is the layer's ReLU output (for the ReLU derivative),
-/// `grad_y` the gradient of its output. Adds nothing: overwrites `weight_grad` (full
-/// `[out, in, k, k]` layout, masked taps zero) and `bias_grad`; returns the input gradient
-/// (empty if not needed).
+/// What one layer's backward pass computes besides its weight and bias gradients.
+#[derive(Clone, Copy, Debug)]
+struct BackwardFlags {
+    /// Write the input gradient (not for the first layer).
+    need_input_grad: bool,
+    /// `work.grad_y` already has this layer's ReLU derivative applied (by the layer above).
+    grad_is_masked: bool,
+    /// Apply the ReLU derivative of the layer below to the input gradient.
+    mask_input_grad: bool,
+}
+
+/// Backward of layer `index`. Reads the layer's input and output from `work.acts`, the gradient
+/// of its output from `work.grad_y`; overwrites `weight_grad` (full `[out, in, k, k]` layout,
+/// masked taps zero) and `bias_grad`, and, if `need_input_grad`, writes the input gradient
+/// into `work.grad_x`.
+///
+/// The weight gradient is a sum over all rows; rows are split into a fixed number of groups
+/// (a function of the batch size only), each summed in row order, and the groups are added in
+/// order: the result does not depend on thread scheduling.
 fn layer_backward(
     layer: &LayerPlan,
-    x: &[f32],
-    relu_part: &[f32],
-    grad_y: Vec<f32>,
+    index: usize,
+    work: &mut Workspace,
     weight_grad: &mut [f32],
     bias_grad: &mut [f32],
-    need_input_grad: bool,
-) -> Vec<f32> {
+    flags: BackwardFlags,
+) {
+    let BackwardFlags {
+        need_input_grad,
+        grad_is_masked,
+        mask_input_grad,
+    } = flags;
     let spec = &layer.spec;
     let (cin, cout) = (spec.in_channels, spec.out_channels);
+    let x = &work.acts[index];
     let n = x.len() / cin;
     let t_count = layer.tap_count();
     let k = t_count * cin;
+    let grad_y = &work.grad_y[..n * cout];
 
     // dZ: the gradient before the ReLU.
-    let grad_z: Vec<f32> = if spec.relu {
-        grad_y
-            .par_iter()
-            .zip(relu_part.par_iter())
-            .map(|(&g, &a)| if a > 0.0 { g } else { 0.0 })
-            .collect()
+    let grad_z: &[f32] = if spec.relu && !grad_is_masked {
+        let relu_part: &[f32] = if spec.residual {
+            &work.relu_parts[index][..n * cout]
+        } else {
+            &work.acts[index + 1]
+        };
+        resize_for_overwrite(&mut work.grad_z, n * cout)
+            .par_chunks_mut(CHUNK_ROWS * cout)
+            .zip(grad_y.par_chunks(CHUNK_ROWS * cout))
+            .zip(relu_part.par_chunks(CHUNK_ROWS * cout))
+            .for_each(|((gz, gy), a)| {
+                for ((z, &g), &a) in gz.iter_mut().zip(gy).zip(a) {
+                    *z = if a.is_sign_positive() { g } else { 0.0 };
+                }
+            });
+        &work.grad_z[..n * cout]
     } else {
-        grad_y.clone()
+        grad_y
     };
 
-    // Weight and bias gradients per chunk of rows, summed in chunk order (deterministic).
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = grad_z
-        .par_chunks(CHUNK_ROWS * cout)
+    // Weight and bias gradients per group of chunks, summed in group order (deterministic).
+    let chunk_count = n.div_ceil(CHUNK_ROWS);
+    let groups = DW_GROUPS.min(chunk_count).max(1);
+    work.bias_partials_f64.clear();
+    work.bias_partials_f64.resize(groups * cout, 0.0);
+    let partial_len = k * cout;
+    // Bias gradients: each chunk summed in f32, chunks and groups added in f64 (a bias gradient
+    // is a sum over every pixel of the batch, where f32 alone loses digits).
+    resize_for_overwrite(&mut work.partials, groups * partial_len)
+        .par_chunks_mut(partial_len)
+        .zip(work.bias_partials_f64[..].par_chunks_mut(cout))
         .enumerate()
-        .map(|(chunk_index, gz)| {
-            let row0 = chunk_index * CHUNK_ROWS;
-            let rows = gz.len() / cout;
-            let mut wg = vec![0.0f32; k * cout];
-            let mut bg = vec![0.0f32; cout];
-            for row in gz.chunks_exact(cout) {
-                bg.iter_mut().zip(row).for_each(|(b, &g)| *b += g);
+        .for_each(|(group, (wg, bias_sum))| {
+            bias_sum.fill(0.0);
+            let mut chunk_sum = vec![0.0f32; cout];
+            let (first, last) = (
+                group * chunk_count / groups,
+                (group + 1) * chunk_count / groups,
+            );
+            if first == last {
+                wg.fill(0.0);
             }
-            if layer.is_pointwise() {
-                let xs = &x[row0 * cin..(row0 + rows) * cin];
-                matmul(
-                    &mut wg,
-                    MatRef::transposed(xs, rows, cin),
-                    MatRef::row_major(gz, rows, cout),
-                    false,
-                );
-            } else {
-                let mut cols = vec![0.0f32; rows * k];
-                im2col(x, cin, &layer.taps, 1, row0, &mut cols);
-                matmul(
-                    &mut wg,
-                    MatRef::transposed(&cols, rows, k),
-                    MatRef::row_major(gz, rows, cout),
-                    false,
-                );
+            for chunk_index in first..last {
+                let row0 = chunk_index * CHUNK_ROWS;
+                let rows = CHUNK_ROWS.min(n - row0);
+                let gz = &grad_z[row0 * cout..(row0 + rows) * cout];
+                chunk_sum.fill(0.0);
+                for row in gz.chunks_exact(cout) {
+                    chunk_sum.iter_mut().zip(row).for_each(|(b, &g)| *b += g);
+                }
+                bias_sum
+                    .iter_mut()
+                    .zip(&chunk_sum)
+                    .for_each(|(b, &g)| *b += f64::from(g));
+                let accumulate = chunk_index > first;
+                if layer.is_pointwise() {
+                    let xs = &x[row0 * cin..(row0 + rows) * cin];
+                    matmul(
+                        wg,
+                        MatRef::transposed(xs, rows, cin),
+                        MatRef::row_major(gz, rows, cout),
+                        accumulate,
+                    );
+                } else {
+                    with_scratch(rows * k, |cols| {
+                        im2col(x, cin, &layer.taps, 1, row0, cols);
+                        matmul(
+                            wg,
+                            MatRef::transposed(cols, rows, k),
+                            MatRef::row_major(gz, rows, cout),
+                            accumulate,
+                        );
+                    });
+                }
             }
-            (wg, bg)
-        })
-        .collect();
-    let mut packed_grad = vec![0.0f32; k * cout];
-    let mut bias_sum = vec![0.0f32; cout];
-    for (wg, bg) in &partials {
+        });
+    let packed_grad = &mut work.packed_grad;
+    packed_grad.clear();
+    packed_grad.resize(k * cout, 0.0);
+    for wg in work.partials[..groups * partial_len].chunks_exact(partial_len) {
         packed_grad.iter_mut().zip(wg).for_each(|(a, b)| *a += b);
-        bias_sum.iter_mut().zip(bg).for_each(|(a, b)| *a += b);
+    }
+    for (o, b) in bias_grad.iter_mut().enumerate() {
+        let sum: f64 = (0..groups)
+            .map(|g| work.bias_partials_f64[g * cout + o])
+            .sum();
+        *b = sum as f32;
     }
     weight_grad.fill(0.0);
     let kk = spec.kernel * spec.kernel;
@@ -383,15 +581,13 @@ fn layer_backward(
             }
         }
     }
-    bias_grad.copy_from_slice(&bias_sum);
 
     if !need_input_grad {
-        return Vec::new();
+        return;
     }
     // dX = conv^T(dZ) [+ dY for the residual path].
-    let mut grad_x = vec![0.0f32; n * cin];
     let kt = t_count * cout;
-    grad_x
+    resize_for_overwrite(&mut work.grad_x, n * cin)
         .par_chunks_mut(CHUNK_ROWS * cin)
         .enumerate()
         .for_each(|(chunk_index, gx)| {
@@ -406,19 +602,131 @@ fn layer_backward(
                     false,
                 );
             } else {
-                let mut cols = vec![0.0f32; rows * kt];
-                im2col(&grad_z, cout, &layer.taps, -1, row0, &mut cols);
-                matmul(
-                    gx,
-                    MatRef::row_major(&cols, rows, kt),
-                    MatRef::row_major(&layer.packed_t, kt, cin),
-                    false,
-                );
+                with_scratch(rows * kt, |cols| {
+                    im2col(grad_z, cout, &layer.taps, -1, row0, cols);
+                    matmul(
+                        gx,
+                        MatRef::row_major(cols, rows, kt),
+                        MatRef::row_major(&layer.packed_t, kt, cin),
+                        false,
+                    );
+                });
             }
             if spec.residual {
                 let gy = &grad_y[row0 * cout..(row0 + rows) * cout];
                 gx.iter_mut().zip(gy).for_each(|(a, b)| *a += b);
             }
+            if mask_input_grad {
+                // The input is the ReLU output of the layer below: its derivative.
+                let xs = &x[row0 * cin..(row0 + rows) * cin];
+                gx.iter_mut().zip(xs).for_each(|(g, &a)| {
+                    *g = if a.is_sign_positive() { *g } else { 0.0 };
+                });
+            }
         });
-    grad_x
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Module, Tensor};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::model::candle_net::{bce_with_logits, PixelCnn};
+
+    /// 16 and 32 feature maps take the AVX-512 kernel where the CPU has it (the integration tests
+    /// use 6 and 8, which take the `gemm` crate): values and gradients against the reference.
+    #[test]
+    fn wide_layers_match_the_reference_in_values_and_gradients() {
+        for (maps, residual) in [(16, false), (32, true)] {
+            let cfg = ModelConfig {
+                first_kernel: 7,
+                masked_layers: 2,
+                masked_kernel: 3,
+                masked_relu: true,
+                relu_layers: 1,
+                feature_maps: maps,
+                residual,
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(31);
+            let mut params = Params::init(&cfg, &mut rng);
+            for t in params
+                .tensors
+                .iter_mut()
+                .filter(|t| t.name.ends_with("bias"))
+            {
+                t.data
+                    .iter_mut()
+                    .for_each(|b| *b = rng.random_range(-0.1..0.1));
+            }
+            let batch = 2;
+            let input: Vec<f32> = (0..batch * IMAGE_PIXELS)
+                .map(|_| if rng.random::<f32>() < 0.3 { 1.0 } else { 0.0 })
+                .collect();
+            let mut net = CpuNet::new(&cfg, &params);
+            let logits = net.forward(&input);
+            let mut grads = params.zeros_like();
+            net.loss_and_grads(&input, &mut grads);
+
+            let (reference, vars) = PixelCnn::from_params(&cfg, &params, &Device::Cpu).unwrap();
+            let x = Tensor::from_vec(input.clone(), (batch, 1, 28, 28), &Device::Cpu).unwrap();
+            let ref_logits = reference.forward(&x).unwrap();
+            let store = bce_with_logits(&ref_logits, &x)
+                .unwrap()
+                .backward()
+                .unwrap();
+            let ref_logits: Vec<f32> = ref_logits.flatten_all().unwrap().to_vec1().unwrap();
+            let close = |what: &str, ours: &[f32], theirs: &[f32], tol: f32| {
+                let scale = theirs.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+                    assert!((a - b).abs() <= tol * scale, "{what}[{i}]: {a} vs {b}");
+                }
+            };
+            close("logits", &logits, &ref_logits, 1e-5);
+            for (var, ours) in vars.iter().zip(&grads.tensors) {
+                let g = store.get(var.as_tensor()).unwrap();
+                let theirs: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
+                // A bias gradient sums every pixel of the batch: the reference sums in plain
+                // f32 (ours adds chunk sums in f64), so the two drift apart by more.
+                let tol = if ours.name.ends_with("bias") {
+                    1e-4
+                } else {
+                    1e-5
+                };
+                close(&ours.name, &ours.data, &theirs, tol);
+            }
+        }
+    }
+
+    /// The trainer promises bit-identical resumes: the gradients may not depend on how many
+    /// threads share the work.
+    #[test]
+    fn gradients_are_bit_identical_whatever_the_thread_count() {
+        let cfg = ModelConfig {
+            feature_maps: 16,
+            ..ModelConfig::seed()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let params = Params::init(&cfg, &mut rng);
+        let input: Vec<f32> = (0..5 * IMAGE_PIXELS)
+            .map(|_| if rng.random::<f32>() < 0.2 { 1.0 } else { 0.0 })
+            .collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut net = CpuNet::new(&cfg, &params);
+                let mut grads = params.zeros_like();
+                let loss = net.loss_and_grads(&input, &mut grads);
+                (loss, grads, net.forward(&input))
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "{threads} threads changed the result");
+        }
+    }
 }

@@ -76,7 +76,10 @@ impl Mask {
 
     /// The mask as 0.0/1.0 values, row-major.
     pub fn as_f32(&self) -> Vec<f32> {
-        self.keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect()
+        self.keep
+            .iter()
+            .map(|&k| if k { 1.0 } else { 0.0 })
+            .collect()
     }
 
     /// Text drawing: `#` used, `.` hidden, the centre bracketed.
@@ -124,7 +127,10 @@ mod tests {
         assert!(mask.is_kept(1, 1));
         assert!(!mask.is_kept(1, 2));
         assert_eq!(mask.kept_count(), 5);
-        assert_eq!(mask.taps(), vec![(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0)]);
+        assert_eq!(
+            mask.taps(),
+            vec![(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0)]
+        );
     }
 
     #[test]

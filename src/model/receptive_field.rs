@@ -51,7 +51,10 @@ mod tests {
         for &(row, col) in &[(0, 0), (5, 9), (14, 14), (27, 27)] {
             let seen = visible_inputs(&layers, row, col);
             let pos = row * IMAGE_SIDE + col;
-            assert!(seen[pos..].iter().all(|&v| !v), "pixel {pos} sees the future");
+            assert!(
+                seen[pos..].iter().all(|&v| !v),
+                "pixel {pos} sees the future"
+            );
         }
         assert!(visible_inputs(&layers, 0, 0).iter().all(|&v| !v));
     }

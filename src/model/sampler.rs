@@ -7,7 +7,7 @@
 
 use rand::Rng;
 
-use super::cpu_net::CpuNet;
+use super::cpu_net::{CpuNet, LayerPlan};
 use super::gemm::{matmul, MatRef};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
@@ -74,9 +74,22 @@ pub fn sample_naive<R: Rng>(
     rng: &mut R,
     progress: Progress<'_>,
 ) -> (SampleGrid, Vec<f32>) {
+    sample_naive_pixels(net, count, IMAGE_PIXELS, rng, progress)
+}
+
+/// [`sample_naive`] stopped after the first `pixels` pixels (of 784) of each image: the rest of
+/// the canvas stays 0 and `pixels_done` says how far it got. Every pass costs a full forward pass,
+/// so timing a few rows of it measures the whole sampler's pace.
+pub fn sample_naive_pixels<R: Rng>(
+    net: &CpuNet,
+    count: usize,
+    pixels: usize,
+    rng: &mut R,
+    progress: Progress<'_>,
+) -> (SampleGrid, Vec<f32>) {
     let mut grid = SampleGrid::blank(count);
     let mut probs = Vec::with_capacity(count * IMAGE_PIXELS);
-    for pos in 0..IMAGE_PIXELS {
+    for pos in 0..pixels.min(IMAGE_PIXELS) {
         let logits = net.forward(&grid.pixels);
         for image in 0..count {
             let p = sigmoid(logits[image * IMAGE_PIXELS + pos]);
@@ -91,6 +104,11 @@ pub fn sample_naive<R: Rng>(
 /// The fast sampler: layer activations are cached per position and each is computed once, when
 /// its position comes up (all it depends on is final by then, by causality). Same draws and
 /// probabilities as [`sample_naive`].
+///
+/// A layer's cached input only needs the rows its taps reach (the current row and `kernel / 2`
+/// above), so each cache is a ring of that many image rows: small enough to stay in cache.
+/// The images are split into two fixed halves computed side by side (each image's values do not
+/// depend on the split or on the thread count); the draws stay in image order on this thread.
 pub fn sample_fast<R: Rng>(
     net: &CpuNet,
     count: usize,
@@ -100,66 +118,42 @@ pub fn sample_fast<R: Rng>(
     let plans = net.plans();
     let mut grid = SampleGrid::blank(count);
     let mut probs = Vec::with_capacity(count * IMAGE_PIXELS);
-    // caches[l]: input of layer l, [count * 784, in_channels]; caches[0] is the canvas.
+    // caches[l]: input of layer l + 1, [count, ring rows * 28, channels].
     let mut caches: Vec<Vec<f32>> = plans
         .iter()
         .skip(1)
-        .map(|plan| vec![0.0; count * IMAGE_PIXELS * plan.spec.in_channels])
+        .map(|plan| vec![0.0; count * ring_len(plan)])
         .collect();
-    let side = IMAGE_SIDE as isize;
-    let mut cols = Vec::new();
-    let mut out = Vec::new();
+    let first_half = count.div_ceil(2);
+    let mut scratch = [Scratch::default(), Scratch::default()];
     for pos in 0..IMAGE_PIXELS {
-        let (y, x) = ((pos / IMAGE_SIDE) as isize, (pos % IMAGE_SIDE) as isize);
-        for (index, plan) in plans.iter().enumerate() {
-            let (cin, cout) = (plan.spec.in_channels, plan.spec.out_channels);
-            let (done, rest) = caches.split_at_mut(index);
-            let input: &[f32] = done.last().map_or(&grid.pixels, Vec::as_slice);
-            let width = plan.taps.len() * cin;
-            cols.clear();
-            cols.resize(count * width, 0.0);
-            for (t, &(dy, dx, _)) in plan.taps.iter().enumerate() {
-                let (yy, xx) = (y + dy, x + dx);
-                if !((0..side).contains(&yy) && (0..side).contains(&xx)) {
-                    continue;
-                }
-                let src_pos = (yy * side + xx) as usize;
-                for image in 0..count {
-                    let from = (image * IMAGE_PIXELS + src_pos) * cin;
-                    let to = image * width + t * cin;
-                    cols[to..to + cin].copy_from_slice(&input[from..from + cin]);
-                }
+        {
+            let (canvas_a, canvas_b) = grid.pixels.split_at(first_half * IMAGE_PIXELS);
+            let mut caches_a = Vec::with_capacity(caches.len());
+            let mut caches_b = Vec::with_capacity(caches.len());
+            for (cache, plan) in caches.iter_mut().zip(plans.iter().skip(1)) {
+                let (a, b) = cache.split_at_mut(first_half * ring_len(plan));
+                caches_a.push(a);
+                caches_b.push(b);
             }
-            out.clear();
-            for _ in 0..count {
-                out.extend_from_slice(&plan.bias);
-            }
-            matmul(
-                &mut out,
-                MatRef::row_major(&cols, count, width),
-                MatRef::row_major(&plan.packed, width, cout),
-                true,
+            let [scratch_a, scratch_b] = &mut scratch;
+            rayon::join(
+                || advance(plans, canvas_a, &mut caches_a, first_half, pos, scratch_a),
+                || {
+                    advance(
+                        plans,
+                        canvas_b,
+                        &mut caches_b,
+                        count - first_half,
+                        pos,
+                        scratch_b,
+                    )
+                },
             );
-            if plan.spec.relu {
-                out.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-            if plan.spec.residual {
-                for image in 0..count {
-                    let from = (image * IMAGE_PIXELS + pos) * cin;
-                    for c in 0..cout {
-                        out[image * cout + c] += input[from + c];
-                    }
-                }
-            }
-            if let Some(next) = rest.first_mut() {
-                for image in 0..count {
-                    let to = (image * IMAGE_PIXELS + pos) * cout;
-                    next[to..to + cout].copy_from_slice(&out[image * cout..(image + 1) * cout]);
-                }
-            }
         }
-        // `out` now holds the logits of this position, one per image.
-        for (image, &logit) in out.iter().enumerate().take(count) {
+        // The logits of this position, one per image, in image order.
+        let logits = scratch[0].out.iter().chain(&scratch[1].out);
+        for (image, &logit) in logits.enumerate().take(count) {
             let p = sigmoid(logit);
             probs.push(p);
             grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
@@ -167,6 +161,130 @@ pub fn sample_fast<R: Rng>(
         finish_pixel(&mut grid, pos, progress);
     }
     (grid, probs)
+}
+
+/// Image rows a layer's cached input keeps: the current one and those its taps reach above.
+fn ring_rows(plan: &LayerPlan) -> usize {
+    plan.taps
+        .iter()
+        .map(|&(dy, _, _)| (-dy).max(0) as usize)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// Values per image of a layer's cached input.
+fn ring_len(plan: &LayerPlan) -> usize {
+    ring_rows(plan) * IMAGE_SIDE * plan.spec.in_channels
+}
+
+/// Per-half buffers of the fast sampler.
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    /// The current layer's output at the current position, `[images, out]`; the logits at the end.
+    out: Vec<f32>,
+}
+
+/// Computes every layer at position `pos` for `images` images: `canvas` their pixels,
+/// `caches[l]` their cached input of layer `l + 1`. Leaves the logits in `scratch.out`.
+///
+/// Each tap is its own product accumulated in tap order over a strided view of the cache, which
+/// is the order of the full network's single product, so the values are the same.
+fn advance(
+    plans: &[LayerPlan],
+    canvas: &[f32],
+    caches: &mut [&mut [f32]],
+    images: usize,
+    pos: usize,
+    scratch: &mut Scratch,
+) {
+    let Scratch { cols, out } = scratch;
+    out.clear();
+    if images == 0 {
+        return;
+    }
+    let side = IMAGE_SIDE as isize;
+    let (y, x) = ((pos / IMAGE_SIDE) as isize, (pos % IMAGE_SIDE) as isize);
+    for (index, plan) in plans.iter().enumerate() {
+        let (cin, cout) = (plan.spec.in_channels, plan.spec.out_channels);
+        let (done, rest) = caches.split_at_mut(index);
+        out.clear();
+        out.resize(images * cout, 0.0);
+        // Where the input of (image, row, col) lives: offset of image 0 and the image stride.
+        let (input, image_stride, rows): (&[f32], usize, isize) = match done.last() {
+            None => (canvas, IMAGE_PIXELS, side),
+            Some(cache) => (&**cache, ring_len(plan), ring_rows(plan) as isize),
+        };
+        let offset = |yy: isize, xx: isize| ((yy.rem_euclid(rows) * side + xx) as usize) * cin;
+        if cin == 1 || index == 0 {
+            // Gather the taps (one value each for the first layer) into one row per image.
+            let width = plan.taps.len() * cin;
+            cols.clear();
+            cols.resize(images * width, 0.0);
+            for (t, &(dy, dx, _)) in plan.taps.iter().enumerate() {
+                let (yy, xx) = (y + dy, x + dx);
+                if !((0..side).contains(&yy) && (0..side).contains(&xx)) {
+                    continue;
+                }
+                let from = offset(yy, xx);
+                for image in 0..images {
+                    let src = image * image_stride + from;
+                    let to = image * width + t * cin;
+                    cols[to..to + cin].copy_from_slice(&input[src..src + cin]);
+                }
+            }
+            matmul(
+                out,
+                MatRef::row_major(cols, images, width),
+                MatRef::row_major(&plan.packed, width, cout),
+                false,
+            );
+        } else {
+            let mut first = true;
+            for (t, &(dy, dx, _)) in plan.taps.iter().enumerate() {
+                let (yy, xx) = (y + dy, x + dx);
+                if !((0..side).contains(&yy) && (0..side).contains(&xx)) {
+                    continue;
+                }
+                let lhs = MatRef {
+                    data: &input[offset(yy, xx)..],
+                    rows: images,
+                    cols: cin,
+                    row_stride: image_stride,
+                    col_stride: 1,
+                };
+                let weights = &plan.packed[t * cin * cout..(t + 1) * cin * cout];
+                matmul(out, lhs, MatRef::row_major(weights, cin, cout), !first);
+                first = false;
+            }
+        }
+        // Bias after the product and then the ReLU, in the network's order, so the values are
+        // those of a full forward pass.
+        for row in out.chunks_exact_mut(cout) {
+            for (v, &b) in row.iter_mut().zip(&plan.bias) {
+                *v += b;
+                if plan.spec.relu {
+                    *v = v.max(0.0);
+                }
+            }
+        }
+        if plan.spec.residual {
+            let from = offset(y, x);
+            for (image, row) in out.chunks_exact_mut(cout).enumerate() {
+                let src = &input[image * image_stride + from..][..cout];
+                row.iter_mut().zip(src).for_each(|(v, &s)| *v += s);
+            }
+        }
+        if let Some(next) = rest.first_mut() {
+            let next_plan = &plans[index + 1];
+            let (stride, next_rows) = (ring_len(next_plan), ring_rows(next_plan) as isize);
+            let to = ((y.rem_euclid(next_rows) * side + x) as usize) * cout;
+            for (image, row) in out.chunks_exact(cout).enumerate() {
+                next[image * stride + to..][..cout].copy_from_slice(row);
+            }
+        }
+    }
 }
 
 fn sigmoid(z: f32) -> f32 {
@@ -183,7 +301,7 @@ fn draw<R: Rng>(rng: &mut R, p: f32) -> f32 {
 
 fn finish_pixel(grid: &mut SampleGrid, pos: usize, progress: Progress<'_>) {
     grid.pixels_done = pos + 1;
-    if (pos + 1) % IMAGE_SIDE == 0 {
+    if (pos + 1).is_multiple_of(IMAGE_SIDE) {
         progress(grid);
     }
 }

@@ -28,7 +28,9 @@ impl DeviceChoice {
             "cpu" => Ok(DeviceChoice::Cpu),
             "candle-cpu" => Ok(DeviceChoice::CandleCpu),
             "cuda" => Ok(DeviceChoice::Cuda),
-            other => Err(format!("unknown device '{other}': use cpu, candle-cpu or cuda")),
+            other => Err(format!(
+                "unknown device '{other}': use cpu, candle-cpu or cuda"
+            )),
         }
     }
 
@@ -44,8 +46,8 @@ impl DeviceChoice {
 
 /// The network on its device.
 pub enum Backend {
-    /// The fast CPU network.
-    Cpu(CpuNet),
+    /// The fast CPU network (boxed: it carries its reusable buffers).
+    Cpu(Box<CpuNet>),
     /// candle's reference network.
     Candle(CandleBackend),
 }
@@ -63,9 +65,13 @@ fn candle_err(err: candle_core::Error) -> String {
 
 impl Backend {
     /// Builds the network for `cfg` with `params` on `choice`.
-    pub fn new(choice: DeviceChoice, cfg: &ModelConfig, params: &Params) -> Result<Backend, String> {
+    pub fn new(
+        choice: DeviceChoice,
+        cfg: &ModelConfig,
+        params: &Params,
+    ) -> Result<Backend, String> {
         let device = match choice {
-            DeviceChoice::Cpu => return Ok(Backend::Cpu(CpuNet::new(cfg, params))),
+            DeviceChoice::Cpu => return Ok(Backend::Cpu(Box::new(CpuNet::new(cfg, params)))),
             DeviceChoice::CandleCpu => Device::Cpu,
             DeviceChoice::Cuda => {
                 if !candle_core::utils::cuda_is_available() {

@@ -1,0 +1,286 @@
+//! The speed benchmark behind `pixelcnn-studio bench`: training and evaluation images/s, the
+//! time to sample a 10x10 grid with the fast and the straightforward sampler, and peak memory.
+//!
+//! Every figure is the median of several timed runs after a warm-up. Training runs the same
+//! step as the trainer (forward, backward, gradient clipping, Adam, re-packing the weights) on a
+//! batch of 100 random binary images; evaluation is one forward pass over the same batch.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::data::IMAGE_PIXELS;
+use crate::model::sampler::sample_naive_pixels;
+use crate::model::{sample_fast, CpuNet, ModelConfig, Params};
+use crate::train::optimizer::{clip_gradients, Adam, AdamConfig};
+
+/// Images per training and evaluation batch, and per sampled grid (10 x 10).
+pub const BENCH_BATCH: usize = 100;
+
+/// What to measure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// Model preset: `seed` or `paper`.
+    pub preset: String,
+    /// Timed runs per figure (the median is reported); at least 1.
+    pub runs: usize,
+    /// Skip the straightforward sampler (it takes about 20 s for the seed preset).
+    pub skip_naive: bool,
+    /// Image rows (1..=28) of the straightforward sampler to time; `None` picks 28 (the whole
+    /// grid) for the seed preset and 2 for the paper preset, whose 784 passes take minutes.
+    pub naive_rows: Option<usize>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            preset: "seed".into(),
+            runs: 5,
+            skip_naive: false,
+            naive_rows: None,
+        }
+    }
+}
+
+/// The measured figures (JSON keys are the field names).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// Model preset measured.
+    pub preset: String,
+    /// Images per batch (and per sampled grid).
+    pub batch: usize,
+    /// Worker threads (rayon's pool).
+    pub threads: usize,
+    /// Timed runs per figure.
+    pub runs: usize,
+    /// Training steps per timed run.
+    pub train_steps_per_run: usize,
+    /// Median training throughput, images/s (full step: forward, backward, clip, Adam).
+    pub train_images_per_sec: f64,
+    /// Each run's training throughput.
+    pub train_runs_images_per_sec: Vec<f64>,
+    /// Forward passes per timed evaluation run.
+    pub eval_passes_per_run: usize,
+    /// Median evaluation throughput (forward only), images/s.
+    pub eval_images_per_sec: f64,
+    /// Each run's evaluation throughput.
+    pub eval_runs_images_per_sec: Vec<f64>,
+    /// Median seconds to sample a 10x10 grid with the fast (incremental) sampler.
+    pub sample_grid_secs_fast: f64,
+    /// Each run's fast-sampler seconds.
+    pub sample_fast_runs_secs: Vec<f64>,
+    /// Seconds for a whole 10x10 grid with the straightforward sampler (784 full forward
+    /// passes): measured if `naive_rows_timed` is 28, else the timed rows scaled to 28 (every
+    /// pass costs the same); `None` when skipped.
+    pub sample_grid_secs_naive: Option<f64>,
+    /// Image rows of the straightforward sampler actually timed (28 passes each).
+    pub naive_rows_timed: usize,
+    /// Seconds those rows took.
+    pub naive_secs_timed: Option<f64>,
+    /// `sample_grid_secs_naive / sample_grid_secs_fast`.
+    pub fast_sampler_speedup: Option<f64>,
+    /// Peak resident memory of this process (VmHWM), MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// Runs the benchmark. Takes about a minute for the seed preset with the straightforward sampler.
+///
+/// # Errors
+/// An unknown preset, or `runs == 0`.
+pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
+    let cfg = ModelConfig::preset(&options.preset).context("choose the benchmark's model")?;
+    anyhow::ensure!(options.runs > 0, "runs must be at least 1");
+    let runs = options.runs;
+    // The paper preset is about 25 times the work per image: fewer steps per run.
+    let paper = options.preset == "paper";
+    let mut rng = ChaCha8Rng::seed_from_u64(2016);
+    let mut params = Params::init(&cfg, &mut rng);
+    // About MNIST's share of ink, so ReLU sparsity looks like real data.
+    let batch: Vec<f32> = (0..BENCH_BATCH * IMAGE_PIXELS)
+        .map(|_| if rng.random::<f32>() < 0.13 { 1.0 } else { 0.0 })
+        .collect();
+
+    // Training: the trainer's step.
+    let mut net = CpuNet::new(&cfg, &params);
+    let mut grads = params.zeros_like();
+    let mut adam = Adam::new(&params, AdamConfig::default());
+    let mut train_step = || {
+        net.loss_and_grads(&batch, &mut grads);
+        clip_gradients(&mut grads, 1.0);
+        adam.step(&mut params, &grads);
+        net.set_params(&params);
+    };
+    let train_steps_per_run = if paper { 2 } else { 10 };
+    for _ in 0..if paper { 1 } else { 3 } {
+        train_step();
+    }
+    let train_runs: Vec<f64> = (0..runs)
+        .map(|_| {
+            let secs = time_secs(|| (0..train_steps_per_run).for_each(|_| train_step()));
+            (BENCH_BATCH * train_steps_per_run) as f64 / secs
+        })
+        .collect();
+    let net = CpuNet::new(&cfg, &params);
+
+    // Evaluation: forward only.
+    let eval_passes_per_run = if paper { 3 } else { 20 };
+    for _ in 0..2 {
+        std::hint::black_box(net.forward(&batch));
+    }
+    let eval_runs: Vec<f64> = (0..runs)
+        .map(|_| {
+            let secs = time_secs(|| {
+                (0..eval_passes_per_run).for_each(|_| {
+                    std::hint::black_box(net.forward(&batch));
+                })
+            });
+            (BENCH_BATCH * eval_passes_per_run) as f64 / secs
+        })
+        .collect();
+
+    // Sampling a 10x10 grid.
+    sample_fast(
+        &net,
+        BENCH_BATCH,
+        &mut ChaCha8Rng::seed_from_u64(0),
+        &mut |_| {},
+    );
+    let fast_runs: Vec<f64> = (0..runs)
+        .map(|run| {
+            let mut rng = ChaCha8Rng::seed_from_u64(run as u64 + 1);
+            time_secs(|| {
+                std::hint::black_box(sample_fast(&net, BENCH_BATCH, &mut rng, &mut |_| {}));
+            })
+        })
+        .collect();
+    let sample_grid_secs_fast = median(&fast_runs);
+
+    let naive_rows = options
+        .naive_rows
+        .unwrap_or(if paper { 2 } else { 28 })
+        .clamp(1, 28);
+    let (naive_secs_timed, sample_grid_secs_naive) = if options.skip_naive {
+        (None, None)
+    } else {
+        let pixels = naive_rows * 28;
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let secs = time_secs(|| {
+            std::hint::black_box(sample_naive_pixels(
+                &net,
+                BENCH_BATCH,
+                pixels,
+                &mut rng,
+                &mut |_| {},
+            ));
+        });
+        (Some(secs), Some(secs * IMAGE_PIXELS as f64 / pixels as f64))
+    };
+
+    Ok(BenchReport {
+        preset: options.preset.clone(),
+        batch: BENCH_BATCH,
+        threads: rayon::current_num_threads(),
+        runs,
+        train_steps_per_run,
+        train_images_per_sec: median(&train_runs),
+        train_runs_images_per_sec: train_runs,
+        eval_passes_per_run,
+        eval_images_per_sec: median(&eval_runs),
+        eval_runs_images_per_sec: eval_runs,
+        sample_grid_secs_fast,
+        sample_fast_runs_secs: fast_runs,
+        sample_grid_secs_naive,
+        naive_rows_timed: if options.skip_naive { 0 } else { naive_rows },
+        naive_secs_timed,
+        fast_sampler_speedup: sample_grid_secs_naive.map(|naive| naive / sample_grid_secs_fast),
+        peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
+    })
+}
+
+impl BenchReport {
+    /// A few human-readable lines.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "preset {} | batch {} | {} threads | median of {} runs\n\
+             train   {:>9.1} images/s\n\
+             eval    {:>9.1} images/s\n\
+             sample  {:>9.3} s per 10x10 grid (fast sampler)\n",
+            self.preset,
+            self.batch,
+            self.threads,
+            self.runs,
+            self.train_images_per_sec,
+            self.eval_images_per_sec,
+            self.sample_grid_secs_fast,
+        );
+        if let (Some(naive), Some(speedup)) =
+            (self.sample_grid_secs_naive, self.fast_sampler_speedup)
+        {
+            let how = if self.naive_rows_timed == 28 {
+                "measured".to_string()
+            } else {
+                format!("{} of 28 rows timed", self.naive_rows_timed)
+            };
+            out.push_str(&format!(
+                "        {naive:>9.3} s per grid, straightforward sampler ({how}): {speedup:.0}x slower\n"
+            ));
+        }
+        out.push_str(&format!("peak memory {:.0} MiB\n", self.peak_rss_mib));
+        out
+    }
+}
+
+fn time_secs(body: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    body();
+    start.elapsed().as_secs_f64()
+}
+
+/// Median of `values` (mean of the middle two for an even count); 0 when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// This process's peak resident set (`VmHWM` in `/proc/self/status`), MiB; `None` off Linux.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_takes_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn peak_memory_is_read_from_proc() {
+        let mib = peak_rss_mib().unwrap_or(1.0);
+        assert!(mib > 0.0);
+    }
+
+    #[test]
+    fn an_unknown_preset_is_an_error() {
+        let options = BenchOptions {
+            preset: "huge".into(),
+            ..BenchOptions::default()
+        };
+        assert!(run_bench(&options).is_err());
+    }
+}
