@@ -19,6 +19,7 @@ use super::status::{status_ui, StatusInfo};
 use super::UiCommand;
 use crate::messages::{DataSource, RunProgress, WorkerCommand, WorkerEvent, WorkerState};
 use crate::model::ModelConfig;
+use crate::train::{History, TrainConfig};
 use crate::worker::Worker;
 
 /// Longest time `logic()` spends draining worker events in one frame.
@@ -312,6 +313,20 @@ impl StudioApp {
         controls.train = train;
     }
 
+    /// The worker holds this model now (started or opened): mirror its settings and curves.
+    fn adopt_model(
+        &mut self,
+        model: ModelConfig,
+        train: TrainConfig,
+        history: &History,
+        progress: RunProgress,
+    ) {
+        self.has_model = true;
+        self.restore_controls(model, train);
+        self.curves.set_history(history);
+        self.progress = progress;
+    }
+
     fn on_event(&mut self, event: WorkerEvent) {
         match event {
             WorkerEvent::State(state) => self.state = state,
@@ -320,12 +335,7 @@ impl StudioApp {
                 train,
                 history,
                 progress,
-            } => {
-                self.has_model = true;
-                self.restore_controls(model, train);
-                self.curves.set_history(&history);
-                self.progress = progress;
-            }
+            } => self.adopt_model(model, train, &history, progress),
             WorkerEvent::Steps { points, progress } => {
                 self.curves.push_steps(&points);
                 self.progress = progress;
@@ -347,11 +357,8 @@ impl StudioApp {
                 history,
                 progress,
             } => {
-                self.has_model = true;
-                self.restore_controls(model, train);
-                self.curves.set_history(&history);
+                self.adopt_model(model, train, &history, progress);
                 self.samples.clear();
-                self.progress = progress;
                 self.last_error = None;
             }
             WorkerEvent::ResetDone => {
