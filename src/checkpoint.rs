@@ -21,6 +21,8 @@ use crate::train::{Adam, AdamConfig, History, Progress, TrainConfig, TrainingSna
 pub const FORMAT_NAME: &str = "pixelcnn-studio-checkpoint";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// More steps in one epoch than any dataset here could need (60,000 images at batch size 1).
+const MAX_STEPS_PER_EPOCH: usize = 60_000;
 
 /// Why a checkpoint could not be saved or loaded.
 #[derive(Debug, Error)]
@@ -175,7 +177,28 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
         .validate()
         .map_err(|e| mismatch(format!("training configuration: {e}")))?;
     let adam_meta: AdamMeta = parse(field("adam")?, "adam").map_err(mismatch)?;
+    let AdamConfig {
+        learning_rate,
+        beta1,
+        beta2,
+        eps,
+    } = adam_meta.config;
+    let in_unit = |v: f64| v > 0.0 && v < 1.0;
+    if !(in_unit(beta1) && in_unit(beta2) && eps > 0.0 && eps.is_finite() && learning_rate > 0.0)
+        || adam_meta.step_count > i32::MAX as u64
+    {
+        return Err(mismatch(format!(
+            "Adam's settings are out of range (beta1 {beta1}, beta2 {beta2}, eps {eps}, learning rate {learning_rate}, step {})",
+            adam_meta.step_count
+        )));
+    }
     let progress: Progress = parse(field("progress")?, "progress").map_err(mismatch)?;
+    if progress.step_in_epoch > MAX_STEPS_PER_EPOCH || !progress.epoch_loss_sum.is_finite() {
+        return Err(mismatch(format!(
+            "the run's progress is out of range (step {} of an epoch)",
+            progress.step_in_epoch
+        )));
+    }
     let history: History = parse(field("history")?, "history").map_err(mismatch)?;
 
     // Expected names and shapes come from the model config, not from the file.

@@ -162,3 +162,12 @@ fn a_failed_save_leaves_the_previous_file_untouched() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+#[test]
+fn out_of_range_optimizer_settings_are_rejected() {
+    let data = Mnist::synthetic(40, 20, 7);
+    let mut snapshot = trained(&data, 1).snapshot().clone();
+    snapshot.adam.config.beta1 = 1.0;
+    let err = load_err(&checkpoint::to_bytes(&snapshot).unwrap());
+    assert!(err.to_string().contains("Adam's settings"), "{err}");
+}

@@ -188,8 +188,14 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
     let steps = harness.state().progress().global_step;
     let epochs = harness.state().curves().epochs.clone();
     harness.get_by_label("Open checkpoint...").click();
-    settle(&mut harness);
-    // A trained model is never replaced without asking.
+    // The (injected) file dialog answers on its own thread; then, since a trained model would
+    // be replaced, the studio asks before opening anything.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.query_by_label("Yes, discard it").is_none() {
+        assert!(Instant::now() < deadline, "no confirmation was asked");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
     harness.get_by_label("Yes, discard it").click();
     wait_until(&mut harness, "an error", |app| app.last_error().is_some());
     let error = harness.state().last_error().unwrap_or_default().to_string();

@@ -178,7 +178,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     });
     // The weights are the last good ones even when training failed: save them either way.
     if let Some(out) = &args.out {
-        checkpoint::save(out, trainer.snapshot())?;
+        if let Err(save_err) = checkpoint::save(out, trainer.snapshot()) {
+            return Err(match result {
+                Err(train_err) => anyhow::anyhow!("{train_err}; and {save_err}"),
+                Ok(_) => save_err.into(),
+            });
+        }
     }
     let summary = result?;
     if let Some(err) = sample_error {

@@ -281,9 +281,20 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
-/// Where decompressed copies of `.gz` files are kept: a folder under the system's
-/// temporary directory, shared by all runs.
+/// Where decompressed copies of `.gz` files are kept, per user so that nobody else can create
+/// or replace them: `$XDG_CACHE_HOME/pixelcnn-studio/idx`, else `~/.cache/pixelcnn-studio/idx`,
+/// else a folder under the system's temporary directory.
 pub fn default_cache_dir() -> PathBuf {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(cache) = non_empty("XDG_CACHE_HOME") {
+        return PathBuf::from(cache).join("pixelcnn-studio").join("idx");
+    }
+    if let Some(home) = non_empty("HOME") {
+        return PathBuf::from(home)
+            .join(".cache")
+            .join("pixelcnn-studio")
+            .join("idx");
+    }
     std::env::temp_dir().join("pixelcnn-studio-idx-cache")
 }
 

@@ -75,7 +75,7 @@ pub struct StepHistory {
 impl StepHistory {
     /// Records one step.
     pub fn push(&mut self, point: StepPoint) {
-        if self.recent.len() == RECENT_CAPACITY {
+        while self.recent.len() >= RECENT_CAPACITY {
             self.recent.pop_front();
         }
         self.recent.push_back(point);

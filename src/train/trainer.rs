@@ -40,7 +40,9 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// Samples drawn after each epoch (0 for none).
     pub samples_per_epoch: usize,
-    /// Where the network runs.
+    /// Where the network runs. A choice of this run, not of the model: never saved, so a
+    /// checkpoint trained on a GPU opens anywhere (on the CPU unless asked otherwise).
+    #[serde(skip)]
     pub device: DeviceChoice,
 }
 
@@ -228,6 +230,12 @@ pub struct Trainer {
     test_pixels: Option<(usize, Vec<f32>)>,
     epoch_started: Option<Instant>,
     epoch_train_secs: f64,
+    /// Images trained in `epoch_train_secs` (not counting steps done before a resume).
+    epoch_images: usize,
+    /// Training time (steps only, no evaluation or sampling) since this trainer was made.
+    total_train_secs: f64,
+    /// Images trained in `total_train_secs`.
+    total_images: usize,
 }
 
 impl Trainer {
@@ -277,6 +285,9 @@ impl Trainer {
             test_pixels: None,
             epoch_started: None,
             epoch_train_secs: 0.0,
+            epoch_images: 0,
+            total_train_secs: 0.0,
+            total_images: 0,
         })
     }
 
@@ -346,6 +357,7 @@ impl Trainer {
         if self.snapshot.progress.step_in_epoch == 0 {
             self.epoch_started = Some(started);
             self.epoch_train_secs = 0.0;
+            self.epoch_images = 0;
         }
         self.fill_batch(data, train_len, batch_size);
         let loss = self
@@ -369,7 +381,11 @@ impl Trainer {
         progress.global_step += 1;
         progress.step_in_epoch += 1;
         progress.epoch_loss_sum += loss;
-        self.epoch_train_secs += started.elapsed().as_secs_f64();
+        let step_secs = started.elapsed().as_secs_f64();
+        self.epoch_train_secs += step_secs;
+        self.epoch_images += batch_size;
+        self.total_train_secs += step_secs;
+        self.total_images += batch_size;
         let epoch_progress =
             progress.epochs_done as f64 + progress.step_in_epoch as f64 / steps_per_epoch as f64;
         self.snapshot.history.steps.push(StepPoint {
@@ -381,29 +397,22 @@ impl Trainer {
             epoch_finished: None,
         };
         if self.snapshot.progress.step_in_epoch >= steps_per_epoch {
-            report.epoch_finished = Some(self.finish_epoch(data, steps_per_epoch, batch_size)?);
+            report.epoch_finished = Some(self.finish_epoch(data, steps_per_epoch)?);
         }
         Ok(report)
     }
 
-    /// Training images per second over the current epoch so far.
+    /// Training images per second over the current epoch so far (steps timed by this trainer).
     pub fn images_per_sec(&self) -> f64 {
-        let images = self.snapshot.progress.step_in_epoch * self.snapshot.config.batch_size;
-        if self.epoch_train_secs > 0.0 {
-            images as f64 / self.epoch_train_secs
-        } else {
-            0.0
-        }
+        rate(self.epoch_images, self.epoch_train_secs)
     }
 
     fn finish_epoch(
         &mut self,
         data: &Mnist,
         steps_per_epoch: usize,
-        batch_size: usize,
     ) -> Result<EpochRecord, TrainError> {
-        let images_per_sec =
-            (steps_per_epoch * batch_size) as f64 / self.epoch_train_secs.max(1e-9);
+        let images_per_sec = self.images_per_sec();
         let test_cost = self.test_cost(&data.test)?;
         let progress = &mut self.snapshot.progress;
         let record = EpochRecord {
@@ -472,15 +481,13 @@ impl Trainer {
             steps_per_epoch,
             global_step: self.snapshot.progress.global_step,
         });
-        let start_step = self.snapshot.progress.global_step;
-        let mut train_secs = 0.0;
+        let (start_images, start_secs) = (self.total_images, self.total_train_secs);
         let mut stopped = false;
         while !self.is_finished() {
             if stop.load(Ordering::Relaxed) {
                 stopped = true;
                 break;
             }
-            let step_started = Instant::now();
             let report = match self.step(data) {
                 Ok(report) => report,
                 Err(err) => {
@@ -490,7 +497,6 @@ impl Trainer {
                     return Err(err);
                 }
             };
-            train_secs += step_started.elapsed().as_secs_f64();
             let progress = &self.snapshot.progress;
             on_event(TrainEvent::Step {
                 epoch_progress: self
@@ -526,16 +532,14 @@ impl Trainer {
             }
         }
         on_event(TrainEvent::Finished { stopped });
-        let steps = self.snapshot.progress.global_step - start_step;
         Ok(RunSummary {
             stopped,
             epochs_done: self.snapshot.progress.epochs_done,
             global_step: self.snapshot.progress.global_step,
-            images_per_sec: if train_secs > 0.0 {
-                (steps as usize * self.snapshot.config.batch_size) as f64 / train_secs
-            } else {
-                0.0
-            },
+            images_per_sec: rate(
+                self.total_images - start_images,
+                self.total_train_secs - start_secs,
+            ),
         })
     }
 
@@ -570,6 +574,15 @@ pub fn evaluate_cost(backend: &Backend, pixels: &[f32]) -> Result<f64, String> {
         total += backend.loss(batch)? * batch.len() as f64;
     }
     Ok(total / pixels.len().max(1) as f64)
+}
+
+/// Images per second, 0 before anything was timed.
+fn rate(images: usize, secs: f64) -> f64 {
+    if secs > 0.0 {
+        images as f64 / secs
+    } else {
+        0.0
+    }
 }
 
 fn limited(len: usize, limit: Option<usize>) -> usize {

@@ -283,6 +283,10 @@ impl StudioApp {
             self.events_seen += 1;
             self.on_event(event);
         }
+        if self.worker.as_ref().is_some_and(Worker::has_pending) {
+            // Out of budget with events left: come back next frame even if the worker is quiet.
+            self.ctx.request_repaint();
+        }
         while let Ok(item) = self.background_rx.try_recv() {
             self.on_background(item);
         }
@@ -302,13 +306,7 @@ impl StudioApp {
 
     fn restore_controls(&mut self, model: ModelConfig, train: crate::train::TrainConfig) {
         let controls = &mut self.settings.controls;
-        controls.preset = if model == ModelConfig::seed() {
-            Preset::Seed
-        } else if model == ModelConfig::paper() {
-            Preset::Paper
-        } else {
-            Preset::Custom
-        };
+        controls.preset = Preset::of(&model);
         controls.model = model;
         controls.train = train;
     }
@@ -387,7 +385,7 @@ impl StudioApp {
                         self.send(WorkerCommand::SaveCheckpoint { path })
                     }
                     DialogPurpose::OpenCheckpoint => {
-                        self.send(WorkerCommand::OpenCheckpoint { path })
+                        self.apply(UiCommand::OpenCheckpoint(Some(path)))
                     }
                     DialogPurpose::SavePng => self.save_png_to(path),
                 }
@@ -481,6 +479,9 @@ impl StudioApp {
             UiCommand::SaveCheckpoint(None) => {
                 self.open_dialog(DialogPurpose::SaveCheckpoint, true);
             }
+            // Pick the file first, then ask (once) before replacing a trained model: a model
+            // trained while the dialog was open is protected too.
+            UiCommand::OpenCheckpoint(None) => self.open_checkpoint(None),
             UiCommand::OpenCheckpoint(path) => {
                 if self.has_model && self.progress.global_step > 0 {
                     self.confirm = Some(Confirm::Open(path));

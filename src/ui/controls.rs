@@ -26,6 +26,17 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// The preset `model` is exactly, or `Custom`.
+    pub fn of(model: &ModelConfig) -> Preset {
+        if *model == ModelConfig::seed() {
+            Preset::Seed
+        } else if *model == ModelConfig::paper() {
+            Preset::Paper
+        } else {
+            Preset::Custom
+        }
+    }
+
     /// The user-facing name.
     pub fn label(self) -> &'static str {
         match self {
@@ -231,13 +242,7 @@ fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
         ui.checkbox(&mut model.residual, "Residual");
     });
     if settings.model != before {
-        settings.preset = if settings.model == ModelConfig::seed() {
-            Preset::Seed
-        } else if settings.model == ModelConfig::paper() {
-            Preset::Paper
-        } else {
-            Preset::Custom
-        };
+        settings.preset = Preset::of(&settings.model);
     }
 }
 

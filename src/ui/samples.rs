@@ -126,13 +126,8 @@ impl SamplesView {
 
 /// Encodes a grid as a greyscale PNG at `path` (blocking: call it off the UI thread).
 pub fn save_png(grid: &SampleGrid, path: &std::path::Path) -> Result<(), String> {
-    let (width, luma) = grid.to_luma();
-    let side = u32::try_from(width).map_err(|_| "the grid is too large".to_string())?;
-    let image = image::GrayImage::from_raw(side, side, luma)
-        .ok_or_else(|| "the grid has the wrong number of pixels".to_string())?;
-    image
-        .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|err| format!("could not save the PNG: {err}: {}", path.display()))
+    crate::imaging::save_grid_png(grid, path)
+        .map_err(|err| format!("could not save the PNG: {err:#}"))
 }
 
 /// Draws the grid and its buttons; returns what the user asked for.

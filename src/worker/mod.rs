@@ -86,6 +86,11 @@ impl Worker {
         self.events.as_ref()?.recv_timeout(timeout).ok()
     }
 
+    /// Whether events are waiting to be received.
+    pub fn has_pending(&self) -> bool {
+        self.events.as_ref().is_some_and(|rx| !rx.is_empty())
+    }
+
     /// Whether the thread is still running.
     pub fn is_alive(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
