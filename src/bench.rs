@@ -14,8 +14,10 @@ use serde::Serialize;
 
 use crate::data::IMAGE_PIXELS;
 use crate::model::sampler::sample_naive_pixels;
-use crate::model::{sample_fast, CpuNet, ModelConfig, Params};
+use crate::model::{CpuNet, ModelConfig, Params};
 use crate::train::optimizer::{clip_gradients, Adam, AdamConfig};
+use crate::train::trainer::GRADIENT_CLIP;
+use crate::train::{Backend, DeviceChoice};
 
 /// Images per training and evaluation batch, and per sampled grid (10 x 10).
 pub const BENCH_BATCH: usize = 100;
@@ -32,6 +34,9 @@ pub struct BenchOptions {
     /// Image rows (1..=28) of the straightforward sampler to time; `None` picks 28 (the whole
     /// grid) for the seed preset and 2 for the paper preset, whose 784 passes take minutes.
     pub naive_rows: Option<usize>,
+    /// Where training, evaluation and sampling run (the straightforward sampler is always
+    /// timed on the CPU kernels).
+    pub device: DeviceChoice,
 }
 
 impl Default for BenchOptions {
@@ -41,6 +46,7 @@ impl Default for BenchOptions {
             runs: 5,
             skip_naive: false,
             naive_rows: None,
+            device: DeviceChoice::Cpu,
         }
     }
 }
@@ -50,6 +56,8 @@ impl Default for BenchOptions {
 pub struct BenchReport {
     /// Model preset measured.
     pub preset: String,
+    /// Where training, evaluation and sampling ran (`cpu`, `candle-cpu`, `cuda`).
+    pub device: String,
     /// Images per batch (and per sampled grid).
     pub batch: usize,
     /// Worker threads (rayon's pool).
@@ -103,60 +111,65 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         .map(|_| if rng.random::<f32>() < 0.13 { 1.0 } else { 0.0 })
         .collect();
 
-    // Training: the trainer's step.
-    let mut net = CpuNet::new(&cfg, &params);
+    // Training: the trainer's step on the chosen device.
+    let mut backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
     let mut grads = params.zeros_like();
     let mut adam = Adam::new(&params, AdamConfig::default());
-    let mut train_step = || {
-        net.loss_and_grads(&batch, &mut grads);
-        clip_gradients(&mut grads, 1.0);
+    let mut train_step = || -> anyhow::Result<()> {
+        backend
+            .loss_and_grads(&batch, &mut grads)
+            .map_err(anyhow::Error::msg)?;
+        clip_gradients(&mut grads, GRADIENT_CLIP);
         adam.step(&mut params, &grads);
-        net.set_params(&params);
+        backend.set_params(&params).map_err(anyhow::Error::msg)
     };
     let train_steps_per_run = if paper { 2 } else { 10 };
     for _ in 0..if paper { 1 } else { 3 } {
-        train_step();
+        train_step()?;
     }
-    let train_runs: Vec<f64> = (0..runs)
-        .map(|_| {
-            let secs = time_secs(|| (0..train_steps_per_run).for_each(|_| train_step()));
-            (BENCH_BATCH * train_steps_per_run) as f64 / secs
-        })
-        .collect();
-    let net = CpuNet::new(&cfg, &params);
+    let mut train_runs = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        for _ in 0..train_steps_per_run {
+            train_step()?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        train_runs.push((BENCH_BATCH * train_steps_per_run) as f64 / secs);
+    }
+    let backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
 
-    // Evaluation: forward only.
+    // Evaluation: a forward pass and the loss.
     let eval_passes_per_run = if paper { 3 } else { 20 };
     for _ in 0..2 {
-        std::hint::black_box(net.forward(&batch));
+        std::hint::black_box(backend.loss(&batch).map_err(anyhow::Error::msg)?);
     }
-    let eval_runs: Vec<f64> = (0..runs)
-        .map(|_| {
-            let secs = time_secs(|| {
-                (0..eval_passes_per_run).for_each(|_| {
-                    std::hint::black_box(net.forward(&batch));
-                })
-            });
-            (BENCH_BATCH * eval_passes_per_run) as f64 / secs
-        })
-        .collect();
+    let mut eval_runs = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        for _ in 0..eval_passes_per_run {
+            std::hint::black_box(backend.loss(&batch).map_err(anyhow::Error::msg)?);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eval_runs.push((BENCH_BATCH * eval_passes_per_run) as f64 / secs);
+    }
 
-    // Sampling a 10x10 grid.
-    sample_fast(
-        &net,
-        BENCH_BATCH,
-        &mut ChaCha8Rng::seed_from_u64(0),
-        &mut |_| {},
-    );
-    let fast_runs: Vec<f64> = (0..runs)
-        .map(|run| {
-            let mut rng = ChaCha8Rng::seed_from_u64(run as u64 + 1);
-            time_secs(|| {
-                std::hint::black_box(sample_fast(&net, BENCH_BATCH, &mut rng, &mut |_| {}));
-            })
-        })
-        .collect();
+    // Sampling a 10x10 grid: the fast sampler on the CPU; on a candle device, the device's
+    // (straightforward) sampler.
+    let draw = |seed: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        backend
+            .sample(BENCH_BATCH, &mut rng, &mut |_| {})
+            .map_err(anyhow::Error::msg)
+    };
+    std::hint::black_box(draw(0)?);
+    let mut fast_runs = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let started = Instant::now();
+        std::hint::black_box(draw(run as u64 + 1)?);
+        fast_runs.push(started.elapsed().as_secs_f64());
+    }
     let sample_grid_secs_fast = median(&fast_runs);
+    let net = CpuNet::new(&cfg, &params);
 
     let naive_rows = options
         .naive_rows
@@ -181,6 +194,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     Ok(BenchReport {
         preset: options.preset.clone(),
+        device: options.device.name().to_string(),
         batch: BENCH_BATCH,
         threads: rayon::current_num_threads(),
         runs,

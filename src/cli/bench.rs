@@ -19,6 +19,9 @@ pub struct BenchArgs {
     /// [default: 28 for seed, 2 for paper].
     #[arg(long, value_name = "N")]
     naive_rows: Option<usize>,
+    /// Where training, evaluation and sampling run: cpu, candle-cpu or cuda [default: cpu].
+    #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
+    device: pixelcnn_studio::train::DeviceChoice,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -30,6 +33,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         runs: args.runs,
         skip_naive: args.skip_naive,
         naive_rows: args.naive_rows,
+        device: args.device,
     })?;
     if args.json {
         super::print_json(&serde_json::to_value(&report)?)
