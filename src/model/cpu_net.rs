@@ -286,6 +286,26 @@ fn with_scratch<T>(len: usize, body: impl FnOnce(&mut [f32]) -> T) -> T {
     })
 }
 
+/// Rows `row0..row0 + rows` of a layer's input as GEMM operand `[rows, width]`: the input
+/// itself for a 1x1 layer, else its im2col columns (in the thread's scratch).
+fn with_layer_input<T>(
+    layer: &LayerPlan,
+    x: &[f32],
+    row0: usize,
+    rows: usize,
+    body: impl FnOnce(&[f32], usize) -> T,
+) -> T {
+    let cin = layer.spec.in_channels;
+    if layer.is_pointwise() {
+        return body(&x[row0 * cin..(row0 + rows) * cin], cin);
+    }
+    let width = layer.tap_count() * cin;
+    with_scratch(rows * width, |cols| {
+        im2col(x, cin, &layer.taps, 1, row0, cols);
+        body(cols, width)
+    })
+}
+
 /// `max(z, 0)` that remembers which side of the kink it came from: `+0.0` for `z == 0` (the
 /// reference's ReLU passes the gradient there: its derivative is `z >= 0`), `-0.0` for `z < 0`.
 /// A `-0.0` input adds nothing to the next layer's sums (they start from `+0.0`), so values are
@@ -385,29 +405,17 @@ fn copy_channels(dst: &mut [f32], src: &[f32]) {
 fn layer_forward(layer: &LayerPlan, x: &[f32], y: &mut [f32], relu_part: Option<&mut [f32]>) {
     let spec = &layer.spec;
     let (cin, cout) = (spec.in_channels, spec.out_channels);
-    let k = layer.tap_count() * cin;
     let body = |chunk_index: usize, y_chunk: &mut [f32], part_chunk: Option<&mut [f32]>| {
         let row0 = chunk_index * CHUNK_ROWS;
         let rows = y_chunk.len() / cout;
-        if layer.is_pointwise() {
-            let lhs = &x[row0 * cin..(row0 + rows) * cin];
+        with_layer_input(layer, x, row0, rows, |lhs, width| {
             matmul(
                 y_chunk,
-                MatRef::row_major(lhs, rows, cin),
-                MatRef::row_major(&layer.packed, cin, cout),
+                MatRef::row_major(lhs, rows, width),
+                MatRef::row_major(&layer.packed, width, cout),
                 false,
             );
-        } else {
-            with_scratch(rows * k, |cols| {
-                im2col(x, cin, &layer.taps, 1, row0, cols);
-                matmul(
-                    y_chunk,
-                    MatRef::row_major(cols, rows, k),
-                    MatRef::row_major(&layer.packed, k, cout),
-                    false,
-                );
-            });
-        }
+        });
         // Bias (and ReLU) in one pass over the fresh product.
         for row in y_chunk.chunks_exact_mut(cout) {
             if spec.relu {
@@ -539,25 +547,14 @@ fn layer_backward(
                     .zip(&chunk_sum)
                     .for_each(|(b, &g)| *b += f64::from(g));
                 let accumulate = chunk_index > first;
-                if layer.is_pointwise() {
-                    let xs = &x[row0 * cin..(row0 + rows) * cin];
+                with_layer_input(layer, x, row0, rows, |lhs, width| {
                     matmul(
                         wg,
-                        MatRef::transposed(xs, rows, cin),
+                        MatRef::transposed(lhs, rows, width),
                         MatRef::row_major(gz, rows, cout),
                         accumulate,
                     );
-                } else {
-                    with_scratch(rows * k, |cols| {
-                        im2col(x, cin, &layer.taps, 1, row0, cols);
-                        matmul(
-                            wg,
-                            MatRef::transposed(cols, rows, k),
-                            MatRef::row_major(gz, rows, cout),
-                            accumulate,
-                        );
-                    });
-                }
+                });
             }
         });
     let packed_grad = &mut work.packed_grad;

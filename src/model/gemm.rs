@@ -172,67 +172,34 @@ mod avx512 {
             // SAFETY (all calls below): the block's rows, columns and inner steps are inside the
             // ranges the caller vouched for.
             let (a_blk, b_blk) = unsafe { (a.add(p0 * a_cs), b.add(p0 * b_rs)) };
+            // One panel of NV x 16 output columns starting at column `j`.
+            macro_rules! panel {
+                ($nv:literal, $j:expr) => {
+                    unsafe {
+                        rows::<$nv>(
+                            m,
+                            kc,
+                            dst.add($j),
+                            n,
+                            a_blk,
+                            a_rs,
+                            a_cs,
+                            b_blk.add($j),
+                            b_rs,
+                            acc,
+                        )
+                    }
+                };
+            }
             let mut j = 0;
             while j + 64 <= n {
-                unsafe {
-                    rows::<4>(
-                        m,
-                        kc,
-                        dst.add(j),
-                        n,
-                        a_blk,
-                        a_rs,
-                        a_cs,
-                        b_blk.add(j),
-                        b_rs,
-                        acc,
-                    )
-                };
+                panel!(4, j);
                 j += 64;
             }
             match (n - j) / 16 {
-                3 => unsafe {
-                    rows::<3>(
-                        m,
-                        kc,
-                        dst.add(j),
-                        n,
-                        a_blk,
-                        a_rs,
-                        a_cs,
-                        b_blk.add(j),
-                        b_rs,
-                        acc,
-                    )
-                },
-                2 => unsafe {
-                    rows::<2>(
-                        m,
-                        kc,
-                        dst.add(j),
-                        n,
-                        a_blk,
-                        a_rs,
-                        a_cs,
-                        b_blk.add(j),
-                        b_rs,
-                        acc,
-                    )
-                },
-                1 => unsafe {
-                    rows::<1>(
-                        m,
-                        kc,
-                        dst.add(j),
-                        n,
-                        a_blk,
-                        a_rs,
-                        a_cs,
-                        b_blk.add(j),
-                        b_rs,
-                        acc,
-                    )
-                },
+                3 => panel!(3, j),
+                2 => panel!(2, j),
+                1 => panel!(1, j),
                 _ => {}
             }
             p0 += kc;
