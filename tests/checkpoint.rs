@@ -18,6 +18,7 @@ fn tiny_model() -> ModelConfig {
         relu_layers: 1,
         feature_maps: 8,
         residual: true,
+        ..ModelConfig::seed()
     }
 }
 

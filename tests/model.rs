@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use pixelcnn_studio::model::{
     candle_net::bce_with_logits, sample_fast, sample_naive, CpuNet, ModelConfig, Params, PixelCnn,
 };
@@ -21,6 +21,7 @@ fn small_config(residual: bool) -> ModelConfig {
         relu_layers: 1,
         feature_maps: 6,
         residual,
+        ..ModelConfig::seed()
     }
 }
 
@@ -76,14 +77,14 @@ fn fast_network_matches_the_masked_conv2d_reference_in_values_and_gradients() {
             }
         }
         let mut net = CpuNet::new(&cfg, &params);
-        let fast_logits = net.forward(&input);
+        let fast_logits = net.forward(&input, &[]);
         let mut grads = params.zeros_like();
-        let fast_loss = net.loss_and_grads(&input, &mut grads);
+        let fast_loss = net.loss_and_grads(&input, &[], &mut grads);
 
         let device = Device::Cpu;
         let (reference, vars) = PixelCnn::from_params(&cfg, &params, &device).unwrap();
         let x = Tensor::from_vec(input.clone(), (batch, 1, 28, 28), &device).unwrap();
-        let logits = reference.forward(&x).unwrap();
+        let logits = reference.forward(&x, None).unwrap();
         let loss = bce_with_logits(&logits, &x).unwrap();
         let ref_logits: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
         assert_close("logits", &fast_logits, &ref_logits, 1e-5);
@@ -111,13 +112,13 @@ fn seed_preset_matches_the_reference_on_a_batch() {
     let (reference, _) = PixelCnn::from_params(&cfg, &params, &Device::Cpu).unwrap();
     let x = Tensor::from_vec(input.clone(), (2, 1, 28, 28), &Device::Cpu).unwrap();
     let ref_logits: Vec<f32> = reference
-        .forward(&x)
+        .forward(&x, None)
         .unwrap()
         .flatten_all()
         .unwrap()
         .to_vec1()
         .unwrap();
-    assert_close("seed logits", &net.forward(&input), &ref_logits, 1e-5);
+    assert_close("seed logits", &net.forward(&input, &[]), &ref_logits, 1e-5);
 }
 
 #[test]
@@ -127,12 +128,12 @@ fn an_output_never_depends_on_its_own_or_later_pixels() {
         let cfg = small_config(residual);
         let (params, input) = setup(&cfg, 1, 100 + trial);
         let net = CpuNet::new(&cfg, &params);
-        let base = net.forward(&input);
+        let base = net.forward(&input, &[]);
         for _ in 0..40 {
             let k = rng.random_range(0..PIXELS);
             let mut changed = input.clone();
             changed[k] = 1.0 - changed[k];
-            let out = net.forward(&changed);
+            let out = net.forward(&changed, &[]);
             for pos in 0..=k {
                 assert_eq!(
                     out[pos], base[pos],
@@ -158,12 +159,20 @@ fn fast_sampler_draws_the_same_pixels_with_the_same_probabilities_as_the_naive_o
         let net = CpuNet::new(&cfg, &params);
         let count = 4;
         let mut rows_seen = 0;
-        let (naive, naive_probs) =
-            sample_naive(&net, count, &mut ChaCha8Rng::seed_from_u64(9), &mut |_| {});
-        let (fast, fast_probs) =
-            sample_fast(&net, count, &mut ChaCha8Rng::seed_from_u64(9), &mut |_| {
-                rows_seen += 1
-            });
+        let (naive, naive_probs) = sample_naive(
+            &net,
+            count,
+            &[],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            &mut |_| {},
+        );
+        let (fast, fast_probs) = sample_fast(
+            &net,
+            count,
+            &[],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            &mut |_| rows_seen += 1,
+        );
         assert_eq!(rows_seen, 28);
         assert_eq!(naive.pixels, fast.pixels, "same seed, same samples");
         assert_close("probabilities", &fast_probs, &naive_probs, 1e-5);

@@ -26,6 +26,7 @@ fn tiny_settings(epochs: usize) -> UiSettings {
         relu_layers: 1,
         feature_maps: 8,
         residual: false,
+        ..ModelConfig::seed()
     };
     controls.train.epochs = epochs;
     controls.train.batch_size = 20;

@@ -21,6 +21,7 @@ fn tiny_model() -> ModelConfig {
         relu_layers: 1,
         feature_maps: 8,
         residual: false,
+        ..ModelConfig::seed()
     }
 }
 
