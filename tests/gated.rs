@@ -281,3 +281,141 @@ fn class_choices_label_rows_digits_and_anything() {
     assert_eq!(ClassChoice::parse("7"), Ok(ClassChoice::Digit(7)));
     assert!(ClassChoice::parse("12").is_err());
 }
+
+mod training {
+    use pixelcnn_studio::checkpoint;
+    use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
+    use pixelcnn_studio::model::{ClassChoice, ModelConfig, ModelFamily};
+    use pixelcnn_studio::train::{TrainConfig, Trainer};
+
+    fn tiny_gated() -> ModelConfig {
+        ModelConfig {
+            masked_layers: 2,
+            feature_maps: 8,
+            first_kernel: 5,
+            conditional: true,
+            ..ModelConfig::gated()
+        }
+    }
+
+    fn tiny_config() -> TrainConfig {
+        TrainConfig {
+            epochs: 3,
+            batch_size: 20,
+            seed: 7,
+            samples_per_epoch: 0,
+            ..TrainConfig::default()
+        }
+    }
+
+    fn trained(data: &Mnist, steps: usize) -> Trainer {
+        let mut trainer = Trainer::new(tiny_gated(), tiny_config()).unwrap();
+        for _ in 0..steps {
+            trainer.step(data).unwrap();
+        }
+        trainer
+    }
+
+    #[test]
+    fn a_conditional_gated_run_resumes_from_its_checkpoint_bit_for_bit() {
+        let data = Mnist::synthetic(100, 20, 2);
+        let k = 7; // 5 steps per epoch: the save falls mid-epoch.
+        let straight = trained(&data, 2 * k);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gated.safetensors");
+        checkpoint::save(&path, trained(&data, k).snapshot()).unwrap();
+        let loaded = checkpoint::load(&path).unwrap();
+        assert_eq!(
+            loaded.model,
+            tiny_gated(),
+            "the family and conditioning are saved"
+        );
+        let mut resumed = Trainer::from_snapshot(loaded).unwrap();
+        for _ in 0..k {
+            resumed.step(&data).unwrap();
+        }
+        assert_eq!(resumed.snapshot().params, straight.snapshot().params);
+        assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
+        assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_the_gated_family_opens_as_a_plain_model() {
+        // The model_config of checkpoints before this change had no family/conditional keys.
+        let old = r#"{"first_kernel":5,"masked_layers":1,"masked_kernel":3,"masked_relu":true,"relu_layers":1,"feature_maps":8,"residual":true}"#;
+        let cfg: ModelConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(cfg.family, ModelFamily::Plain);
+        assert!(!cfg.conditional);
+        // And a whole file: rewrite a plain checkpoint's metadata without the new keys.
+        let plain = ModelConfig {
+            feature_maps: 8,
+            masked_layers: 1,
+            ..ModelConfig::seed()
+        };
+        let mut trainer = Trainer::new(plain.clone(), tiny_config()).unwrap();
+        trainer.step(&Mnist::synthetic(40, 10, 1)).unwrap();
+        let bytes = checkpoint::to_bytes(trainer.snapshot()).unwrap();
+        let (header_len, header) = {
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            (n, String::from_utf8(bytes[8..8 + n].to_vec()).unwrap())
+        };
+        let stripped = header
+            .replace(r#"\"family\":\"plain\","#, "")
+            .replace(r#"\"conditional\":false,"#, "");
+        assert_ne!(stripped, header, "the new keys were in the header");
+        let padded = format!("{stripped:<header_len$}");
+        let mut old_file = bytes[..8].to_vec();
+        old_file.extend_from_slice(padded.as_bytes());
+        old_file.extend_from_slice(&bytes[8 + header_len..]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.safetensors");
+        std::fs::write(&path, old_file).unwrap();
+        let loaded = checkpoint::load(&path).unwrap();
+        assert_eq!(loaded.model, plain);
+        assert_eq!(&loaded.params, &trainer.snapshot().params);
+    }
+
+    #[test]
+    fn a_conditional_plain_model_is_refused() {
+        let cfg = ModelConfig {
+            conditional: true,
+            ..ModelConfig::seed()
+        };
+        let err = Trainer::new(cfg, tiny_config()).err().unwrap();
+        assert!(err.to_string().contains("gated"), "{err}");
+    }
+
+    #[test]
+    fn the_gated_model_learns_real_digits_and_draws_the_asked_class() {
+        let data = load_mnist(&default_data_dir()).unwrap();
+        let config = TrainConfig {
+            epochs: 1,
+            batch_size: 50,
+            seed: 3,
+            train_limit: Some(2000),
+            test_limit: Some(300),
+            samples_per_epoch: 0,
+            ..TrainConfig::default()
+        };
+        let model = ModelConfig {
+            masked_layers: 2,
+            feature_maps: 16,
+            conditional: true,
+            ..ModelConfig::gated()
+        };
+        let mut trainer = Trainer::new(model, config).unwrap();
+        let before = trainer.test_cost(&data.test).unwrap();
+        while !trainer.is_finished() {
+            trainer.step(&data).unwrap();
+        }
+        let after = trainer.history().epochs[0].test_cost_nats_per_pixel;
+        assert!(before > 0.5, "untrained: {before}");
+        assert!(after < 0.25, "after 40 steps: {after}");
+        let grid = trainer
+            .sample(10, 5, ClassChoice::Digit(1), &mut |_| {})
+            .unwrap();
+        assert_eq!(grid.pixels_done, 784);
+        let ink = grid.mean_pixel();
+        assert!(ink > 0.01 && ink < 0.5, "mean pixel {ink}");
+    }
+}

@@ -76,15 +76,7 @@ impl Epilogue {
                 let c = out.len();
                 let (a, b) = pre.split_at_mut(c);
                 let (bias_a, bias_b) = bias.split_at(c.min(bias.len()));
-                for ((t, s), (o, (&ba, &bb))) in a
-                    .iter_mut()
-                    .zip(b.iter_mut())
-                    .zip(out.iter_mut().zip(bias_a.iter().zip(bias_b)))
-                {
-                    *t = tanh_approx(*t + ba);
-                    *s = sigmoid_approx(*s + bb);
-                    *o = *t * *s;
-                }
+                gate(a, b, bias_a, bias_b, out);
                 out
             }
         };
@@ -142,6 +134,71 @@ pub fn gate_backward_row(ts: &[f32], grad_out: &[f32], grad_pre: &mut [f32]) {
     }
 }
 
+/// `a = tanh(a + bias_a)`, `b = sigmoid(b + bias_b)`, `out = a * b`, element-wise (over the
+/// shortest of the slices): with AVX-512 where the CPU has it (the gates are a fifth of a gated
+/// network's time otherwise), else in portable vector code.
+fn gate(a: &mut [f32], b: &mut [f32], bias_a: &[f32], bias_b: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked just above); the function only indexes slices.
+        #[allow(unsafe_code)]
+        unsafe {
+            gate_avx512(a, b, bias_a, bias_b, out)
+        };
+        return;
+    }
+    gate_body(a, b, bias_a, bias_b, out);
+}
+
+/// Whether the CPU has AVX-512F (detected once).
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    static HAS_AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS_AVX512.get_or_init(|| std::is_x86_feature_detected!("avx512f"))
+}
+
+/// [`gate_body`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn gate_avx512(
+    a: &mut [f32],
+    b: &mut [f32],
+    bias_a: &[f32],
+    bias_b: &[f32],
+    out: &mut [f32],
+) {
+    gate_body(a, b, bias_a, bias_b, out);
+}
+
+/// The gate's arithmetic on equal-length slices, written so that it vectorizes.
+#[inline(always)]
+fn gate_body(a: &mut [f32], b: &mut [f32], bias_a: &[f32], bias_b: &[f32], out: &mut [f32]) {
+    let n = out
+        .len()
+        .min(a.len())
+        .min(b.len())
+        .min(bias_a.len())
+        .min(bias_b.len());
+    let (a, b, bias_a, bias_b, out) = (
+        &mut a[..n],
+        &mut b[..n],
+        &bias_a[..n],
+        &bias_b[..n],
+        &mut out[..n],
+    );
+    for i in 0..n {
+        let t = tanh_approx(a[i] + bias_a[i]);
+        let s = sigmoid_approx(b[i] + bias_b[i]);
+        a[i] = t;
+        b[i] = s;
+        out[i] = t * s;
+    }
+}
+
 /// `max(z, 0)` that remembers which side of the kink it came from: `+0.0` for `z == 0` (the
 /// reference's ReLU passes the gradient there: its derivative is `z >= 0`), `-0.0` for `z < 0`.
 /// A `-0.0` input adds nothing to the next layer's sums (they start from `+0.0`), so values are
@@ -169,7 +226,8 @@ fn exp_approx(x: f32) -> f32 {
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a call.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2_E + ROUND) - ROUND;
+    let big = x * LOG2_E + ROUND;
+    let n = big - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -178,7 +236,10 @@ fn exp_approx(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // `big`'s low mantissa bits hold n (its exponent is that of 1.5 * 2^23): 2^n from integer
+    // arithmetic on the bits, which vectorizes (a float-to-int conversion would not).
+    let n_bits = big.to_bits().wrapping_sub(ROUND.to_bits());
+    e * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 /// `tanh(z) = 1 - 2 / (e^2z + 1)`; absolute error below 3e-7.

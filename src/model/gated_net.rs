@@ -6,6 +6,8 @@
 //! `n = images * 784` rows, `p` maps: `v`, `h` are `[n, p]`; a gate's input `[n, 2p]`; logits
 //! `[n]`. Labels: one digit per image (ignored by an unconditional model).
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use super::config::ModelConfig;
@@ -113,7 +115,12 @@ pub(crate) struct GatedNet {
     slots: GatedSlots,
     saved: Saved,
     work: GradWork,
+    /// Activation buffers of [`GatedNet::forward`], reused between calls.
+    eval_buffers: Mutex<Vec<Vec<f32>>>,
 }
+
+/// Largest total of evaluation buffers kept between calls (in values: 256 MiB).
+const MAX_KEPT_EVAL_VALUES: usize = 64 << 20;
 
 impl GatedNet {
     pub(crate) fn new(cfg: &ModelConfig, params: &Params) -> GatedNet {
@@ -156,6 +163,7 @@ impl GatedNet {
             slots,
             saved: Saved::default(),
             work: GradWork::default(),
+            eval_buffers: Mutex::new(Vec::new()),
         };
         net.set_params(params);
         net
@@ -203,33 +211,51 @@ impl GatedNet {
         let ops = &self.ops;
         let p = ops.maps;
         let n = input.len() / IMAGE_PIXELS * IMAGE_PIXELS;
-        let mut v = vec![0.0; n * p];
-        let mut h = vec![0.0; n * p];
-        first_layer(ops, input, &mut v, &mut h);
-        let mut v_next = vec![0.0; n * p];
-        let mut h_next = vec![0.0; n * p];
+        // Four activation buffers kept between calls (taken while in use, so a concurrent
+        // caller just allocates its own): fresh pages cost as much as the arithmetic.
+        let mut buffers = self
+            .eval_buffers
+            .lock()
+            .map(|mut guard| std::mem::take(&mut *guard))
+            .unwrap_or_default();
+        buffers.resize_with(4, Vec::new);
+        let [mut v, mut h, mut v_next, mut h_next] =
+            <[Vec<f32>; 4]>::try_from(buffers).unwrap_or_default();
+        for buffer in [&mut v, &mut h, &mut v_next, &mut h_next] {
+            resize_for_overwrite(buffer, n * p);
+        }
+        first_layer(ops, input, &mut v[..n * p], &mut h[..n * p]);
         let last = ops.layers.len().saturating_sub(1);
         for (index, layer) in ops.layers.iter().enumerate() {
             let keep_v = index < last;
             gated_layer(
                 layer,
                 p,
-                &v,
-                &h,
+                &v[..n * p],
+                &h[..n * p],
                 labels,
                 LayerOutputs {
                     vp: None,
                     v_ts: None,
                     h_ts: None,
-                    v_out: keep_v.then_some(&mut v_next[..]),
-                    h_out: &mut h_next,
+                    v_out: keep_v.then_some(&mut v_next[..n * p]),
+                    h_out: &mut h_next[..n * p],
                 },
             );
             std::mem::swap(&mut v, &mut v_next);
             std::mem::swap(&mut h, &mut h_next);
         }
         let mut logits = vec![0.0; n];
-        head(ops, &h, &mut v_next, &mut h_next, &mut logits);
+        head(ops, &h[..n * p], &mut v_next, &mut h_next, &mut logits);
+        let kept: usize = [&v, &h, &v_next, &h_next]
+            .iter()
+            .map(|b| b.capacity())
+            .sum();
+        if kept <= MAX_KEPT_EVAL_VALUES {
+            if let Ok(mut guard) = self.eval_buffers.lock() {
+                *guard = vec![v, h, v_next, h_next];
+            }
+        }
         logits
     }
 
@@ -249,6 +275,7 @@ impl GatedNet {
             slots,
             saved,
             work,
+            ..
         } = self;
         let p = ops.maps;
         let n = pixels;
