@@ -59,6 +59,8 @@ impl Default for BenchOptions {
 pub struct BenchReport {
     /// Model preset measured.
     pub preset: String,
+    /// Whether the model was class-conditional.
+    pub conditional: bool,
     /// Where training, evaluation and sampling ran (`cpu`, `candle-cpu`, `cuda`).
     pub device: String,
     /// Images per batch (and per sampled grid).
@@ -205,6 +207,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     Ok(BenchReport {
         preset: options.preset.clone(),
+        conditional: cfg.conditional,
         device: options.device.name().to_string(),
         batch: BENCH_BATCH,
         threads: rayon::current_num_threads(),
@@ -229,11 +232,16 @@ impl BenchReport {
     /// A few human-readable lines.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "preset {} | batch {} | {} threads | median of {} runs\n\
+            "preset {}{} | batch {} | {} threads | median of {} runs\n\
              train   {:>9.1} images/s\n\
              eval    {:>9.1} images/s\n\
              sample  {:>9.3} s per 10x10 grid (fast sampler)\n",
             self.preset,
+            if self.conditional {
+                " (conditional)"
+            } else {
+                ""
+            },
             self.batch,
             self.threads,
             self.runs,
