@@ -15,4 +15,4 @@ pub use config::{ConfigError, LayerKind, LayerSpec, ModelConfig};
 pub use cpu_net::CpuNet;
 pub use mask::{Mask, MaskKind};
 pub use params::{NamedTensor, Params};
-pub use sampler::{sample_fast, sample_naive, SampleGrid};
+pub use sampler::{sample_fast, sample_fast_while, sample_naive, SampleGrid};

@@ -5,6 +5,8 @@
 //! pixel, draw one uniform per image in image order: pixel = 1 if `u < sigmoid(logit)`. So for
 //! the same RNG they draw the same numbers and, given the same probabilities, the same pixels.
 
+use std::ops::ControlFlow;
+
 use rand::Rng;
 
 use super::cpu_net::{CpuNet, LayerPlan};
@@ -66,6 +68,10 @@ impl SampleGrid {
 /// Called after each completed image row with the canvas so far.
 pub type Progress<'a> = &'a mut dyn FnMut(&SampleGrid);
 
+/// Like [`Progress`], and says whether to go on: `Break` stops the drawing after that row (the
+/// grid returned is the partial canvas, `pixels_done < 784`).
+pub type RowControl<'a> = &'a mut dyn FnMut(&SampleGrid) -> ControlFlow<()>;
+
 /// The straightforward sampler: 784 full forward passes. Returns the grid and, per drawn pixel,
 /// the probability used (`[784, count]`, pixel-major).
 pub fn sample_naive<R: Rng>(
@@ -96,7 +102,10 @@ pub fn sample_naive_pixels<R: Rng>(
             probs.push(p);
             grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
         }
-        finish_pixel(&mut grid, pos, progress);
+        let _ = finish_pixel(&mut grid, pos, &mut |g| {
+            progress(g);
+            ControlFlow::Continue(())
+        });
     }
     (grid, probs)
 }
@@ -114,6 +123,20 @@ pub fn sample_fast<R: Rng>(
     count: usize,
     rng: &mut R,
     progress: Progress<'_>,
+) -> (SampleGrid, Vec<f32>) {
+    sample_fast_while(net, count, rng, &mut |grid| {
+        progress(grid);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`sample_fast`] that stops after any row where `control` answers `Break` (to stay responsive:
+/// a caller can hand control back between rows).
+pub fn sample_fast_while<R: Rng>(
+    net: &CpuNet,
+    count: usize,
+    rng: &mut R,
+    control: RowControl<'_>,
 ) -> (SampleGrid, Vec<f32>) {
     let plans = net.plans();
     let mut grid = SampleGrid::blank(count);
@@ -158,7 +181,9 @@ pub fn sample_fast<R: Rng>(
             probs.push(p);
             grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
         }
-        finish_pixel(&mut grid, pos, progress);
+        if finish_pixel(&mut grid, pos, control).is_break() {
+            break;
+        }
     }
     (grid, probs)
 }
@@ -299,9 +324,11 @@ fn draw<R: Rng>(rng: &mut R, p: f32) -> f32 {
     }
 }
 
-fn finish_pixel(grid: &mut SampleGrid, pos: usize, progress: Progress<'_>) {
+fn finish_pixel(grid: &mut SampleGrid, pos: usize, control: RowControl<'_>) -> ControlFlow<()> {
     grid.pixels_done = pos + 1;
     if (pos + 1).is_multiple_of(IMAGE_SIDE) {
-        progress(grid);
+        control(grid)
+    } else {
+        ControlFlow::Continue(())
     }
 }
