@@ -114,6 +114,70 @@ mod tests {
         assert!(receptive_field_size(&layers, 0) == 24);
     }
 
+    /// For every output pixel, the input pixels whose flip changes its logit in the real
+    /// network (`deps[output][input]`), over a few random binary images.
+    fn real_dependencies(model: &ModelConfig, seed: u64) -> Vec<Vec<bool>> {
+        use crate::model::{CpuNet, Params};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let net = CpuNet::new(model, &Params::init(model, &mut rng));
+        let mut deps = vec![vec![false; IMAGE_PIXELS]; IMAGE_PIXELS];
+        for _ in 0..2 {
+            let base: Vec<f32> = (0..IMAGE_PIXELS)
+                .map(|_| if rng.random::<bool>() { 1.0 } else { 0.0 })
+                .collect();
+            // The base image, then one copy per input pixel with that pixel flipped.
+            let mut batch = base.clone();
+            for flip in 0..IMAGE_PIXELS {
+                let mut image = base.clone();
+                image[flip] = 1.0 - image[flip];
+                batch.extend_from_slice(&image);
+            }
+            let logits = net.forward(&batch);
+            for (flip, flipped) in logits.chunks_exact(IMAGE_PIXELS).skip(1).enumerate() {
+                for (output, (&a, &b)) in logits.iter().zip(flipped).enumerate() {
+                    if a != b {
+                        deps[output][flip] = true;
+                    }
+                }
+            }
+        }
+        deps
+    }
+
+    #[test]
+    fn the_view_shows_exactly_the_inputs_the_real_network_depends_on() {
+        let residual = ModelConfig {
+            masked_layers: 4,
+            masked_relu: true,
+            residual: true,
+            relu_layers: 1,
+            feature_maps: 16,
+            ..ModelConfig::seed()
+        };
+        let seed = ModelConfig {
+            feature_maps: 16,
+            ..ModelConfig::seed()
+        };
+        for (model, rng_seed) in [(seed, 1), (residual, 2)] {
+            let deps = real_dependencies(&model, rng_seed);
+            let layers = model.layers();
+            for &(row, col) in &[(0, 1), (3, 20), (14, 14), (20, 2), (27, 27)] {
+                let shown: Vec<bool> = classify_inputs(&layers, row, col)
+                    .iter()
+                    .map(|&r| r == Reach::Visible)
+                    .collect();
+                let real = &deps[row * IMAGE_SIDE + col];
+                let differ: Vec<usize> =
+                    (0..IMAGE_PIXELS).filter(|&i| shown[i] != real[i]).collect();
+                assert!(
+                    differ.is_empty(),
+                    "{model:?} at ({row}, {col}): the view and the network disagree on {differ:?}"
+                );
+            }
+        }
+    }
+
     fn count(map: &[Reach], kind: Reach) -> usize {
         map.iter().filter(|&&r| r == kind).count()
     }
