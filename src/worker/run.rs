@@ -36,9 +36,10 @@ pub(super) fn worker_main(
             pending_points: Vec::new(),
             last_flush: Instant::now(),
             steps_per_epoch: 0,
+            in_run: false,
             autosave: Autosave {
                 path: options.autosave,
-                wrote: false,
+                ours: false,
                 forgotten: false,
                 on_disk_step: None,
             },
@@ -71,8 +72,9 @@ struct WorkerLoop {
 /// Where the autosave goes and what it holds.
 struct Autosave {
     path: Option<PathBuf>,
-    /// This worker wrote the file (so it may delete it when the user discards the model).
-    wrote: bool,
+    /// The file holds this worker's model: it wrote it, or the model was opened from it (so it
+    /// is deleted when the user discards the model).
+    ours: bool,
     /// The user discarded the model: write no autosave any more.
     forgotten: bool,
     /// The step count of the model's state that is on disk (saved, autosaved or opened).
@@ -91,6 +93,9 @@ struct Reporter {
     last_flush: Instant,
     /// Minibatches per epoch of the run in progress.
     steps_per_epoch: usize,
+    /// The driver is running a training run (not drawing a lone grid): between two units of
+    /// work the state is "training".
+    in_run: bool,
     autosave: Autosave,
 }
 
@@ -159,7 +164,7 @@ impl Reporter {
         match crate::checkpoint::save(&path, trainer.snapshot()) {
             Ok(()) => {
                 let global_step = trainer.progress().global_step;
-                self.autosave.wrote = true;
+                self.autosave.ours = true;
                 self.autosave.on_disk_step = Some(global_step);
                 self.emit(WorkerEvent::Autosaved { path, global_step });
             }
@@ -169,13 +174,13 @@ impl Reporter {
         }
     }
 
-    /// Deletes the autosave this worker wrote.
+    /// Deletes the autosave when it holds this worker's model.
     fn delete_autosave(&mut self) {
-        if let (true, Some(path)) = (self.autosave.wrote, &self.autosave.path) {
+        if let (true, Some(path)) = (self.autosave.ours, &self.autosave.path) {
             // Already gone is fine.
             let _ = std::fs::remove_file(path);
         }
-        self.autosave.wrote = false;
+        self.autosave.ours = false;
     }
 }
 
@@ -207,6 +212,10 @@ impl RunHooks for Reporter {
                 let progress = self.progress(trainer);
                 self.emit(WorkerEvent::EpochFinished { record, progress });
                 self.autosave(trainer);
+                if self.in_run {
+                    // Training goes on (or samples, which say so): not "evaluating" any more.
+                    self.set_state(WorkerState::Training);
+                }
             }
             TrainEvent::Sampling { stamp, grid } => {
                 self.flush_steps(trainer);
@@ -223,6 +232,9 @@ impl RunHooks for Reporter {
                     stamp,
                     grid: grid.clone(),
                 });
+                if self.in_run {
+                    self.set_state(WorkerState::Training);
+                }
             }
         }
     }
@@ -280,6 +292,7 @@ impl WorkerLoop {
         }
         self.running = false;
         self.paused = false;
+        self.out.in_run = false;
         self.out.emit(WorkerEvent::Error(message));
         self.out.set_state(WorkerState::Error);
     }
@@ -309,9 +322,11 @@ impl WorkerLoop {
         };
         let data = Arc::clone(data);
         self.out.steps_per_epoch = session.trainer.steps_per_epoch(&data.train);
+        self.out.in_run = true;
         let outcome = session
             .driver
             .run(&mut session.trainer, &data, &mut self.out);
+        self.out.in_run = false;
         match outcome {
             Ok(RunOutcome::Yielded) => {}
             Ok(RunOutcome::Finished) => {
@@ -584,6 +599,8 @@ impl WorkerLoop {
         let epochs_done = trainer.progress().epochs_done;
         let samples = trainer.config().samples_per_epoch;
         self.out.autosave.on_disk_step = Some(trainer.progress().global_step);
+        // Resuming the autosave makes it this model's: discarding the model deletes it.
+        self.out.autosave.ours = self.out.autosave.path.as_ref() == Some(&path);
         self.out.steps_per_epoch = self.steps_per_epoch(&trainer);
         let job = if trainer.progress().step_in_epoch == 0 {
             SampleJob {

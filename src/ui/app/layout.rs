@@ -266,7 +266,11 @@ impl StudioApp {
 
     /// "PixelCNN Studio - training, epoch 3/10" while a model exists; sent when it changes.
     fn update_title(&mut self, ctx: &egui::Context) {
-        let title = if self.has_model || self.state.is_busy() {
+        let title = if self.progress.epochs_target == 0
+            && self.state != crate::messages::WorkerState::Idle
+        {
+            format!("{WINDOW_TITLE} \u{2014} {}", self.state_label())
+        } else if self.has_model || self.state.is_busy() {
             let p = &self.progress;
             let epoch = if p.step_in_epoch > 0 || p.epochs_done == 0 {
                 p.epochs_done + 1
