@@ -372,23 +372,25 @@ fn sample_controls_ui(
             let last = view.history.len();
             let mut position = view.scrub.map_or(last, |i| i + 1);
             let epochs: Vec<f64> = view.history.iter().map(|k| k.stamp.epoch).collect();
+            let label = ui.label("Epoch grid");
             ui.spacing_mut().slider_width = 90.0;
             let response = ui
                 .add(
-                    egui::Slider::new(&mut position, 1..=last)
-                        .text("Epoch grid")
-                        .custom_formatter(move |v, _| {
-                            let i = (v.round() as usize).clamp(1, epochs.len().max(1)) - 1;
-                            epochs
-                                .get(i)
-                                .map_or_else(String::new, |e| format!("epoch {e:.0}"))
-                        }),
+                    egui::Slider::new(&mut position, 1..=last).custom_formatter(move |v, _| {
+                        let i = (v.round() as usize).clamp(1, epochs.len().max(1)) - 1;
+                        epochs
+                            .get(i)
+                            .map_or_else(String::new, |e| format!("epoch {e:.0}"))
+                    }),
                 )
+                .labelled_by(label.id)
                 .on_hover_text("Scrub back through the grid of every epoch");
             if response.changed() {
                 view.scrub_to(Some(position.saturating_sub(1)));
             }
         }
+    });
+    ui.horizontal_wrapped(|ui| {
         let label = ui.label(PathField::Png.label());
         let edit = ui
             .add(
