@@ -66,6 +66,8 @@ impl KeptGrid {
 pub struct SamplesView {
     live: Option<(SampleStamp, SampleGrid)>,
     complete: bool,
+    /// The live grid's drawing was stopped part-way (it will not complete).
+    interrupted: bool,
     /// When the grid being drawn started to show (studio seconds), for the paced reveal.
     reveal_started: Option<f64>,
     /// Pixels of each image shown in the live texture now.
@@ -89,7 +91,23 @@ impl SamplesView {
         }
         self.live = Some((stamp, grid));
         self.complete = false;
+        self.interrupted = false;
         self.dirty = true;
+    }
+
+    /// The drawing in progress was stopped (Stop, Pause, a command during a lone grid): the
+    /// partial canvas stays, labelled as interrupted, and is shown whole at once.
+    pub fn interrupt_drawing(&mut self) {
+        if self.live.is_some() && !self.complete {
+            self.interrupted = true;
+            self.reveal_started = None;
+            self.dirty = true;
+        }
+    }
+
+    /// Whether the live grid's drawing was stopped part-way.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// A complete grid arrived; an end-of-epoch grid is also kept for scrubbing. A drawing in
@@ -104,6 +122,7 @@ impl SamplesView {
         }
         self.live = Some((stamp, grid));
         self.complete = true;
+        self.interrupted = false;
         self.dirty = true;
     }
 
@@ -344,6 +363,11 @@ fn sample_controls_ui(
                  or press \"Sample now\""
                     .to_string()
             }
+            (None, Some((stamp, grid))) if view.interrupted => format!(
+                "{}: interrupted at row {} of {IMAGE_SIDE}",
+                stamp_label(stamp),
+                grid.pixels_done / IMAGE_SIDE
+            ),
             (None, Some((stamp, _))) if !view.complete || view.is_revealing(now) => {
                 let rows = view.pixels_to_show(now) / IMAGE_SIDE;
                 format!(
@@ -496,6 +520,18 @@ mod tests {
         assert_eq!(view.scrubbed(), Some(1), "clamped to the newest");
         view.scrub_to(None);
         assert_eq!(view.shown_stamp().map(|s| s.epoch), Some(1.0), "live again");
+    }
+
+    #[test]
+    fn an_interrupted_drawing_shows_its_canvas_at_once_and_cannot_be_saved() {
+        let mut view = SamplesView::default();
+        view.set_progress(stamp(0.5, SampleKind::OnDemand), drawn(56), 0.0);
+        view.interrupt_drawing();
+        assert!(view.is_interrupted());
+        assert_eq!(view.pixels_to_show(0.0), 56, "no more pacing");
+        assert_eq!(view.shown_grid(), None, "a partial grid is not saved");
+        view.set_progress(stamp(0.6, SampleKind::OnDemand), drawn(28), 1.0);
+        assert!(!view.is_interrupted());
     }
 
     #[test]

@@ -140,6 +140,17 @@ impl StudioApp {
         if state != WorkerState::Evaluating {
             self.evaluation = None;
         }
+        if matches!(
+            state,
+            WorkerState::Paused
+                | WorkerState::Stopped
+                | WorkerState::Finished
+                | WorkerState::Error
+                | WorkerState::Idle
+        ) {
+            // A grid still drawing now will not complete (a paused run draws it again).
+            self.samples.interrupt_drawing();
+        }
         let settled = match self.pending_action {
             None => true,
             Some(Pending::Stopping) => !state.is_busy(),
