@@ -1,23 +1,22 @@
 //! The speed benchmark behind `pixelcnn-studio bench`: training and evaluation images/s, the
 //! time to sample a 10x10 grid with the fast and the straightforward sampler, and peak memory.
 //!
-//! Every figure is the median of several timed runs after a warm-up. Training runs the same
-//! step as the trainer (forward, backward, gradient clipping, Adam, re-packing the weights) on a
-//! batch of 100 random binary images; evaluation is one forward pass over the same batch.
+//! Every figure is the median of several timed runs after a warm-up. Training runs through the
+//! training driver, step for step what a real run does (binarize, forward, backward, gradient
+//! clipping, Adam, re-packing the weights), on batches of 100 synthetic digits; evaluation is the
+//! trainer's test evaluation; sampling is the trainer's sampler.
 
 use std::time::Instant;
 
 use anyhow::Context;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::data::IMAGE_PIXELS;
+use crate::data::{Mnist, IMAGE_PIXELS};
 use crate::model::sampler::sample_naive_pixels;
-use crate::model::{ClassChoice, CpuNet, ModelConfig, Params, SampleGrid};
-use crate::train::optimizer::{clip_gradients, Adam, AdamConfig};
-use crate::train::trainer::GRADIENT_CLIP;
-use crate::train::{Backend, DeviceChoice};
+use crate::model::{ClassChoice, CpuNet, ModelConfig, SampleGrid};
+use crate::train::{DeviceChoice, Driver, RunHooks, TrainConfig, TrainEvent, Trainer};
 
 /// Images per training and evaluation batch, and per sampled grid (10 x 10).
 pub const BENCH_BATCH: usize = 100;
@@ -75,7 +74,7 @@ pub struct BenchReport {
     pub train_images_per_sec: f64,
     /// Each run's training throughput.
     pub train_runs_images_per_sec: Vec<f64>,
-    /// Forward passes per timed evaluation run.
+    /// Hundreds of test images per timed evaluation run (evaluated in the trainer's chunks).
     pub eval_passes_per_run: usize,
     /// Median evaluation throughput (forward only), images/s.
     pub eval_images_per_sec: f64,
@@ -111,68 +110,56 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let runs = options.runs;
     // The paper-sized presets are about 25 times the work per image: fewer steps per run.
     let paper = matches!(options.preset.as_str(), "paper" | "gated-large");
-    let mut rng = ChaCha8Rng::seed_from_u64(2016);
-    let mut params = Params::init(&cfg, &mut rng);
-    // About MNIST's share of ink, so ReLU sparsity looks like real data.
-    let batch: Vec<f32> = (0..BENCH_BATCH * IMAGE_PIXELS)
-        .map(|_| if rng.random::<f32>() < 0.13 { 1.0 } else { 0.0 })
-        .collect();
-    let labels: Vec<u8> = if cfg.conditional {
-        ClassChoice::Any.labels(BENCH_BATCH, &mut rng)
-    } else {
-        Vec::new()
-    };
-
-    // Training: the trainer's step on the chosen device.
-    let mut backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
-    let mut grads = params.zeros_like();
-    let mut adam = Adam::new(&params, AdamConfig::default());
-    let mut train_step = || -> anyhow::Result<()> {
-        backend
-            .loss_and_grads(&batch, &labels, &mut grads)
-            .map_err(anyhow::Error::msg)?;
-        clip_gradients(&mut grads, GRADIENT_CLIP);
-        adam.step(&mut params, &grads);
-        backend.set_params(&params).map_err(anyhow::Error::msg)
-    };
     let train_steps_per_run = if paper { 2 } else { 10 };
-    for _ in 0..if paper { 1 } else { 3 } {
-        train_step()?;
-    }
+    let warm_up_steps = if paper { 1 } else { 3 };
+    let eval_passes_per_run = if paper { 3 } else { 20 };
+    let total_steps = warm_up_steps + runs * train_steps_per_run;
+    // Synthetic digits (about MNIST's share of ink, so ReLU sparsity looks like real data),
+    // enough that the timed steps never reach an epoch's end.
+    let data = Mnist::synthetic(
+        BENCH_BATCH * (total_steps + 1),
+        BENCH_BATCH * eval_passes_per_run,
+        2016,
+    );
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: BENCH_BATCH,
+        seed: 2016,
+        samples_per_epoch: 0,
+        device: options.device,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(cfg.clone(), config)?;
+
+    // Training: the driver's steps (binarize, forward, backward, clip, Adam) on the device.
+    let mut driver = Driver::new();
+    let mut train_steps = |trainer: &mut Trainer, steps: usize| -> anyhow::Result<f64> {
+        let mut budget = StepBudget { steps_left: steps };
+        let started = Instant::now();
+        driver.run(trainer, &data, &mut budget)?;
+        anyhow::ensure!(budget.steps_left == 0, "the benchmark run ended early");
+        Ok(started.elapsed().as_secs_f64())
+    };
+    train_steps(&mut trainer, warm_up_steps)?;
     let mut train_runs = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let started = Instant::now();
-        for _ in 0..train_steps_per_run {
-            train_step()?;
-        }
-        let secs = started.elapsed().as_secs_f64();
+        let secs = train_steps(&mut trainer, train_steps_per_run)?;
         train_runs.push((BENCH_BATCH * train_steps_per_run) as f64 / secs);
     }
-    let backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
 
-    // Evaluation: a forward pass and the loss.
-    let eval_passes_per_run = if paper { 3 } else { 20 };
-    for _ in 0..2 {
-        std::hint::black_box(backend.loss(&batch, &labels).map_err(anyhow::Error::msg)?);
-    }
+    // Evaluation: the trainer's test evaluation (forward and loss, in its chunks).
+    std::hint::black_box(trainer.test_cost(&data.test)?);
     let mut eval_runs = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
-        for _ in 0..eval_passes_per_run {
-            std::hint::black_box(backend.loss(&batch, &labels).map_err(anyhow::Error::msg)?);
-        }
+        std::hint::black_box(trainer.test_cost(&data.test)?);
         let secs = started.elapsed().as_secs_f64();
         eval_runs.push((BENCH_BATCH * eval_passes_per_run) as f64 / secs);
     }
 
     // Sampling a 10x10 grid: the fast sampler on the CPU; on a candle device, the device's
     // (straightforward) sampler.
-    let draw = |seed: u64| {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        backend
-            .sample(BENCH_BATCH, &labels, &mut rng, &mut |_| {})
-            .map_err(anyhow::Error::msg)
-    };
+    let draw = |seed: u64| trainer.sample(BENCH_BATCH, seed, ClassChoice::Rows, &mut |_| {});
     std::hint::black_box(draw(0)?);
     let mut fast_runs = Vec::with_capacity(runs);
     for run in 0..runs {
@@ -181,7 +168,8 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         fast_runs.push(started.elapsed().as_secs_f64());
     }
     let sample_grid_secs_fast = median(&fast_runs);
-    let net = CpuNet::new(&cfg, &params);
+    let params = &trainer.snapshot().params;
+    let net = CpuNet::new(&cfg, params);
 
     let naive_rows = options
         .naive_rows
@@ -192,6 +180,11 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     } else {
         let pixels = naive_rows * 28;
         let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let labels = if cfg.conditional {
+            ClassChoice::Rows.labels(BENCH_BATCH, &mut rng)
+        } else {
+            Vec::new()
+        };
         let secs = time_secs(|| {
             std::hint::black_box(sample_naive_pixels(
                 &net,
@@ -263,6 +256,23 @@ impl BenchReport {
         }
         out.push_str(&format!("peak memory {:.0} MiB\n", self.peak_rss_mib));
         out
+    }
+}
+
+/// Hooks that let a run train a fixed number of steps, then hand control back.
+struct StepBudget {
+    steps_left: usize,
+}
+
+impl RunHooks for StepBudget {
+    fn on_event(&mut self, _trainer: &Trainer, event: TrainEvent<'_>) {
+        if let TrainEvent::Step { .. } = event {
+            self.steps_left = self.steps_left.saturating_sub(1);
+        }
+    }
+
+    fn should_yield(&mut self) -> bool {
+        self.steps_left == 0
     }
 }
 

@@ -2,9 +2,10 @@
 //! ([`WorkerCommand`]) and the events it gets back ([`WorkerEvent`]).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::model::{ModelConfig, SampleGrid};
-use crate::train::{EpochRecord, History, StepPoint, TrainConfig};
+use crate::train::{EpochRecord, History, SampleStamp, StepPoint, TrainConfig};
 
 /// Where the worker gets its images from. The worker loads them on its own thread (never the
 /// UI's) and keeps them for later runs with the same source.
@@ -35,8 +36,9 @@ impl DataSource {
     }
 }
 
-/// What the UI asks the worker to do. Commands are handled between training steps, so any of
-/// them takes effect within one step.
+/// What the UI asks the worker to do. Commands are handled between two units of work (a training
+/// step, a chunk of the test evaluation, an image row of a grid being drawn), so any of them takes
+/// effect within one of those (well under a second for the presets on the CPU).
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkerCommand {
     /// Train. With no model yet (or after [`WorkerCommand::Reset`]) a fresh model is built from
@@ -49,12 +51,15 @@ pub enum WorkerCommand {
         train: TrainConfig,
         /// Where the images come from.
         data: DataSource,
+        /// During the first epoch, draw a preview grid this often (`None`: only after epochs).
+        preview_every: Option<Duration>,
     },
-    /// Suspend training after the current step; the model stays in memory.
+    /// Suspend training after the current unit of work; the model stays in memory.
     Pause,
     /// Continue after [`WorkerCommand::Pause`].
     Resume,
-    /// End the run after the current step; the model is kept and a later `Start` continues it.
+    /// End the run after the current unit of work (a grid being drawn is dropped); the model is
+    /// kept and a later `Start` continues it (an interrupted test evaluation resumes first).
     Stop,
     /// Forget the model and its history (the UI asks before sending this for a trained model).
     Reset,
@@ -62,6 +67,8 @@ pub enum WorkerCommand {
     SampleNow {
         /// Images to draw (100 for the 10x10 grid).
         count: usize,
+        /// The digits a conditional model draws (ignored by unconditional models).
+        classes: crate::model::ClassChoice,
     },
     /// Write the current model, optimizer state and history to `path` (atomically).
     SaveCheckpoint {
@@ -74,11 +81,15 @@ pub enum WorkerCommand {
         /// Checkpoint file to read.
         path: PathBuf,
     },
+    /// Delete the autosave this worker wrote (if any) and write none on exit: the user chose to
+    /// discard the model.
+    ForgetAutosave,
     /// Deliberately panic inside the worker's guarded section (to test that panics are
     /// caught and reported); never sent by the UI.
     #[doc(hidden)]
     DebugPanic,
-    /// Stop everything and end the thread.
+    /// Stop everything and end the thread (writing the autosave first when the model has
+    /// training that is not on disk).
     Shutdown,
 }
 
@@ -92,6 +103,8 @@ pub enum WorkerState {
     Loading,
     /// Training steps are running.
     Training,
+    /// The test evaluation that closes an epoch is running.
+    Evaluating,
     /// Training is suspended; `Resume` continues it.
     Paused,
     /// A grid of samples is being drawn.
@@ -111,6 +124,7 @@ impl WorkerState {
             WorkerState::Idle => "idle",
             WorkerState::Loading => "loading data",
             WorkerState::Training => "training",
+            WorkerState::Evaluating => "evaluating",
             WorkerState::Paused => "paused",
             WorkerState::Sampling => "sampling",
             WorkerState::Stopped => "stopped",
@@ -119,14 +133,23 @@ impl WorkerState {
         }
     }
 
-    /// Whether a run is in progress (training, paused, loading or sampling mid-run).
+    /// Whether a run is in progress (training, evaluating, paused, loading or sampling).
     pub fn is_busy(self) -> bool {
         matches!(
             self,
             WorkerState::Loading
                 | WorkerState::Training
+                | WorkerState::Evaluating
                 | WorkerState::Paused
                 | WorkerState::Sampling
+        )
+    }
+
+    /// Whether the worker is computing right now (Pause applies).
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            WorkerState::Training | WorkerState::Evaluating | WorkerState::Sampling
         )
     }
 }
@@ -188,6 +211,13 @@ pub enum WorkerEvent {
         /// Where the run stands after the last of them.
         progress: RunProgress,
     },
+    /// The test evaluation closing an epoch began or moved on (at most one event per chunk).
+    Evaluating {
+        /// Test images evaluated so far.
+        images_done: usize,
+        /// Test images in all.
+        images_total: usize,
+    },
     /// An epoch ended and its test cost was measured.
     EpochFinished {
         /// The epoch's costs.
@@ -195,24 +225,32 @@ pub enum WorkerEvent {
         /// Where the run stands.
         progress: RunProgress,
     },
-    /// A grid being sampled, after another image row was drawn (the canvas so far).
+    /// A grid being sampled, after another image row was drawn (the canvas so far). Dropped
+    /// when the UI is behind; the final grid never is.
     SampleProgress {
-        /// Epochs the model had completed.
-        epoch: usize,
+        /// Where the run stood when the grid was asked for, and why.
+        stamp: SampleStamp,
         /// The partially drawn grid.
         grid: SampleGrid,
     },
     /// A grid of samples is complete.
     SamplesReady {
-        /// Epochs the model had completed.
-        epoch: usize,
+        /// Where the run stood when the grid was asked for, and why.
+        stamp: SampleStamp,
         /// The samples.
         grid: SampleGrid,
     },
-    /// A checkpoint was written.
+    /// A checkpoint was written where the user asked.
     CheckpointSaved {
         /// Where.
         path: PathBuf,
+    },
+    /// The autosave checkpoint was written (at an epoch end, or on exit).
+    Autosaved {
+        /// Where.
+        path: PathBuf,
+        /// The model's step count in it.
+        global_step: u64,
     },
     /// A checkpoint was opened and replaced the model; the UI restores its sliders, settings
     /// and curves from it.

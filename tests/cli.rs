@@ -254,3 +254,81 @@ fn bench_reports_speed_sampling_and_memory() {
     assert!(report["threads"].as_u64().unwrap() >= 1);
     assert_eq!(report["naive_rows_timed"], 1);
 }
+
+#[test]
+fn train_writes_out_and_the_metrics_at_every_epoch_end_so_a_kill_loses_at_most_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.safetensors");
+    let csv = dir.path().join("metrics.csv");
+    // Epochs of 6,000 images: about a second each, far longer than the poll below.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pixelcnn-studio"))
+        .args([
+            "train",
+            "--maps",
+            "8",
+            "--layers",
+            "1",
+            "--batch-size",
+            "50",
+        ])
+        .args([
+            "--train-limit",
+            "6000",
+            "--test-limit",
+            "200",
+            "--epochs",
+            "2",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--metrics-csv")
+        .arg(&csv)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(out.exists() && csv.exists()) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "train ended before writing"
+        );
+        assert!(std::time::Instant::now() < deadline, "nothing was written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Killed in epoch 2: what is on disk is the end of epoch 1, whole.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = checkpoint::load(&out).unwrap();
+    assert_eq!(saved.progress.epochs_done, 1);
+    assert_eq!(saved.progress.step_in_epoch, 0);
+    assert_eq!(saved.history.epochs.len(), 1);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let test_rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("test_cost_nats_per_pixel,"))
+        .collect();
+    assert_eq!(test_rows.len(), 1, "{text}");
+    assert!(test_rows[0].starts_with("test_cost_nats_per_pixel,1,120,"));
+
+    // Resuming finishes the run from there.
+    let report = run_json(
+        dir.path(),
+        &[
+            "train",
+            "--resume",
+            "run.safetensors",
+            "--epochs",
+            "2",
+            "--train-limit",
+            "6000",
+            "--test-limit",
+            "200",
+            "--out",
+            "run.safetensors",
+            "--json",
+        ],
+    );
+    assert_eq!(report["epochs"], 2);
+    assert_eq!(report["steps"], 240);
+}

@@ -248,7 +248,7 @@ fn sampling_from_a_prefix_keeps_it_and_matches_the_straightforward_sampler() {
         start.clone(),
         &labels,
         &mut ChaCha8Rng::seed_from_u64(2),
-        &mut |_| {},
+        &mut |_| std::ops::ControlFlow::Continue(()),
     );
     let (naive, _) = sample_naive_pixels(
         &net,

@@ -1,11 +1,13 @@
-//! Training on real MNIST: the cost falls, the same seed gives the same losses, NaN stops training.
+//! Training on real MNIST through the training driver: the cost falls, the same seed gives the
+//! same losses, NaN stops training.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
 use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
 use pixelcnn_studio::model::ModelConfig;
-use pixelcnn_studio::train::{TrainConfig, TrainError, TrainEvent, Trainer};
-use std::sync::atomic::AtomicBool;
+use pixelcnn_studio::train::{
+    Driver, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer,
+};
 
 fn small_real_run() -> TrainConfig {
     TrainConfig {
@@ -31,27 +33,33 @@ fn the_cost_falls_when_training_briefly_on_real_mnist() {
     let data = load_mnist(&default_data_dir()).unwrap();
     let mut trainer = Trainer::new(small_model(), small_real_run()).unwrap();
     let initial_test = trainer.test_cost(&data.test).unwrap();
-    let mut events = Vec::new();
-    let summary = trainer
-        .run(&data, &AtomicBool::new(false), &mut |e| {
-            events.push(match e {
-                TrainEvent::Started { .. } => "started",
+    struct Names(Vec<&'static str>);
+    impl RunHooks for Names {
+        fn on_event(&mut self, _trainer: &Trainer, event: TrainEvent<'_>) {
+            self.0.push(match event {
                 TrainEvent::Step { .. } => "step",
+                TrainEvent::Evaluating { .. } => "evaluating",
                 TrainEvent::EpochFinished(_) => "epoch",
+                TrainEvent::Sampling { .. } => "sampling",
                 TrainEvent::SamplesReady { grid, .. } => {
                     assert_eq!(grid.count, 4);
                     "samples"
                 }
-                TrainEvent::Finished { .. } => "finished",
-                TrainEvent::Failed { .. } => "failed",
             })
-        })
-        .unwrap();
-    assert!(!summary.stopped);
-    assert_eq!(events.first(), Some(&"started"));
-    assert_eq!(events.last(), Some(&"finished"));
+        }
+        fn should_yield(&mut self) -> bool {
+            false
+        }
+    }
+    let mut events = Names(Vec::new());
+    let outcome = Driver::new().run(&mut trainer, &data, &mut events).unwrap();
+    let events = events.0;
+    assert_eq!(outcome, RunOutcome::Finished);
+    assert_eq!(events.first(), Some(&"step"));
+    assert_eq!(events.last(), Some(&"samples"));
     assert_eq!(events.iter().filter(|e| **e == "step").count(), 80);
     assert_eq!(events.iter().filter(|e| **e == "epoch").count(), 2);
+    assert_eq!(events.iter().filter(|e| **e == "samples").count(), 2);
     let epochs = &trainer.history().epochs;
     let final_test = epochs[1].test_cost_nats_per_pixel;
     assert!(

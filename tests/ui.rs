@@ -1,24 +1,28 @@
-//! The studio driven through egui_kittest: buttons, sliders, the inspector, checkpoints and a
-//! few image snapshots. No display is needed; training runs on tiny synthetic data.
+//! The studio driven through egui_kittest: buttons, sliders, the inspector, checkpoints, the
+//! close prompt, the autosave offer, compare runs and CSV export, sample-history scrubbing, and
+//! image snapshots of both tabs at the smallest and a large window size. No display is needed;
+//! training runs on tiny synthetic data.
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
-use pixelcnn_studio::messages::{DataSource, WorkerState};
-use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::messages::{DataSource, RunProgress, WorkerEvent, WorkerState};
+use pixelcnn_studio::model::{ModelConfig, SampleGrid};
+use pixelcnn_studio::train::{
+    Driver, EpochRecord, History, RunHooks, SampleKind, SampleStamp, SettingsRecord, StepPoint,
+    TrainConfig, TrainEvent, Trainer,
+};
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
 
-fn tiny_settings(epochs: usize) -> UiSettings {
-    let mut settings = UiSettings::default();
-    let controls = &mut settings.controls;
-    controls.model = ModelConfig {
+fn tiny_model() -> ModelConfig {
+    ModelConfig {
         first_kernel: 5,
         masked_layers: 1,
         masked_kernel: 3,
@@ -27,31 +31,54 @@ fn tiny_settings(epochs: usize) -> UiSettings {
         feature_maps: 8,
         residual: false,
         ..ModelConfig::seed()
-    };
+    }
+}
+
+fn tiny_settings(epochs: usize) -> UiSettings {
+    let mut settings = UiSettings::default();
+    let controls = &mut settings.controls;
+    controls.model = tiny_model();
     controls.train.epochs = epochs;
     controls.train.batch_size = 20;
     controls.train.samples_per_epoch = 4;
+    controls.preview_every_secs = 0.0;
     settings
 }
 
+fn synthetic() -> DataSource {
+    DataSource::Synthetic {
+        train: 200,
+        test: 40,
+        seed: 11,
+    }
+}
+
+fn options(dialog_path: Option<PathBuf>, autosave: Option<PathBuf>) -> StudioOptions {
+    StudioOptions {
+        dialogs: Arc::new(FixedDialogs { path: dialog_path }),
+        autosave,
+        ..StudioOptions::headless(synthetic())
+    }
+}
+
+fn harness_with(
+    settings: UiSettings,
+    options: StudioOptions,
+    size: egui::Vec2,
+) -> Harness<'static, StudioApp> {
+    let mut options = Some(options);
+    Harness::builder().with_size(size).build_eframe(move |cc| {
+        let options = options.take().expect("built once");
+        StudioApp::with_context(&cc.egui_ctx, settings, options)
+    })
+}
+
 fn harness(settings: UiSettings, dialog_path: Option<PathBuf>) -> Harness<'static, StudioApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            StudioApp::with_context(
-                &cc.egui_ctx,
-                settings,
-                StudioOptions {
-                    data: DataSource::Synthetic {
-                        train: 200,
-                        test: 40,
-                        seed: 11,
-                    },
-                    dialogs: Arc::new(FixedDialogs { path: dialog_path }),
-                    frame_log: false,
-                },
-            )
-        })
+    harness_with(
+        settings,
+        options(dialog_path, None),
+        egui::vec2(1280.0, 800.0),
+    )
 }
 
 /// Steps the harness until `done` holds for the app (or panics after 60 s).
@@ -79,6 +106,35 @@ fn settle(harness: &mut Harness<'_, StudioApp>) {
     }
 }
 
+/// Starts the tiny run and waits until it finished with its last grid drawn.
+fn train_to_the_end(harness: &mut Harness<'_, StudioApp>) {
+    harness.step();
+    harness.get_by_label("Start").click();
+    wait_until(harness, "the run to finish", |app| {
+        app.state() == WorkerState::Finished && app.samples().is_complete()
+    });
+}
+
+/// Asks the window to close, as the title bar's close button does.
+fn request_close(harness: &mut Harness<'_, StudioApp>) {
+    harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    harness.step();
+}
+
+fn sent_viewport_command(harness: &Harness<'_, StudioApp>, wanted: &egui::ViewportCommand) -> bool {
+    harness
+        .output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .is_some_and(|v| v.commands.contains(wanted))
+}
+
 #[test]
 fn pressing_start_with_tiny_synthetic_data_produces_step_events_and_a_curve() {
     let mut harness = harness(tiny_settings(2), None);
@@ -86,21 +142,21 @@ fn pressing_start_with_tiny_synthetic_data_produces_step_events_and_a_curve() {
     harness.get_by_label("Start").click();
     wait_until(&mut harness, "step events", |app| app.step_events() > 0);
     wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished
+        app.state() == WorkerState::Finished && app.samples().is_complete()
     });
     let app = harness.state();
     assert!(app.curves().steps.len() >= 20, "2 epochs of 10 steps");
     assert_eq!(app.curves().epochs.len(), 2);
-    assert!(app.samples().is_complete());
     assert_eq!(app.samples().epoch(), 2);
     assert_eq!(app.progress().global_step, 20);
+    assert_eq!(app.title(), "PixelCNN Studio \u{2014} finished, epoch 2/2");
     // The controls now offer to continue the same model.
     harness.get_by_label("Continue");
     harness.get_by_label_contains("State: finished");
 }
 
 #[test]
-fn pause_resume_and_stop_change_the_state() {
+fn pause_resume_and_stop_change_the_state_and_space_toggles_pause() {
     // The epochs slider clamps to 200; tiny batches keep the run going for tens of seconds, so
     // it cannot finish before Pause lands even on a loaded machine.
     let mut settings = tiny_settings(200);
@@ -114,13 +170,32 @@ fn pause_resume_and_stop_change_the_state() {
         app.state() == WorkerState::Paused
     });
     harness.get_by_label_contains("State: paused");
+    // One set of buttons: while paused, Resume stands where Start was; no greyed Continue.
+    assert!(harness.query_by_label("Continue").is_none());
+    assert!(harness.query_by_label("Start").is_none());
+    harness.get_by_label_contains("- images/s");
+    harness.key_press(egui::Key::Space);
+    wait_until(&mut harness, "training again", |app| {
+        app.state() == WorkerState::Training
+    });
+    harness.key_press(egui::Key::Space);
+    wait_until(&mut harness, "paused by Space", |app| {
+        app.state() == WorkerState::Paused
+    });
     harness.get_by_label("Resume").click();
     wait_until(&mut harness, "training again", |app| {
         app.state() == WorkerState::Training
     });
     harness.get_by_label("Stop").click();
+    harness.step();
+    // Until the worker confirms, the status bar says what is on its way.
+    let label = harness.state().state_label();
+    assert!(
+        label == "stopping..." || harness.state().state() == WorkerState::Stopped,
+        "{label}"
+    );
     wait_until(&mut harness, "stopped", |app| {
-        app.state() == WorkerState::Stopped
+        app.state() == WorkerState::Stopped && app.state_label() == "stopped"
     });
     let steps = harness.state().progress().global_step;
     for _ in 0..10 {
@@ -133,6 +208,37 @@ fn pause_resume_and_stop_change_the_state() {
         "no steps after Stop"
     );
     assert!(harness.state().has_model(), "Stop keeps the model");
+    // Reset is available without waiting for anything else.
+    assert!(!harness.get_by_label("Reset").accesskit_node().is_disabled());
+}
+
+#[test]
+fn a_stale_error_is_cleared_by_the_next_action_and_kept_in_the_log() {
+    let mut settings = tiny_settings(1);
+    settings.controls.model.first_kernel = 4;
+    let mut harness = harness(settings, None);
+    harness.step();
+    harness.get_by_label("Start").click();
+    wait_until(&mut harness, "the error", |app| app.last_error().is_some());
+    assert!(harness.state().message().contains("even"));
+    harness
+        .state_mut()
+        .settings_mut()
+        .controls
+        .model
+        .first_kernel = 5;
+    settle(&mut harness);
+    harness.get_by_label("Start").click();
+    wait_until(&mut harness, "the run to finish", |app| {
+        app.state() == WorkerState::Finished
+    });
+    let app = harness.state();
+    assert!(app.last_error().is_none(), "{:?}", app.last_error());
+    assert!(!app.message().contains("even"));
+    assert!(app
+        .message_log()
+        .entries()
+        .any(|e| e.is_error && e.text.contains("even")));
 }
 
 #[test]
@@ -160,7 +266,7 @@ fn moving_the_feature_map_slider_changes_the_layer_table() {
 }
 
 #[test]
-fn the_inspector_shows_mask_a_with_a_hidden_centre_and_mask_b_with_a_visible_one() {
+fn the_inspector_shows_the_masks_and_a_receptive_field_with_its_blind_spot() {
     let mut harness = harness(UiSettings::default(), None);
     harness.step();
     harness.get_by_label("Inspector").click();
@@ -173,6 +279,14 @@ fn the_inspector_shows_mask_a_with_a_hidden_centre_and_mask_b_with_a_visible_one
     let seen = pixelcnn_studio::model::receptive_field::visible_inputs(&layers, 14, 14);
     let count = seen.iter().filter(|&&v| v).count();
     harness.get_by_label_contains(&format!("sees {count} of 784 input pixels"));
+    harness.get_by_label_contains("blind spot: earlier pixels within reach");
+    // Without masked 3x3 layers there is no blind spot, and the view does not claim one.
+    harness
+        .get_by_role_and_label(Role::Slider, "Masked 3x3 layers")
+        .set_value_accesskit(0.0);
+    settle(&mut harness);
+    harness.get_by_label_contains("sees 24 of 784 input pixels");
+    assert!(harness.query_by_label_contains("blind").is_none());
 }
 
 #[test]
@@ -181,11 +295,7 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
     let corrupt = dir.path().join("corrupt.ckpt");
     std::fs::write(&corrupt, b"this is not a checkpoint").unwrap();
     let mut harness = harness(tiny_settings(1), Some(corrupt.clone()));
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
+    train_to_the_end(&mut harness);
     let steps = harness.state().progress().global_step;
     let epochs = harness.state().curves().epochs.clone();
     harness.get_by_label("Open checkpoint...").click();
@@ -201,7 +311,8 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
     wait_until(&mut harness, "an error", |app| app.last_error().is_some());
     let error = harness.state().last_error().unwrap_or_default().to_string();
     assert!(error.contains("could not open the checkpoint"), "{error}");
-    harness.get_by_label_contains("could not open the checkpoint");
+    // The whole message is on the status bar, path included (wrapped, not cut off).
+    harness.get_by_label_contains(&corrupt.display().to_string());
     let app = harness.state();
     assert!(app.has_model());
     assert_eq!(app.progress().global_step, steps);
@@ -216,11 +327,7 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
 #[test]
 fn reset_asks_before_discarding_a_trained_model() {
     let mut harness = harness(tiny_settings(1), None);
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished
-    });
+    train_to_the_end(&mut harness);
     harness.get_by_label("Reset").click();
     settle(&mut harness);
     harness.get_by_label("Cancel").click();
@@ -235,79 +342,6 @@ fn reset_asks_before_discarding_a_trained_model() {
 }
 
 #[test]
-fn snapshots_of_the_inspector_and_the_idle_training_view() {
-    let mut harness = harness(UiSettings::default(), None);
-    settle(&mut harness);
-    harness.snapshot("studio_idle");
-    harness.get_by_label("Inspector").click();
-    settle(&mut harness);
-    harness.remove_cursor();
-    settle(&mut harness);
-    harness.snapshot("studio_inspector");
-}
-
-#[test]
-fn snapshot_of_the_curves_and_samples_panels_with_fixed_data() {
-    use pixelcnn_studio::model::SampleGrid;
-    use pixelcnn_studio::train::{EpochRecord, StepPoint};
-    use pixelcnn_studio::ui::curves::{curves_ui, CostUnit, CurveData};
-    use pixelcnn_studio::ui::samples::{samples_ui, SamplesView};
-
-    let mut curves = CurveData::default();
-    let steps: Vec<StepPoint> = (1..=300)
-        .map(|i| {
-            let epoch = i as f64 / 100.0;
-            let wiggle = ((i * 7919) % 13) as f64 / 13.0 - 0.5;
-            StepPoint {
-                epoch,
-                loss_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * epoch) + 0.01 * wiggle,
-            }
-        })
-        .collect();
-    curves.push_steps(&steps);
-    for epoch in 1..=3 {
-        let e = epoch as f64;
-        curves.push_epoch(EpochRecord {
-            epoch,
-            train_cost_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * (e - 0.5)),
-            test_cost_nats_per_pixel: 0.092 + 0.2 / (1.0 + 4.0 * e),
-            images_per_sec: 1000.0,
-            elapsed_secs: 10.0,
-        });
-    }
-    // A deterministic grid: the synthetic digits, thresholded.
-    let data = pixelcnn_studio::data::Dataset::synthetic(100, 5);
-    let mut grid = SampleGrid::blank(100);
-    for (out, &ink) in grid.pixels.iter_mut().zip(&data.images) {
-        *out = if ink > 127 { 1.0 } else { 0.0 };
-    }
-    grid.pixels_done = 784;
-    let mut samples = SamplesView::default();
-    samples.set_ready(3, grid);
-    let mut unit = CostUnit::BitsPerDim;
-    let mut png_path = String::new();
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1200.0, 520.0))
-        .build_ui(move |ui| {
-            ui.columns(2, |columns| {
-                if let [left, right] = columns {
-                    curves_ui(left, &curves, &mut unit);
-                    let _ = samples_ui(right, &mut samples, &mut png_path);
-                }
-            });
-        });
-    settle_ui(&mut harness);
-    harness.get_by_label("sample grid after epoch 3");
-    harness.snapshot("curves_and_samples");
-}
-
-fn settle_ui(harness: &mut Harness<'_>) {
-    for _ in 0..3 {
-        harness.step();
-    }
-}
-
-#[test]
 fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("studio.ckpt");
@@ -315,15 +349,17 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     let tiny = settings.controls.model.clone();
     // The dialog seam answers "cancelled", as rfd does where no dialog can be shown.
     let mut harness = harness(settings, None);
-    settle(&mut harness);
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
+    train_to_the_end(&mut harness);
     harness.get_by_label("Save checkpoint...").click();
     wait_until(&mut harness, "the dialog answer", |app| {
         app.message().contains("no file was chosen")
     });
+    // The message names the field to type in, and that field has the keyboard focus.
+    assert!(harness.state().message().contains("\"Checkpoint path\""));
+    settle(&mut harness);
+    assert!(harness
+        .get_by_role_and_label(Role::TextInput, "Checkpoint path")
+        .is_focused());
     // The typed path is the fallback.
     *harness.state_mut().checkpoint_path_mut() = path.display().to_string();
     settle(&mut harness);
@@ -332,6 +368,7 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
         app.message().contains("checkpoint saved")
     });
     assert!(path.is_file());
+    assert!(!harness.state().has_unsaved_work());
     harness.get_by_label("Reset").click();
     settle(&mut harness);
     harness.get_by_label("Yes, discard it").click();
@@ -351,4 +388,308 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     assert_eq!(app.progress().global_step, 10);
     assert_eq!(app.samples().epoch(), 1);
     assert!(app.last_error().is_none(), "{:?}", app.last_error());
+}
+
+#[test]
+fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kept.ckpt");
+    let mut harness = harness(tiny_settings(1), None);
+    // Nothing trained yet: closing just closes.
+    harness.step();
+    request_close(&mut harness);
+    assert!(!sent_viewport_command(
+        &harness,
+        &egui::ViewportCommand::CancelClose
+    ));
+    assert!(!harness.state().is_asking_to_close());
+
+    train_to_the_end(&mut harness);
+    assert!(harness.state().has_unsaved_work());
+    request_close(&mut harness);
+    assert!(sent_viewport_command(
+        &harness,
+        &egui::ViewportCommand::CancelClose
+    ));
+    settle(&mut harness);
+    harness.get_by_label("Save the model before closing?");
+    harness.get_by_label("Cancel").click();
+    settle(&mut harness);
+    assert!(!harness.state().is_asking_to_close());
+    assert!(!harness.state().close_allowed(), "Cancel keeps the window");
+
+    // Save writes the typed path, then closes.
+    *harness.state_mut().checkpoint_path_mut() = path.display().to_string();
+    request_close(&mut harness);
+    settle(&mut harness);
+    harness.get_by_label("Save").click();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !harness.state().close_allowed() {
+        assert!(
+            Instant::now() < deadline,
+            "the save did not close the window"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The frame that saw the save asked the window to close.
+    assert!(sent_viewport_command(
+        &harness,
+        &egui::ViewportCommand::Close
+    ));
+    assert!(path.is_file());
+
+    // Discard closes at once, without writing anything.
+    let mut harness = harness_with(
+        tiny_settings(1),
+        options(None, None),
+        egui::vec2(1280.0, 800.0),
+    );
+    train_to_the_end(&mut harness);
+    request_close(&mut harness);
+    settle(&mut harness);
+    harness.get_by_label("Discard").click();
+    harness.step();
+    assert!(harness.state().close_allowed());
+    assert!(sent_viewport_command(
+        &harness,
+        &egui::ViewportCommand::Close
+    ));
+}
+
+#[test]
+fn the_autosave_of_the_last_run_is_offered_and_resumed_at_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let autosave = dir.path().join("autosave.safetensors");
+    // The first session trains; its worker autosaves at the epoch end and on close.
+    let mut first = harness_with(
+        tiny_settings(1),
+        options(None, Some(autosave.clone())),
+        egui::vec2(1280.0, 800.0),
+    );
+    train_to_the_end(&mut first);
+    let steps = first.state().progress().global_step;
+    drop(first);
+    assert!(autosave.is_file());
+
+    let mut second = harness_with(
+        UiSettings::default(),
+        options(None, Some(autosave.clone())),
+        egui::vec2(1280.0, 800.0),
+    );
+    wait_until(&mut second, "the offer", |app| app.resume_offer().is_some());
+    second.get_by_label_contains("Resume the last run (epoch 1, step 10, test ");
+    second.get_by_label("Resume it").click();
+    wait_until(&mut second, "the resumed model", |app| {
+        app.has_model() && app.samples().is_complete()
+    });
+    let app = second.state();
+    assert_eq!(app.progress().global_step, steps);
+    assert_eq!(app.model_config(), &tiny_model());
+    assert_eq!(app.curves().epochs.len(), 1);
+}
+
+/// Trains a tiny model for `epochs` through the driver and saves it at `path`.
+fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
+    struct Quiet;
+    impl RunHooks for Quiet {
+        fn on_event(&mut self, _: &Trainer, _: TrainEvent<'_>) {}
+        fn should_yield(&mut self) -> bool {
+            false
+        }
+    }
+    let data = pixelcnn_studio::data::Mnist::synthetic(100, 20, seed);
+    let config = TrainConfig {
+        epochs,
+        batch_size: 20,
+        seed,
+        samples_per_epoch: 0,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(tiny_model(), config).unwrap();
+    Driver::new().run(&mut trainer, &data, &mut Quiet).unwrap();
+    pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
+}
+
+#[test]
+fn other_runs_can_be_compared_and_removed_and_the_metrics_exported_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-run.safetensors");
+    write_checkpoint(&other, 2, 4);
+    let mut harness = harness(tiny_settings(1), None);
+    train_to_the_end(&mut harness);
+    harness.get_by_label("Compare / export...").click();
+    settle(&mut harness);
+    harness.state_mut().compare_fields_mut().compare_path = other.display().to_string();
+    settle(&mut harness);
+    harness.get_by_label("Add run").click();
+    wait_until(&mut harness, "the compared run", |app| {
+        !app.compared().is_empty()
+    });
+    let run = &harness.state().compared().runs()[0];
+    assert_eq!(run.name, "other-run");
+    assert_eq!(run.history.epochs.len(), 2);
+    harness.get_by_label_contains("other-run: 2 epochs, best test");
+    // A broken file is an error; nothing is added.
+    let broken = dir.path().join("broken.safetensors");
+    std::fs::write(&broken, b"nope").unwrap();
+    harness.state_mut().compare_fields_mut().compare_path = broken.display().to_string();
+    settle(&mut harness);
+    harness.get_by_label("Add run").click();
+    wait_until(&mut harness, "the error", |app| app.last_error().is_some());
+    assert!(harness
+        .state()
+        .last_error()
+        .unwrap()
+        .contains("broken.safetensors"));
+    assert_eq!(harness.state().compared().runs().len(), 1);
+    harness.get_by_label("Remove").click();
+    settle(&mut harness);
+    assert!(harness.state().compared().is_empty());
+
+    let csv = dir.path().join("metrics.csv");
+    harness.state_mut().compare_fields_mut().csv_path = csv.display().to_string();
+    settle(&mut harness);
+    harness.get_by_label("Export CSV").click();
+    wait_until(&mut harness, "the CSV", |app| {
+        app.message().contains("metrics saved")
+    });
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("series,epoch,step,value\n"), "{text}");
+    assert!(text.contains("\ntest_cost_nats_per_pixel,1,10,"), "{text}");
+    assert_eq!(text.matches("\nstep_loss_nats_per_pixel,").count(), 10);
+}
+
+#[test]
+fn every_epochs_grid_is_kept_and_can_be_scrubbed_back_to() {
+    let mut harness = harness(tiny_settings(3), None);
+    train_to_the_end(&mut harness);
+    let kept: Vec<f64> = harness
+        .state()
+        .samples()
+        .history()
+        .iter()
+        .map(|s| s.epoch)
+        .collect();
+    assert_eq!(kept, [1.0, 2.0, 3.0]);
+    harness
+        .get_by_role_and_label(Role::Slider, "Epoch grid")
+        .set_value_accesskit(2.0);
+    settle(&mut harness);
+    let shown = harness.state().samples().shown_stamp().unwrap();
+    assert_eq!((shown.epoch, shown.kind), (2.0, SampleKind::EpochEnd));
+    harness.get_by_label("sample grid: end of epoch 2, step 20");
+    harness.get_by_label("Live").click();
+    settle(&mut harness);
+    assert_eq!(harness.state().samples().scrubbed(), None);
+    harness.get_by_label("sample grid: end of epoch 3, step 30");
+}
+
+/// A fixed history and grid, replayed as worker events, so pictures are deterministic.
+fn replay_a_finished_run(app: &mut StudioApp) {
+    let steps: Vec<StepPoint> = (1..=300u64)
+        .map(|i| {
+            let epoch = i as f64 / 100.0;
+            let wiggle = ((i * 7919) % 13) as f64 / 13.0 - 0.5;
+            StepPoint {
+                epoch,
+                loss_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * epoch) + 0.01 * wiggle,
+                global_step: i,
+            }
+        })
+        .collect();
+    let mut history = History::default();
+    for (epoch, learning_rate) in [(0.0, 1e-3), (2.0, 3e-4)] {
+        history.record_settings(SettingsRecord {
+            epoch,
+            global_step: (epoch * 100.0) as u64,
+            learning_rate,
+            batch_size: 100,
+            steps_per_epoch: 100,
+        });
+    }
+    let progress = RunProgress {
+        epochs_done: 3,
+        epochs_target: 3,
+        step_in_epoch: 0,
+        steps_per_epoch: 100,
+        global_step: 300,
+        images_per_sec: 0.0,
+        batch_size: 100,
+    };
+    app.on_worker_event(WorkerEvent::Started {
+        model: ModelConfig::seed(),
+        train: TrainConfig {
+            epochs: 3,
+            learning_rate: 3e-4,
+            ..TrainConfig::default()
+        },
+        history,
+        progress,
+    });
+    app.on_worker_event(WorkerEvent::Steps {
+        points: steps,
+        progress,
+    });
+    for epoch in 1..=3 {
+        let e = epoch as f64;
+        app.on_worker_event(WorkerEvent::EpochFinished {
+            record: EpochRecord {
+                epoch,
+                train_cost_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * (e - 0.5)),
+                test_cost_nats_per_pixel: 0.092 + 0.2 / (1.0 + 4.0 * e),
+                images_per_sec: 1000.0,
+                elapsed_secs: 10.0,
+            },
+            progress,
+        });
+    }
+    // A deterministic grid: the synthetic digits, thresholded.
+    let data = pixelcnn_studio::data::Dataset::synthetic(100, 5);
+    let mut grid = SampleGrid::blank(100);
+    for (out, &ink) in grid.pixels.iter_mut().zip(&data.images) {
+        *out = if ink > 127 { 1.0 } else { 0.0 };
+    }
+    grid.pixels_done = 784;
+    app.on_worker_event(WorkerEvent::SamplesReady {
+        stamp: SampleStamp {
+            epoch: 3.0,
+            global_step: 300,
+            kind: SampleKind::EpochEnd,
+        },
+        grid,
+    });
+    app.on_worker_event(WorkerEvent::State(WorkerState::Finished));
+}
+
+/// Pictures of both tabs at `width` x `height`, with a fixed run replayed into the studio.
+fn snapshot_both_tabs(width: f32, height: f32) {
+    let mut harness = harness_with(
+        UiSettings::default(),
+        options(None, None),
+        egui::vec2(width, height),
+    );
+    harness.step();
+    replay_a_finished_run(harness.state_mut());
+    harness.remove_cursor();
+    wait_until(&mut harness, "the speed estimate", |app| {
+        app.estimate_text().starts_with("about")
+    });
+    let size = format!("{width}x{height}");
+    harness.snapshot(format!("studio_training_{size}"));
+    harness.get_by_label("Inspector").click();
+    settle(&mut harness);
+    harness.remove_cursor();
+    settle(&mut harness);
+    harness.snapshot(format!("studio_inspector_{size}"));
+}
+
+#[test]
+fn snapshots_of_both_tabs_at_the_smallest_window() {
+    snapshot_both_tabs(800.0, 500.0);
+}
+
+#[test]
+fn snapshots_of_both_tabs_at_a_large_window() {
+    snapshot_both_tabs(1600.0, 1000.0);
 }

@@ -1,4 +1,5 @@
-//! The training thread on its own: start, steps, epoch, samples, stop, errors, join on drop.
+//! The training thread on its own: start, steps, epoch, samples, stop, errors, join on drop;
+//! Stop, Pause and Close during a long test evaluation; previews; the autosave.
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,10 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::ModelConfig;
-use pixelcnn_studio::train::TrainConfig;
-use pixelcnn_studio::worker::Worker;
+use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
+use pixelcnn_studio::worker::{Worker, WorkerOptions};
 
 fn tiny_model() -> ModelConfig {
     ModelConfig {
@@ -78,7 +80,7 @@ fn summarize(events: &[WorkerEvent]) -> Vec<String> {
         .map(|e| match e {
             WorkerEvent::Steps { points, .. } => format!("Steps({})", points.len()),
             WorkerEvent::SampleProgress { .. } => "SampleProgress".into(),
-            WorkerEvent::SamplesReady { epoch, .. } => format!("SamplesReady({epoch})"),
+            WorkerEvent::SamplesReady { stamp, .. } => format!("SamplesReady({:?})", stamp),
             other => format!("{other:?}").chars().take(80).collect(),
         })
         .collect()
@@ -92,6 +94,7 @@ fn a_run_reports_steps_epochs_samples_and_finishes() {
             model: tiny_model(),
             train: tiny_train(2),
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Finished { .. }));
@@ -115,7 +118,9 @@ fn a_run_reports_steps_epochs_samples_and_finishes() {
     let ready: Vec<(usize, usize)> = events
         .iter()
         .filter_map(|e| match e {
-            WorkerEvent::SamplesReady { epoch, grid } => Some((*epoch, grid.pixels_done)),
+            WorkerEvent::SamplesReady { stamp, grid } => {
+                Some((stamp.completed_epoch().unwrap_or(0), grid.pixels_done))
+            }
             _ => None,
         })
         .collect();
@@ -143,6 +148,7 @@ fn stop_takes_effect_within_a_step_and_start_continues() {
             model: tiny_model(),
             train: train.clone(),
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
@@ -161,6 +167,7 @@ fn stop_takes_effect_within_a_step_and_start_continues() {
             model: tiny_model(),
             train,
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Started { .. }));
@@ -184,6 +191,7 @@ fn errors_are_reported_and_the_worker_keeps_serving() {
             model: tiny_model(),
             train: tiny_train(1),
             data: DataSource::MnistDir("/definitely/not/here".into()),
+            preview_every: None,
         })
         .unwrap();
     let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Error(_)));
@@ -199,6 +207,7 @@ fn errors_are_reported_and_the_worker_keeps_serving() {
             model: bad,
             train: tiny_train(1),
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     collect_until(
@@ -226,6 +235,7 @@ fn errors_are_reported_and_the_worker_keeps_serving() {
             model: tiny_model(),
             train: tiny_train(1),
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     collect_until(&worker, |e| {
@@ -244,6 +254,7 @@ fn dropping_the_handle_stops_and_joins_a_running_worker() {
             model: tiny_model(),
             train,
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
@@ -262,6 +273,7 @@ fn checkpoints_round_trip_through_the_worker() {
             model: tiny_model(),
             train: tiny_train(1),
             data: synthetic(),
+            preview_every: None,
         })
         .unwrap();
     collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
@@ -290,4 +302,217 @@ fn checkpoints_round_trip_through_the_worker() {
         _ => None,
     });
     assert_eq!(opened, Some((tiny_model(), 1)));
+}
+
+/// A model big enough that evaluating 1,200 test images takes seconds (14 images per evaluation
+/// chunk, 86 chunks), trained on one minibatch per epoch so evaluation starts at once.
+fn slow_model() -> ModelConfig {
+    ModelConfig {
+        masked_layers: 8,
+        ..ModelConfig::seed()
+    }
+}
+
+fn slow_run(epochs: usize) -> WorkerCommand {
+    WorkerCommand::Start {
+        model: slow_model(),
+        train: TrainConfig {
+            epochs,
+            batch_size: 10,
+            samples_per_epoch: 0,
+            ..TrainConfig::default()
+        },
+        data: DataSource::Synthetic {
+            train: 10,
+            test: 1200,
+            seed: 5,
+        },
+        preview_every: None,
+    }
+}
+
+/// Waits for an evaluation event with some images done; returns that count.
+fn wait_mid_evaluation(worker: &Worker) -> usize {
+    let events = collect_until(
+        worker,
+        |e| matches!(e, WorkerEvent::Evaluating { images_done, .. } if *images_done > 0),
+    );
+    let Some(WorkerEvent::Evaluating {
+        images_done,
+        images_total,
+    }) = events.last()
+    else {
+        panic!("no evaluation event");
+    };
+    assert!(images_done < images_total, "the evaluation is still going");
+    *images_done
+}
+
+/// Sends `command` and returns the seconds until `done` says the worker acted on it.
+fn secs_until(
+    worker: &Worker,
+    command: WorkerCommand,
+    done: impl FnMut(&WorkerEvent) -> bool,
+) -> (f64, Vec<WorkerEvent>) {
+    let sent = Instant::now();
+    worker.send(command).unwrap();
+    let events = collect_until(worker, done);
+    (sent.elapsed().as_secs_f64(), events)
+}
+
+#[test]
+fn pause_stop_and_close_take_effect_within_a_second_during_a_long_evaluation() {
+    // The evaluation is resumable in chunks: one chunk is the longest a command waits.
+    assert_eq!(eval_chunk_images(&slow_model()), 14);
+    let (worker, _) = spawn();
+    worker.send(slow_run(1)).unwrap();
+    let first = wait_mid_evaluation(&worker);
+
+    let (secs, _) = secs_until(&worker, WorkerCommand::Pause, |e| {
+        *e == WorkerEvent::State(WorkerState::Paused)
+    });
+    eprintln!("Pause took {secs:.3} s");
+    assert!(secs < 1.0, "Pause took {secs:.2} s");
+    worker.send(WorkerCommand::Resume).unwrap();
+    let resumed = wait_mid_evaluation(&worker);
+    assert!(
+        resumed > first,
+        "the evaluation went on from where it paused"
+    );
+
+    let (secs, events) = secs_until(&worker, WorkerCommand::Stop, |e| {
+        *e == WorkerEvent::State(WorkerState::Stopped)
+    });
+    eprintln!("Stop took {secs:.3} s");
+    assert!(secs < 1.0, "Stop took {secs:.2} s");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::EpochFinished { .. })),
+        "stopped before the evaluation finished"
+    );
+
+    // Continue: the evaluation resumes where it stopped instead of starting over.
+    worker.send(slow_run(1)).unwrap();
+    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Evaluating { .. }));
+    let Some(WorkerEvent::Evaluating { images_done, .. }) = events.last() else {
+        panic!("no evaluation event");
+    };
+    assert!(
+        *images_done > resumed,
+        "{images_done} images done after continuing"
+    );
+
+    // Closing (dropping the handle) while it evaluates joins the thread as quickly.
+    let started = Instant::now();
+    drop(worker);
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("closing took {secs:.3} s");
+    assert!(secs < 1.0, "closing took {secs:.2} s");
+}
+
+#[test]
+fn a_preview_grid_arrives_during_the_first_epoch() {
+    let (worker, _) = spawn();
+    worker
+        .send(WorkerCommand::Start {
+            model: tiny_model(),
+            train: tiny_train(1),
+            data: synthetic(),
+            preview_every: Some(Duration::ZERO),
+        })
+        .unwrap();
+    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Finished { .. }));
+    let kinds: Vec<(SampleKind, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            WorkerEvent::SamplesReady { stamp, .. } => Some((stamp.kind, stamp.epoch < 1.0)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        kinds.first() == Some(&(SampleKind::Preview, true)),
+        "{:?}",
+        summarize(&events)
+    );
+    assert_eq!(kinds.last(), Some(&(SampleKind::EpochEnd, false)));
+}
+
+#[test]
+fn the_autosave_is_written_at_each_epoch_end_and_on_exit_and_forgotten_on_discard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("autosave.safetensors");
+    let options = WorkerOptions {
+        autosave: Some(path.clone()),
+    };
+    let worker = Worker::spawn_with(options.clone(), Arc::new(|| {})).unwrap();
+    worker
+        .send(WorkerCommand::Start {
+            model: tiny_model(),
+            train: tiny_train(1),
+            data: synthetic(),
+            preview_every: None,
+        })
+        .unwrap();
+    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, WorkerEvent::EpochFinished { .. })));
+    assert_eq!(checkpoint::load(&path).unwrap().progress.epochs_done, 1);
+    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
+
+    // A longer run stopped mid-way: the exit writes what the last epoch end did not.
+    let mut long = tiny_train(1000);
+    long.samples_per_epoch = 0;
+    long.batch_size = 3;
+    worker
+        .send(WorkerCommand::Start {
+            model: tiny_model(),
+            train: long,
+            data: synthetic(),
+            preview_every: None,
+        })
+        .unwrap();
+    let mut events = collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
+    worker.send(WorkerCommand::Stop).unwrap();
+    events.extend(collect_until(&worker, |e| {
+        *e == WorkerEvent::State(WorkerState::Stopped)
+    }));
+    // The last progress reported before the stop: every step is in a Steps or epoch event.
+    let steps = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            WorkerEvent::Steps { progress, .. } | WorkerEvent::EpochFinished { progress, .. } => {
+                Some(progress.global_step)
+            }
+            _ => None,
+        })
+        .unwrap();
+    drop(worker);
+    assert_eq!(checkpoint::load(&path).unwrap().progress.global_step, steps);
+
+    // Discarding the model deletes the autosave and writes none on exit.
+    let worker = Worker::spawn_with(options, Arc::new(|| {})).unwrap();
+    worker
+        .send(WorkerCommand::OpenCheckpoint { path: path.clone() })
+        .unwrap();
+    collect_until(&worker, |e| {
+        matches!(e, WorkerEvent::CheckpointOpened { .. })
+    });
+    worker
+        .send(WorkerCommand::Start {
+            model: tiny_model(),
+            train: tiny_train(1000),
+            data: synthetic(),
+            preview_every: None,
+        })
+        .unwrap();
+    collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
+    worker.send(WorkerCommand::ForgetAutosave).unwrap();
+    worker.send(WorkerCommand::Stop).unwrap();
+    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Stopped));
+    assert!(!path.exists(), "the autosave is gone");
+    drop(worker);
+    assert!(!path.exists(), "and none is written on exit");
 }

@@ -1,5 +1,6 @@
-//! `train`: train or resume a model with a progress bar; Ctrl-C stops after the current step and
-//! still writes the checkpoint.
+//! `train`: train or resume a model through the one training driver, with a progress bar; the
+//! checkpoint (and metrics CSV) is written at every epoch end; Ctrl-C stops after the current
+//! step, evaluation chunk or sample row and still writes them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,8 +10,10 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::train::metrics_csv::write_history_csv;
 use pixelcnn_studio::train::{
-    bits_per_dim, nats_per_image, DeviceChoice, TrainConfig, TrainEvent, Trainer,
+    bits_per_dim, nats_per_image, DeviceChoice, Driver, RunHooks, RunOutcome, TrainConfig,
+    TrainEvent, Trainer,
 };
 
 use super::model_args::ModelArgs;
@@ -41,9 +44,14 @@ pub struct TrainArgs {
     /// Folder with the four MNIST IDX files (raw or .gz); default: the shipped copy.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Checkpoint to write when training ends (also on Ctrl-C or a NaN loss).
+    /// Checkpoint to write at every epoch end and when training ends (also on Ctrl-C or a NaN
+    /// loss), so a killed run loses at most one epoch.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Write the metric history as CSV (series,epoch,step,value) here, at every epoch end and
+    /// when training ends.
+    #[arg(long, value_name = "FILE")]
+    metrics_csv: Option<PathBuf>,
     /// Checkpoint to continue from (its architecture and state; options given here override its settings).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "seed"])]
     resume: Option<PathBuf>,
@@ -137,65 +145,114 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let mut sample_error: Option<anyhow::Error> = None;
-    let samples_dir = args.samples_dir.clone();
-    let json = args.json;
-    let result = trainer.run(&data, &stop, &mut |event| match event {
-        TrainEvent::Started { .. } => {}
-        TrainEvent::Step {
-            epoch_progress,
-            loss_nats_per_pixel,
-            images_per_sec,
-            ..
-        } => {
-            bar.set_prefix(format!("{:.2}", epoch_progress));
-            bar.set_message(format!(
-                "loss {loss_nats_per_pixel:.4}  {images_per_sec:.0} img/s"
-            ));
-            bar.inc(1);
-        }
-        TrainEvent::EpochFinished(record) => {
-            if !json {
-                bar.println(format!(
-                    "epoch {}: train {:.5} nats/pixel, test {:.5} nats/pixel = {:.2} nats/image ({:.0} img/s)",
-                    record.epoch,
-                    record.train_cost_nats_per_pixel,
-                    record.test_cost_nats_per_pixel,
-                    record.test_nll_nats_per_image(),
-                    record.images_per_sec
-                ));
-            }
-        }
-        TrainEvent::SamplesReady { epoch, grid } => {
-            if let Some(dir) = &samples_dir {
-                let path = dir.join(format!("epoch_{epoch}.png"));
-                if let Err(err) = pixelcnn_studio::imaging::save_grid_png(grid, &path) {
-                    sample_error.get_or_insert(err);
-                }
-            }
-        }
-        TrainEvent::Finished { .. } | TrainEvent::Failed { .. } => bar.finish_and_clear(),
-    });
+    let mut hooks = CliHooks {
+        bar: &bar,
+        stop: &stop,
+        args: &args,
+        failure: None,
+    };
+    let result = Driver::new().run(&mut trainer, &data, &mut hooks);
+    bar.finish_and_clear();
+    let failure = hooks.failure.take();
     // The weights are the last good ones even when training failed: save them either way.
-    if let Some(out) = &args.out {
-        if let Err(save_err) = checkpoint::save(out, trainer.snapshot()) {
-            return Err(match result {
-                Err(train_err) => anyhow::anyhow!("{train_err}; and {save_err}"),
-                Ok(_) => save_err.into(),
-            });
+    let saved = save_outputs(&args, &trainer);
+    let outcome = match (result, saved) {
+        (Err(train_err), Err(save_err)) => {
+            return Err(anyhow::anyhow!("{train_err}; and {save_err:#}"))
         }
-    }
-    let summary = result?;
-    if let Some(err) = sample_error {
+        (Err(train_err), Ok(())) => return Err(train_err.into()),
+        (Ok(_), Err(save_err)) => return Err(save_err),
+        (Ok(outcome), Ok(())) => outcome,
+    };
+    if let Some(err) = failure {
         return Err(err);
     }
     report(
         &args,
         &trainer,
-        summary.images_per_sec,
-        summary.stopped,
+        trainer.overall_images_per_sec(),
+        outcome == RunOutcome::Yielded,
         args.out.as_deref(),
     )
+}
+
+/// Writes `--out` and `--metrics-csv` (each when asked for).
+fn save_outputs(args: &TrainArgs, trainer: &Trainer) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        checkpoint::save(out, trainer.snapshot())?;
+    }
+    if let Some(csv) = &args.metrics_csv {
+        write_history_csv(csv, trainer.history()).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+/// The command line's side of a run: the progress bar, Ctrl-C, and the files written at every
+/// epoch end (checkpoint, metrics CSV, sample grid). A failed write stops the run at once.
+struct CliHooks<'a> {
+    bar: &'a ProgressBar,
+    stop: &'a AtomicBool,
+    args: &'a TrainArgs,
+    /// The first failure of a file written during the run.
+    failure: Option<anyhow::Error>,
+}
+
+impl RunHooks for CliHooks<'_> {
+    fn on_event(&mut self, trainer: &Trainer, event: TrainEvent<'_>) {
+        match event {
+            TrainEvent::Step {
+                epoch_progress,
+                loss_nats_per_pixel,
+                images_per_sec,
+                ..
+            } => {
+                self.bar.set_prefix(format!("{epoch_progress:.2}"));
+                self.bar.set_message(format!(
+                    "loss {loss_nats_per_pixel:.4}  {images_per_sec:.0} img/s"
+                ));
+                self.bar.inc(1);
+            }
+            TrainEvent::Evaluating {
+                images_done,
+                images_total,
+            } => {
+                self.bar.set_message(format!(
+                    "evaluating {images_done}/{images_total} test images"
+                ));
+            }
+            TrainEvent::EpochFinished(record) => {
+                if !self.args.json {
+                    self.bar.println(format!(
+                        "epoch {}: train {:.5} nats/pixel, test {:.5} nats/pixel = {:.2} nats/image ({:.0} img/s)",
+                        record.epoch,
+                        record.train_cost_nats_per_pixel,
+                        record.test_cost_nats_per_pixel,
+                        record.test_nll_nats_per_image(),
+                        record.images_per_sec
+                    ));
+                }
+                // Every epoch end is saved: a killed run loses at most one epoch.
+                if let Err(err) = save_outputs(self.args, trainer) {
+                    self.failure.get_or_insert(err);
+                }
+            }
+            TrainEvent::Sampling { .. } => {}
+            TrainEvent::SamplesReady { stamp, grid } => {
+                let (Some(dir), Some(epoch)) = (&self.args.samples_dir, stamp.completed_epoch())
+                else {
+                    return;
+                };
+                let path = dir.join(format!("epoch_{epoch}.png"));
+                if let Err(err) = pixelcnn_studio::imaging::save_grid_png(grid, &path) {
+                    self.failure.get_or_insert(err);
+                }
+            }
+        }
+    }
+
+    fn should_yield(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.failure.is_some()
+    }
 }
 
 fn report(

@@ -15,8 +15,8 @@ use super::plain_net::PlainNet;
 /// The network of one family.
 #[derive(Debug)]
 pub(crate) enum Body {
-    Plain(PlainNet),
-    Gated(GatedNet),
+    Plain(Box<PlainNet>),
+    Gated(Box<GatedNet>),
 }
 
 /// The fast CPU network: packed weights and reusable buffers.
@@ -30,8 +30,8 @@ impl CpuNet {
     /// A network for `cfg` with the weights of `params`.
     pub fn new(cfg: &ModelConfig, params: &Params) -> CpuNet {
         let body = match cfg.family {
-            ModelFamily::Plain => Body::Plain(PlainNet::new(cfg, params)),
-            ModelFamily::Gated => Body::Gated(GatedNet::new(cfg, params)),
+            ModelFamily::Plain => Body::Plain(Box::new(PlainNet::new(cfg, params))),
+            ModelFamily::Gated => Body::Gated(Box::new(GatedNet::new(cfg, params))),
         };
         CpuNet {
             config: cfg.clone(),

@@ -23,4 +23,6 @@ pub use cpu_net::CpuNet;
 pub use gated_spec::{GatedLayerSpec, GatedSpec, CLASS_COUNT};
 pub use mask::{Mask, MaskKind};
 pub use params::{ConvParams, ConvSlots, NamedTensor, ParamLayout, Params};
-pub use sampler::{sample_fast, sample_fast_from, sample_naive, ClassChoice, SampleGrid};
+pub use sampler::{
+    sample_fast, sample_fast_from, sample_fast_while, sample_naive, ClassChoice, SampleGrid,
+};

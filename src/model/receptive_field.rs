@@ -30,6 +30,48 @@ pub fn visible_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<bool>
     seen
 }
 
+/// What an input pixel is to an output pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The output pixel itself (never visible: it is what is predicted).
+    Output,
+    /// An earlier pixel the output sees.
+    Visible,
+    /// An earlier pixel within the layer stack's reach that masking still hides (the blind spot
+    /// of stacked masked convolutions, to the upper right).
+    BlindSpot,
+    /// An earlier pixel farther away than the kernels reach.
+    OutOfReach,
+    /// A later pixel (never visible, by design).
+    Later,
+}
+
+/// For output pixel (`row`, `col`), what each of the 784 input pixels is to it. The reach is
+/// the square the unmasked kernels of `layers` would span (the sum of their half-widths).
+pub fn classify_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<Reach> {
+    let visible = visible_inputs(layers, row, col);
+    let reach = layers.iter().map(|l| l.kernel / 2).sum::<usize>();
+    let output = row * IMAGE_SIDE + col;
+    visible
+        .iter()
+        .enumerate()
+        .map(|(pos, &seen)| {
+            let (y, x) = (pos / IMAGE_SIDE, pos % IMAGE_SIDE);
+            if pos == output {
+                Reach::Output
+            } else if pos > output {
+                Reach::Later
+            } else if seen {
+                Reach::Visible
+            } else if row.abs_diff(y) <= reach && col.abs_diff(x) <= reach {
+                Reach::BlindSpot
+            } else {
+                Reach::OutOfReach
+            }
+        })
+        .collect()
+}
+
 /// Number of input pixels visible from the centre pixel (14, 14) through the first
 /// `upto + 1` layers: a size for the layer table.
 pub fn receptive_field_size(layers: &[LayerSpec], upto: usize) -> usize {
@@ -70,5 +112,98 @@ mod tests {
         // The blind spot: far upper right beyond the kernel's reach.
         assert!(!seen[9 * 28 + 27]);
         assert!(receptive_field_size(&layers, 0) == 24);
+    }
+
+    /// For every output pixel, the input pixels whose flip changes its logit in the real
+    /// network (`deps[output][input]`), over a few random binary images.
+    fn real_dependencies(model: &ModelConfig, seed: u64) -> Vec<Vec<bool>> {
+        use crate::model::{CpuNet, Params};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let net = CpuNet::new(model, &Params::init(model, &mut rng));
+        let mut deps = vec![vec![false; IMAGE_PIXELS]; IMAGE_PIXELS];
+        for _ in 0..2 {
+            let base: Vec<f32> = (0..IMAGE_PIXELS)
+                .map(|_| if rng.random::<bool>() { 1.0 } else { 0.0 })
+                .collect();
+            // The base image, then one copy per input pixel with that pixel flipped.
+            let mut batch = base.clone();
+            for flip in 0..IMAGE_PIXELS {
+                let mut image = base.clone();
+                image[flip] = 1.0 - image[flip];
+                batch.extend_from_slice(&image);
+            }
+            let logits = net.forward(&batch, &[]);
+            for (flip, flipped) in logits.chunks_exact(IMAGE_PIXELS).skip(1).enumerate() {
+                for (output, (&a, &b)) in logits.iter().zip(flipped).enumerate() {
+                    if a != b {
+                        deps[output][flip] = true;
+                    }
+                }
+            }
+        }
+        deps
+    }
+
+    #[test]
+    fn the_view_shows_exactly_the_inputs_the_real_network_depends_on() {
+        let residual = ModelConfig {
+            masked_layers: 4,
+            masked_relu: true,
+            residual: true,
+            relu_layers: 1,
+            feature_maps: 16,
+            ..ModelConfig::seed()
+        };
+        let seed = ModelConfig {
+            feature_maps: 16,
+            ..ModelConfig::seed()
+        };
+        for (model, rng_seed) in [(seed, 1), (residual, 2)] {
+            let deps = real_dependencies(&model, rng_seed);
+            let layers = model.layers();
+            for &(row, col) in &[(0, 1), (3, 20), (14, 14), (20, 2), (27, 27)] {
+                let shown: Vec<bool> = classify_inputs(&layers, row, col)
+                    .iter()
+                    .map(|&r| r == Reach::Visible)
+                    .collect();
+                let real = &deps[row * IMAGE_SIDE + col];
+                let differ: Vec<usize> =
+                    (0..IMAGE_PIXELS).filter(|&i| shown[i] != real[i]).collect();
+                assert!(
+                    differ.is_empty(),
+                    "{model:?} at ({row}, {col}): the view and the network disagree on {differ:?}"
+                );
+            }
+        }
+    }
+
+    fn count(map: &[Reach], kind: Reach) -> usize {
+        map.iter().filter(|&&r| r == kind).count()
+    }
+
+    #[test]
+    fn the_blind_spot_lies_to_the_upper_right_and_only_when_masked_layers_stack() {
+        let seed = classify_inputs(&ModelConfig::seed().layers(), 14, 14);
+        assert_eq!(seed[14 * 28 + 14], Reach::Output);
+        assert_eq!(seed[14 * 28 + 15], Reach::Later);
+        // Two rows up, five to the right: within the stack's reach (5) but hidden.
+        assert_eq!(seed[12 * 28 + 19], Reach::BlindSpot);
+        assert_eq!(seed[0], Reach::OutOfReach);
+        assert!(count(&seed, Reach::BlindSpot) > 0);
+        // No blind spot to the left of the output.
+        assert!((9..14).all(|r| (9..=14).all(|c| seed[r * 28 + c] != Reach::BlindSpot)));
+
+        let first_only = ModelConfig {
+            masked_layers: 0,
+            ..ModelConfig::seed()
+        };
+        let map = classify_inputs(&first_only.layers(), 14, 14);
+        assert_eq!(count(&map, Reach::BlindSpot), 0);
+        assert_eq!(
+            count(&map, Reach::Visible),
+            24,
+            "the whole upper half of mask A"
+        );
     }
 }

@@ -9,6 +9,8 @@
 //! given the same probabilities, the same pixels. Conditional models read one digit label per
 //! image.
 
+use std::ops::ControlFlow;
+
 use rand::Rng;
 
 use super::cpu_net::{Body, CpuNet};
@@ -119,6 +121,10 @@ impl ClassChoice {
 /// Called after each completed image row with the canvas so far.
 pub type Progress<'a> = &'a mut dyn FnMut(&SampleGrid);
 
+/// Like [`Progress`], and says whether to go on: `Break` stops the drawing after that row (the
+/// grid returned is the partial canvas, `pixels_done < 784`).
+pub type RowControl<'a> = &'a mut dyn FnMut(&SampleGrid) -> ControlFlow<()>;
+
 /// The straightforward sampler: 784 full forward passes. Returns the grid and, per drawn pixel,
 /// the probability used (`[784, count]`, pixel-major).
 pub fn sample_naive<R: Rng>(
@@ -161,7 +167,10 @@ pub fn sample_naive_pixels<R: Rng>(
             probs.push(p);
             grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
         }
-        finish_pixel(&mut grid, pos, progress);
+        let _ = finish_pixel(&mut grid, pos, &mut |g| {
+            progress(g);
+            ControlFlow::Continue(())
+        });
     }
     (grid, probs)
 }
@@ -176,11 +185,27 @@ pub fn sample_fast<R: Rng>(
     rng: &mut R,
     progress: Progress<'_>,
 ) -> (SampleGrid, Vec<f32>) {
-    sample_fast_from(net, SampleGrid::blank(count), labels, rng, progress)
+    sample_fast_from(net, SampleGrid::blank(count), labels, rng, &mut |grid| {
+        progress(grid);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`sample_fast`] that stops after any row where `control` answers `Break` (to stay responsive:
+/// a caller can hand control back between rows).
+pub fn sample_fast_while<R: Rng>(
+    net: &CpuNet,
+    count: usize,
+    labels: &[u8],
+    rng: &mut R,
+    control: RowControl<'_>,
+) -> (SampleGrid, Vec<f32>) {
+    sample_fast_from(net, SampleGrid::blank(count), labels, rng, control)
 }
 
 /// [`sample_fast`] from `start`: its first `start.pixels_done` pixels of each image are kept
-/// (the model still reads them, so the rest continues them), the others are drawn.
+/// (the model still reads them, so the rest continues them), the others are drawn; `control`
+/// sees the canvas after each drawn row and can stop the drawing there.
 ///
 /// The images are split into two fixed halves computed side by side (each image's values do not
 /// depend on the split or on the thread count); the draws stay in image order on this thread.
@@ -189,7 +214,7 @@ pub fn sample_fast_from<R: Rng>(
     start: SampleGrid,
     labels: &[u8],
     rng: &mut R,
-    progress: Progress<'_>,
+    control: RowControl<'_>,
 ) -> (SampleGrid, Vec<f32>) {
     let mut grid = start;
     let count = grid.count;
@@ -217,7 +242,9 @@ pub fn sample_fast_from<R: Rng>(
             probs.push(p);
             grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
         }
-        finish_pixel(&mut grid, pos, progress);
+        if finish_pixel(&mut grid, pos, control).is_break() {
+            break;
+        }
     }
     (grid, probs)
 }
@@ -710,9 +737,11 @@ fn draw<R: Rng>(rng: &mut R, p: f32) -> f32 {
     }
 }
 
-fn finish_pixel(grid: &mut SampleGrid, pos: usize, progress: Progress<'_>) {
+fn finish_pixel(grid: &mut SampleGrid, pos: usize, control: RowControl<'_>) -> ControlFlow<()> {
     grid.pixels_done = pos + 1;
     if (pos + 1).is_multiple_of(IMAGE_SIDE) {
-        progress(grid);
+        control(grid)
+    } else {
+        ControlFlow::Continue(())
     }
 }

@@ -1,6 +1,8 @@
 //! Where the network runs: the fast CPU kernels, or candle's reference formulation on a candle
 //! device (CPU for checking, CUDA with the `cuda` feature).
 
+use std::ops::ControlFlow;
+
 use candle_core::{Device, Tensor, Var};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -8,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::IMAGE_PIXELS;
 use crate::model::candle_net::bce_with_logits;
 use crate::model::epilogue::sigmoid;
-use crate::model::{sample_fast, CpuNet, ModelConfig, Params, PixelCnn, SampleGrid};
+use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, PixelCnn, SampleGrid};
 
 /// The compute device a user picks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +79,13 @@ impl Backend {
             DeviceChoice::Cuda => {
                 if !candle_core::utils::cuda_is_available() {
                     return Err(
-                        "CUDA is not available: this build lacks the `cuda` feature (cargo build --release --features cuda) or no GPU was found; use --device cpu"
+                        "CUDA is not available: this build has no cuda feature (rebuild with cargo build --release --features cuda); use --device cpu"
                             .into(),
                     );
                 }
-                Device::new_cuda(0).map_err(candle_err)?
+                Device::new_cuda(0).map_err(|err| {
+                    format!("CUDA is not available: no GPU found ({err}); use --device cpu")
+                })?
             }
         };
         let (model, vars) = PixelCnn::from_params(cfg, params, &device).map_err(candle_err)?;
@@ -200,10 +204,25 @@ impl Backend {
         rng: &mut R,
         progress: &mut dyn FnMut(&SampleGrid),
     ) -> Result<SampleGrid, String> {
+        self.sample_while(count, labels, rng, &mut |grid| {
+            progress(grid);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Backend::sample`] that stops after any image row where `control` answers `Break`; the
+    /// grid returned is then the partial canvas (`pixels_done < 784`).
+    pub fn sample_while<R: Rng>(
+        &self,
+        count: usize,
+        labels: &[u8],
+        rng: &mut R,
+        control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
+    ) -> Result<SampleGrid, String> {
         let blank = SampleGrid::blank(count);
         self.check_labels(&blank.pixels, labels)?;
         match self {
-            Backend::Cpu(net) => Ok(sample_fast(net, count, labels, rng, progress).0),
+            Backend::Cpu(net) => Ok(sample_fast_while(net, count, labels, rng, control).0),
             Backend::Candle(c) => {
                 let mut grid = blank;
                 let y = c.labels(labels)?;
@@ -221,8 +240,8 @@ impl Backend {
                         grid.pixels[image * IMAGE_PIXELS + pos] = pixel;
                     }
                     grid.pixels_done = pos + 1;
-                    if (pos + 1) % 28 == 0 {
-                        progress(&grid);
+                    if (pos + 1) % 28 == 0 && control(&grid).is_break() {
+                        break;
                     }
                 }
                 Ok(grid)

@@ -23,13 +23,36 @@ pub fn bits_per_dim(cost_nats_per_pixel: f64) -> f64 {
 }
 
 /// One step's loss at a fractional epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepPoint {
     /// Epochs completed when this step ended (fractional).
     pub epoch: f64,
     /// Mean cross-entropy of the minibatch, nats per pixel.
     pub loss_nats_per_pixel: f64,
+    /// Steps done in total when this step ended (0 in histories saved before it was recorded).
+    #[serde(default)]
+    pub global_step: u64,
 }
+
+/// The settings a run trained with from a point on: the first record is the run's start, and a
+/// new one is added whenever the learning rate or the batch size changes (markers on the plot).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    /// Epochs completed (fractional) when these settings took effect.
+    pub epoch: f64,
+    /// Steps done in total when these settings took effect.
+    pub global_step: u64,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Images per minibatch.
+    pub batch_size: usize,
+    /// Minibatches per epoch with this batch size and training subset.
+    pub steps_per_epoch: usize,
+}
+
+/// Settings records kept at most (a run changes its settings by hand, so this is never reached
+/// in practice; it only bounds a malicious or runaway history).
+pub const SETTINGS_CAPACITY: usize = 1000;
 
 /// The costs measured at the end of an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,9 +138,12 @@ impl StepHistory {
 
 fn mean_point(points: &[StepPoint]) -> StepPoint {
     let n = points.len().max(1) as f64;
+    let step_sum: u128 = points.iter().map(|p| u128::from(p.global_step)).sum();
+    let count = points.len().max(1) as u128;
     StepPoint {
         epoch: points.iter().map(|p| p.epoch).sum::<f64>() / n,
         loss_nats_per_pixel: points.iter().map(|p| p.loss_nats_per_pixel).sum::<f64>() / n,
+        global_step: u64::try_from((step_sum + count / 2) / count).unwrap_or(u64::MAX),
     }
 }
 
@@ -128,6 +154,33 @@ pub struct History {
     pub steps: StepHistory,
     /// Per-epoch costs, in order.
     pub epochs: Vec<EpochRecord>,
+    /// The settings in force, from the start and at each change (empty in older checkpoints).
+    #[serde(default)]
+    pub settings: Vec<SettingsRecord>,
+}
+
+impl History {
+    /// Records the settings in force from now on, when they differ from the last record's
+    /// (learning rate, batch size or steps per epoch).
+    pub fn record_settings(&mut self, record: SettingsRecord) {
+        let same = self.settings.last().is_some_and(|last| {
+            last.learning_rate == record.learning_rate
+                && last.batch_size == record.batch_size
+                && last.steps_per_epoch == record.steps_per_epoch
+        });
+        if same {
+            return;
+        }
+        if self.settings.len() >= SETTINGS_CAPACITY {
+            self.settings.pop();
+        }
+        self.settings.push(record);
+    }
+
+    /// The settings in force at fractional `epoch` (the last record at or before it).
+    pub fn settings_at(&self, epoch: f64) -> Option<&SettingsRecord> {
+        self.settings.iter().rev().find(|r| r.epoch <= epoch)
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +194,7 @@ mod tests {
             history.push(StepPoint {
                 epoch: i as f64 / 600.0,
                 loss_nats_per_pixel: 0.1,
+                global_step: i + 1,
             });
         }
         assert!(history.len() <= RECENT_CAPACITY + OVERVIEW_CAPACITY + history.overview_stride);
@@ -148,6 +202,49 @@ mod tests {
         let points = history.plot_points();
         assert!(points.first().is_some_and(|p| p.epoch < 1.0));
         assert!(points.windows(2).all(|w| w[0].epoch <= w[1].epoch));
+    }
+
+    #[test]
+    fn overview_points_carry_the_mean_step_of_their_bucket() {
+        let mut history = StepHistory::default();
+        for i in 0..(RECENT_CAPACITY as u64 * 3) {
+            history.push(StepPoint {
+                epoch: i as f64,
+                loss_nats_per_pixel: 0.1,
+                global_step: i + 1,
+            });
+        }
+        for point in &history.overview {
+            // Steps are epochs + 1 here, so a bucket's mean step is its mean epoch + 1 (rounded
+            // at each of the two halvings).
+            assert!((point.global_step as f64 - (point.epoch + 1.0)).abs() <= 1.0);
+        }
+    }
+
+    #[test]
+    fn a_settings_record_is_kept_only_when_something_changed() {
+        let record = |step: u64, learning_rate: f64, batch_size: usize| SettingsRecord {
+            epoch: step as f64 / 10.0,
+            global_step: step,
+            learning_rate,
+            batch_size,
+            steps_per_epoch: 600 / batch_size,
+        };
+        let mut history = History::default();
+        history.record_settings(record(0, 1e-3, 100));
+        history.record_settings(record(40, 1e-3, 100));
+        history.record_settings(record(50, 3e-4, 100));
+        history.record_settings(record(70, 3e-4, 50));
+        let steps: Vec<u64> = history.settings.iter().map(|r| r.global_step).collect();
+        assert_eq!(steps, [0, 50, 70]);
+        assert_eq!(
+            history.settings_at(5.5).map(|r| r.learning_rate),
+            Some(3e-4)
+        );
+        assert_eq!(
+            history.settings_at(4.0).map(|r| r.learning_rate),
+            Some(1e-3)
+        );
     }
 
     #[test]

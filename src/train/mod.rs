@@ -1,14 +1,23 @@
-//! Training: the loop, the optimizer and the metrics it records.
+//! Training: the trainer and the one driver that runs it, the optimizer, the metrics it
+//! records and the speed estimate shown before a run.
 
 pub mod backend;
+pub mod driver;
+pub mod estimate;
 pub mod metrics;
+pub mod metrics_csv;
 pub mod optimizer;
 pub mod trainer;
 
 pub use backend::{Backend, DeviceChoice};
-pub use metrics::{bits_per_dim, nats_per_image, EpochRecord, History, StepHistory, StepPoint};
+pub use driver::{
+    preview_seed, Driver, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp, TrainEvent,
+};
+pub use metrics::{
+    bits_per_dim, nats_per_image, EpochRecord, History, SettingsRecord, StepHistory, StepPoint,
+};
 pub use optimizer::{Adam, AdamConfig};
 pub use trainer::{
-    evaluate_cost, Progress, RunSummary, StepReport, TrainConfig, TrainError, TrainEvent, Trainer,
-    TrainingSnapshot,
+    eval_chunk_images, evaluate_cost, Evaluation, Progress, StepReport, TrainConfig, TrainError,
+    Trainer, TrainingSnapshot,
 };

@@ -1,8 +1,9 @@
-//! The training loop: epochs of shuffled, dynamically binarized minibatches, Adam with clipped
-//! gradients, a test cost at the end of each epoch. It reports through a callback, checks a stop
-//! flag between steps and never prints.
+//! The trainer: a model, its optimizer and the run's state, with the units of work a run is
+//! made of: a minibatch step ([`Trainer::train_step`]), a test evaluation in resumable chunks
+//! ([`Trainer::begin_evaluation`]) and sampling that can stop between rows. The loop that strings
+//! them together is [`super::driver::Driver`]; nothing here prints.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -12,15 +13,28 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::backend::{Backend, DeviceChoice};
-use super::metrics::{EpochRecord, History, StepPoint};
+use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{clip_gradients, Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
 pub const GRADIENT_CLIP: f32 = 1.0;
-/// Test images evaluated per forward pass.
-const EVAL_BATCH: usize = 500;
+/// Multiply-accumulates one evaluation chunk may cost: about 15 ms in a release build on the
+/// development machine (2 cores; about 0.1 s in a debug build), so a run hands control back
+/// (stop, pause, close) well within a second for any model.
+pub const EVAL_CHUNK_MACS: f64 = 2e9;
+/// The most test images evaluated per forward pass.
+pub const MAX_EVAL_CHUNK: usize = 500;
+
+/// Test images per evaluation chunk for `model`: as many as fit in [`EVAL_CHUNK_MACS`] (at least
+/// one). It depends on the architecture only, so the test cost of a model is the same number
+/// however the evaluation is interrupted and resumed.
+pub fn eval_chunk_images(model: &ModelConfig) -> usize {
+    let macs_per_pixel: usize = model.convs().iter().map(|conv| conv.macs_per_pixel()).sum();
+    let macs_per_image = (macs_per_pixel * IMAGE_PIXELS).max(1) as f64;
+    ((EVAL_CHUNK_MACS / macs_per_image) as usize).clamp(1, MAX_EVAL_CHUNK)
+}
 
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +54,8 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// Samples drawn after each epoch (0 for none).
     pub samples_per_epoch: usize,
+    /// Which digits a conditional model draws in the grids after each epoch (and previews).
+    pub sample_classes: ClassChoice,
     /// Where the network runs. A choice of this run, not of the model: never saved, so a
     /// checkpoint trained on a GPU opens anywhere (on the CPU unless asked otherwise).
     #[serde(skip)]
@@ -56,6 +72,7 @@ impl Default for TrainConfig {
             train_limit: None,
             test_limit: None,
             samples_per_epoch: 100,
+            sample_classes: ClassChoice::Rows,
             device: DeviceChoice::Cpu,
         }
     }
@@ -121,51 +138,6 @@ pub enum TrainError {
     Device(String),
 }
 
-/// What a run reports, in order: `Started`, then `Step`s with an `EpochFinished` (and
-/// `SamplesReady` if samples are asked for) closing each epoch, then `Finished` or `Failed`.
-#[derive(Debug)]
-pub enum TrainEvent<'a> {
-    /// Training begins (or resumes).
-    Started {
-        /// Total epochs of the run.
-        epochs: usize,
-        /// Minibatches per epoch.
-        steps_per_epoch: usize,
-        /// Steps already done (non-zero when resumed).
-        global_step: u64,
-    },
-    /// One minibatch was trained.
-    Step {
-        /// Epochs completed, fractional.
-        epoch_progress: f64,
-        /// Steps done in total.
-        global_step: u64,
-        /// The minibatch's mean cross-entropy, nats per pixel.
-        loss_nats_per_pixel: f64,
-        /// Throughput over the current epoch so far.
-        images_per_sec: f64,
-    },
-    /// An epoch ended and the test cost was measured.
-    EpochFinished(EpochRecord),
-    /// A grid of samples was drawn after an epoch.
-    SamplesReady {
-        /// The epoch the model had completed.
-        epoch: usize,
-        /// The samples.
-        grid: &'a SampleGrid,
-    },
-    /// The run ended: all epochs done, or stopped by the flag.
-    Finished {
-        /// Whether the stop flag ended it early.
-        stopped: bool,
-    },
-    /// The run failed; the weights are the last good ones.
-    Failed {
-        /// What went wrong.
-        message: String,
-    },
-}
-
 /// Where a run stands; saved in checkpoints so that resuming is exact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
@@ -207,17 +179,37 @@ pub struct StepReport {
     pub epoch_finished: Option<EpochRecord>,
 }
 
-/// A summary of a whole run.
-#[derive(Clone, Copy, Debug)]
-pub struct RunSummary {
-    /// Whether the stop flag ended it.
-    pub stopped: bool,
-    /// Epochs completed.
-    pub epochs_done: usize,
-    /// Steps done.
-    pub global_step: u64,
-    /// Mean images/s over the steps of this run.
-    pub images_per_sec: f64,
+/// A test-set evaluation in progress: [`Trainer::continue_evaluation`] runs it one chunk at a
+/// time, so a caller can hand control back between chunks and resume later.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Test images to evaluate.
+    images: usize,
+    /// Images already evaluated.
+    next_image: usize,
+    /// Images per chunk.
+    chunk_images: usize,
+    /// Sum of chunk costs weighted by their pixel counts.
+    weighted_nats: f64,
+    /// Compute time spent so far.
+    secs: f64,
+}
+
+impl Evaluation {
+    /// Test images evaluated so far.
+    pub fn images_done(&self) -> usize {
+        self.next_image
+    }
+
+    /// Test images in all.
+    pub fn images(&self) -> usize {
+        self.images
+    }
+
+    /// Compute time spent so far, seconds.
+    pub fn secs(&self) -> f64 {
+        self.secs
+    }
 }
 
 /// Owns a model, its optimizer and the run's state.
@@ -349,8 +341,31 @@ impl Trainer {
         limited(train.len(), self.snapshot.config.train_limit)
     }
 
-    /// Trains one minibatch; closes the epoch (with a test cost) when it was the last one.
+    /// Trains one minibatch; closes the epoch (with a whole test evaluation, which blocks) when
+    /// it was the epoch's last one. A run that must stay responsive uses [`Trainer::train_step`]
+    /// and a resumable [`Evaluation`] instead, as [`super::driver::Driver`] does.
     pub fn step(&mut self, data: &Mnist) -> Result<StepReport, TrainError> {
+        let loss_nats_per_pixel = self.train_step(data)?;
+        let mut report = StepReport {
+            loss_nats_per_pixel,
+            epoch_finished: None,
+        };
+        if self.epoch_steps_done(&data.train) {
+            let test_cost = self.test_cost(&data.test)?;
+            report.epoch_finished = Some(self.close_epoch(&data.train, test_cost));
+        }
+        Ok(report)
+    }
+
+    /// Whether every minibatch of the current epoch is trained: the epoch waits for its test
+    /// evaluation ([`Trainer::close_epoch`]) before the next step.
+    pub fn epoch_steps_done(&self, train: &Dataset) -> bool {
+        self.snapshot.progress.step_in_epoch >= self.steps_per_epoch(train)
+    }
+
+    /// Trains one minibatch and returns its cost (nats per pixel). The epoch is not closed here:
+    /// when [`Trainer::epoch_steps_done`] turns true, evaluate and call [`Trainer::close_epoch`].
+    pub fn train_step(&mut self, data: &Mnist) -> Result<f64, TrainError> {
         let train_len = self.train_len(&data.train);
         if train_len == 0 {
             return Err(TrainError::EmptyData("training"));
@@ -395,15 +410,9 @@ impl Trainer {
         self.snapshot.history.steps.push(StepPoint {
             epoch: epoch_progress,
             loss_nats_per_pixel: loss,
+            global_step: progress.global_step,
         });
-        let mut report = StepReport {
-            loss_nats_per_pixel: loss,
-            epoch_finished: None,
-        };
-        if self.snapshot.progress.step_in_epoch >= steps_per_epoch {
-            report.epoch_finished = Some(self.finish_epoch(data, steps_per_epoch)?);
-        }
-        Ok(report)
+        Ok(loss)
     }
 
     /// Training images per second over the current epoch so far (steps timed by this trainer).
@@ -411,13 +420,17 @@ impl Trainer {
         rate(self.epoch_images, self.epoch_train_secs)
     }
 
-    fn finish_epoch(
-        &mut self,
-        data: &Mnist,
-        steps_per_epoch: usize,
-    ) -> Result<EpochRecord, TrainError> {
+    /// Training images per second over every step this trainer timed (a whole run of a fresh
+    /// trainer; 0 before the first step).
+    pub fn overall_images_per_sec(&self) -> f64 {
+        rate(self.total_images, self.total_train_secs)
+    }
+
+    /// Closes the current epoch with its measured test cost: records the epoch's costs in the
+    /// history and moves on to the next epoch.
+    pub fn close_epoch(&mut self, train: &Dataset, test_cost: f64) -> EpochRecord {
+        let steps_per_epoch = self.steps_per_epoch(train);
         let images_per_sec = self.images_per_sec();
-        let test_cost = self.test_cost(&data.test)?;
         let progress = &mut self.snapshot.progress;
         let record = EpochRecord {
             epoch: progress.epochs_done + 1,
@@ -432,11 +445,70 @@ impl Trainer {
         progress.step_in_epoch = 0;
         progress.epoch_loss_sum = 0.0;
         self.snapshot.history.epochs.push(record);
-        Ok(record)
+        record
     }
 
-    /// Mean cross-entropy, nats per pixel, on the fixed binarization of the (limited) test set.
+    /// Mean cross-entropy, nats per pixel, on the fixed binarization of the (limited) test set:
+    /// a whole [`Evaluation`] at once (it blocks until done).
     pub fn test_cost(&mut self, test: &Dataset) -> Result<f64, TrainError> {
+        let mut evaluation = self.begin_evaluation(test)?;
+        loop {
+            if let Some(cost) = self.continue_evaluation(test, &mut evaluation)? {
+                return Ok(cost);
+            }
+        }
+    }
+
+    /// Starts an evaluation of the (limited) test set; nothing is computed yet.
+    pub fn begin_evaluation(&mut self, test: &Dataset) -> Result<Evaluation, TrainError> {
+        let images = self.prepare_test_pixels(test)?;
+        Ok(Evaluation {
+            images,
+            next_image: 0,
+            chunk_images: eval_chunk_images(&self.snapshot.model),
+            weighted_nats: 0.0,
+            secs: 0.0,
+        })
+    }
+
+    /// Evaluates the next chunk of `evaluation` (about [`EVAL_CHUNK_MACS`] of work); returns the
+    /// test cost in nats per pixel once every image is done. An evaluation begun under other
+    /// settings (another test subset or model) starts over.
+    pub fn continue_evaluation(
+        &mut self,
+        test: &Dataset,
+        evaluation: &mut Evaluation,
+    ) -> Result<Option<f64>, TrainError> {
+        let images = self.prepare_test_pixels(test)?;
+        if evaluation.images != images
+            || evaluation.chunk_images != eval_chunk_images(&self.snapshot.model)
+        {
+            *evaluation = self.begin_evaluation(test)?;
+        }
+        let (pixels, labels) = self
+            .test_pixels
+            .as_ref()
+            .map_or((&[][..], &[][..]), |(_, p, l)| (p.as_slice(), l.as_slice()));
+        let started = Instant::now();
+        let end = (evaluation.next_image + evaluation.chunk_images).min(evaluation.images);
+        if let Some(chunk) = pixels.get(evaluation.next_image * IMAGE_PIXELS..end * IMAGE_PIXELS) {
+            if !chunk.is_empty() {
+                let chunk_labels = labels.get(evaluation.next_image..end).unwrap_or_default();
+                let cost = self
+                    .backend
+                    .loss(chunk, chunk_labels)
+                    .map_err(TrainError::Device)?;
+                evaluation.weighted_nats += cost * chunk.len() as f64;
+            }
+        }
+        evaluation.next_image = end;
+        evaluation.secs += started.elapsed().as_secs_f64();
+        Ok((end >= evaluation.images)
+            .then(|| evaluation.weighted_nats / (evaluation.images * IMAGE_PIXELS).max(1) as f64))
+    }
+
+    /// Binarizes the (limited) test images once; returns how many there are.
+    fn prepare_test_pixels(&mut self, test: &Dataset) -> Result<usize, TrainError> {
         let len = limited(test.len(), self.snapshot.config.test_limit);
         if len == 0 {
             return Err(TrainError::EmptyData("test"));
@@ -446,11 +518,7 @@ impl Trainer {
             let labels = test.labels[..len].to_vec();
             self.test_pixels = Some((len, pixels, labels));
         }
-        let (pixels, labels) = self
-            .test_pixels
-            .as_ref()
-            .map_or((&[][..], &[][..]), |(_, p, l)| (p.as_slice(), l.as_slice()));
-        evaluate_cost(&self.backend, pixels, labels).map_err(TrainError::Device)
+        Ok(len)
     }
 
     /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
@@ -463,6 +531,21 @@ impl Trainer {
         classes: ClassChoice,
         progress: &mut dyn FnMut(&SampleGrid),
     ) -> Result<SampleGrid, TrainError> {
+        self.sample_while(count, seed, classes, &mut |grid| {
+            progress(grid);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Trainer::sample`] that stops after any row where `control` answers `Break`: the grid
+    /// returned is then partial (`pixels_done < 784`). The same seed always draws the same grid.
+    pub fn sample_while(
+        &self,
+        count: usize,
+        seed: u64,
+        classes: ClassChoice,
+        control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
+    ) -> Result<SampleGrid, TrainError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let labels = if self.snapshot.model.conditional {
             classes.labels(count, &mut rng)
@@ -470,89 +553,30 @@ impl Trainer {
             Vec::new()
         };
         self.backend
-            .sample(count, &labels, &mut rng, progress)
+            .sample_while(count, &labels, &mut rng, control)
             .map_err(TrainError::Device)
+    }
+
+    /// Notes the settings in force from now on in the history (a marker on the cost plot when
+    /// the learning rate or batch size changed).
+    pub fn record_settings(&mut self, train: &Dataset) {
+        let steps_per_epoch = self.steps_per_epoch(train);
+        let progress = &self.snapshot.progress;
+        let record = SettingsRecord {
+            epoch: progress.epochs_done as f64
+                + progress.step_in_epoch as f64 / steps_per_epoch as f64,
+            global_step: progress.global_step,
+            learning_rate: self.snapshot.config.learning_rate,
+            batch_size: self.snapshot.config.batch_size,
+            steps_per_epoch,
+        };
+        self.snapshot.history.record_settings(record);
     }
 
     /// The seed of the samples drawn after `epoch` (independent of the training RNG, so
     /// sampling never changes the training run).
     pub fn epoch_sample_seed(&self, epoch: usize) -> u64 {
         self.snapshot.config.seed ^ (0x5A4D_0000 + epoch as u64)
-    }
-
-    /// Trains until every epoch is done or `stop` is set, reporting through `on_event`.
-    pub fn run(
-        &mut self,
-        data: &Mnist,
-        stop: &AtomicBool,
-        on_event: &mut dyn FnMut(TrainEvent<'_>),
-    ) -> Result<RunSummary, TrainError> {
-        let steps_per_epoch = self.steps_per_epoch(&data.train);
-        on_event(TrainEvent::Started {
-            epochs: self.snapshot.config.epochs,
-            steps_per_epoch,
-            global_step: self.snapshot.progress.global_step,
-        });
-        let (start_images, start_secs) = (self.total_images, self.total_train_secs);
-        let mut stopped = false;
-        while !self.is_finished() {
-            if stop.load(Ordering::Relaxed) {
-                stopped = true;
-                break;
-            }
-            let report = match self.step(data) {
-                Ok(report) => report,
-                Err(err) => {
-                    on_event(TrainEvent::Failed {
-                        message: err.to_string(),
-                    });
-                    return Err(err);
-                }
-            };
-            let progress = &self.snapshot.progress;
-            on_event(TrainEvent::Step {
-                epoch_progress: self
-                    .snapshot
-                    .history
-                    .steps
-                    .recent
-                    .back()
-                    .map_or(0.0, |p| p.epoch),
-                global_step: progress.global_step,
-                loss_nats_per_pixel: report.loss_nats_per_pixel,
-                images_per_sec: self.images_per_sec(),
-            });
-            if let Some(record) = report.epoch_finished {
-                on_event(TrainEvent::EpochFinished(record));
-                let count = self.snapshot.config.samples_per_epoch;
-                if count > 0 {
-                    let seed = self.epoch_sample_seed(record.epoch);
-                    let grid = match self.sample(count, seed, ClassChoice::Rows, &mut |_| {}) {
-                        Ok(grid) => grid,
-                        Err(err) => {
-                            on_event(TrainEvent::Failed {
-                                message: err.to_string(),
-                            });
-                            return Err(err);
-                        }
-                    };
-                    on_event(TrainEvent::SamplesReady {
-                        epoch: record.epoch,
-                        grid: &grid,
-                    });
-                }
-            }
-        }
-        on_event(TrainEvent::Finished { stopped });
-        Ok(RunSummary {
-            stopped,
-            epochs_done: self.snapshot.progress.epochs_done,
-            global_step: self.snapshot.progress.global_step,
-            images_per_sec: rate(
-                self.total_images - start_images,
-                self.total_train_secs - start_secs,
-            ),
-        })
     }
 
     fn fill_batch(&mut self, data: &Mnist, train_len: usize, batch_size: usize) {
@@ -582,11 +606,18 @@ impl Trainer {
 }
 
 /// Mean cross-entropy in nats per pixel of `backend` on binarized `pixels` (and their digit
-/// `labels`, read by conditional models), in batches.
-pub fn evaluate_cost(backend: &Backend, pixels: &[f32], labels: &[u8]) -> Result<f64, String> {
+/// `labels`, read by conditional models), in chunks of `chunk_images` images (the same sum as a
+/// [`Trainer`]'s evaluation with that chunk size).
+pub fn evaluate_cost(
+    backend: &Backend,
+    pixels: &[f32],
+    labels: &[u8],
+    chunk_images: usize,
+) -> Result<f64, String> {
     let mut total = 0.0;
-    for (index, batch) in pixels.chunks(EVAL_BATCH * IMAGE_PIXELS).enumerate() {
-        let first = index * EVAL_BATCH;
+    let chunk_images = chunk_images.max(1);
+    for (index, batch) in pixels.chunks(chunk_images * IMAGE_PIXELS).enumerate() {
+        let first = index * chunk_images;
         let images = batch.len() / IMAGE_PIXELS;
         let batch_labels = labels.get(first..first + images).unwrap_or_default();
         total += backend.loss(batch, batch_labels)? * batch.len() as f64;

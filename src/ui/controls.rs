@@ -1,10 +1,12 @@
 //! The training controls: preset, architecture sliders, training settings, the run buttons
-//! and the checkpoint path field.
-
-use std::path::PathBuf;
+//! (Start or Continue, Pause/Resume, Stop, Reset, Sample now) with what a run will cost, and the
+//! checkpoint path field.
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::take_focus;
+use super::estimate::EstimateLine;
+use super::paths::{typed_path, PathField};
 use super::UiCommand;
 use crate::messages::WorkerState;
 use crate::model::ModelConfig;
@@ -12,8 +14,10 @@ use crate::train::{DeviceChoice, TrainConfig};
 
 /// Images in the sample grid (10x10).
 pub const SAMPLE_COUNT: usize = 100;
+/// Default seconds between preview grids during the first epoch.
+pub const DEFAULT_PREVIEW_SECS: f64 = 30.0;
 
-/// The architecture preset picked by the user.
+/// An architecture preset. The list is [`Preset::ALL`]; `Custom` is whatever the sliders say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     /// The reference recipe (`ModelConfig::seed`).
@@ -26,15 +30,24 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset, in the order the controls show them.
+    pub const ALL: [Preset; 3] = [Preset::Seed, Preset::Paper, Preset::Custom];
+
+    /// The architecture of a named preset (`None` for `Custom`).
+    pub fn model(self) -> Option<ModelConfig> {
+        match self {
+            Preset::Seed => Some(ModelConfig::seed()),
+            Preset::Paper => Some(ModelConfig::paper()),
+            Preset::Custom => None,
+        }
+    }
+
     /// The preset `model` is exactly, or `Custom`.
     pub fn of(model: &ModelConfig) -> Preset {
-        if *model == ModelConfig::seed() {
-            Preset::Seed
-        } else if *model == ModelConfig::paper() {
-            Preset::Paper
-        } else {
-            Preset::Custom
-        }
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.model().as_ref() == Some(model))
+            .unwrap_or(Preset::Custom)
     }
 
     /// The user-facing name.
@@ -43,6 +56,21 @@ impl Preset {
             Preset::Seed => "seed",
             Preset::Paper => "paper",
             Preset::Custom => "custom",
+        }
+    }
+
+    /// What the preset is, for its tooltip.
+    pub fn description(self) -> &'static str {
+        match self {
+            Preset::Seed => {
+                "seed: the 6-layer reference recipe (7x7 mask A, two 3x3 mask B, two 1x1 ReLU, \
+                 64 maps): trains an epoch in about a minute on 2 cores"
+            }
+            Preset::Paper => {
+                "paper: 15 residual mask-B layers of 128 maps with ReLU, as in 1601.06759; \
+                 about 25 times the work per image"
+            }
+            Preset::Custom => "custom: your own stack, set with the sliders below",
         }
     }
 }
@@ -55,8 +83,12 @@ pub struct ControlSettings {
     pub preset: Preset,
     /// The architecture of the next fresh model.
     pub model: ModelConfig,
-    /// Training settings.
+    /// Training settings (its `device` mirrors [`ControlSettings::device`]).
     pub train: TrainConfig,
+    /// Where the network runs (kept here: `TrainConfig` never saves its device).
+    pub device: DeviceChoice,
+    /// Seconds between preview grids during the first epoch (0: none).
+    pub preview_every_secs: f64,
 }
 
 impl Default for ControlSettings {
@@ -68,25 +100,42 @@ impl Default for ControlSettings {
                 samples_per_epoch: SAMPLE_COUNT,
                 ..TrainConfig::default()
             },
+            device: DeviceChoice::Cpu,
+            preview_every_secs: DEFAULT_PREVIEW_SECS,
+        }
+    }
+}
+
+impl ControlSettings {
+    /// The training settings to run with (the chosen device included).
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            device: self.device,
+            ..self.train.clone()
         }
     }
 }
 
 /// What the controls need to know about the run (read-only).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ControlsContext {
     /// The worker's state.
     pub state: WorkerState,
+    /// An action sent but not confirmed yet ("stopping...").
+    pub pending: Option<&'static str>,
     /// The worker holds a model (trained, stopped or opened): architecture changes are locked.
     pub has_model: bool,
+    /// What a run with these settings will cost.
+    pub estimate: Option<EstimateLine>,
 }
 
-/// Draws the controls; returns what the user asked for.
+/// Draws the controls; returns what the user asked for. `focus` names a path field to focus.
 pub fn controls_ui(
     ui: &mut egui::Ui,
     settings: &mut ControlSettings,
-    context: ControlsContext,
+    context: &ControlsContext,
     checkpoint_path: &mut String,
+    focus: &mut Option<PathField>,
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     let state = context.state;
@@ -98,63 +147,117 @@ pub fn controls_ui(
         architecture_ui(ui, settings);
     });
     if locked {
-        ui.label(
-            egui::RichText::new(
+        ui.add(
+            egui::Label::new(
                 "The architecture is locked while a model exists: Reset to change it.",
             )
-            .small()
-            .weak(),
+            .wrap(),
         );
     }
     ui.label(format!(
         "{} layers, {} parameters",
         settings.model.layers().len(),
-        settings.model.parameter_count()
+        super::status::thousands(settings.model.parameter_count() as u64)
     ));
 
     ui.separator();
     ui.heading("Training");
     ui.add_enabled_ui(!busy, |ui| {
-        training_ui(ui, &mut settings.train);
+        training_ui(ui, settings);
     });
 
     ui.separator();
+    run_buttons_ui(ui, context, &mut commands);
+    if let Some(estimate) = &context.estimate {
+        let text = egui::RichText::new(&estimate.text);
+        let text = if estimate.warn {
+            text.color(ui.visuals().warn_fg_color)
+        } else {
+            text
+        };
+        ui.add(egui::Label::new(text).wrap());
+    }
+
+    ui.separator();
+    ui.heading("Checkpoint");
+    ui.horizontal(|ui| {
+        let label = ui.label(PathField::Checkpoint.label());
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(checkpoint_path)
+                    .hint_text("or empty for a dialog")
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("Used by Save and Open when set (~ is your home folder); otherwise a file dialog opens");
+        take_focus(focus, PathField::Checkpoint, &edit);
+    });
+    let typed = typed_path(checkpoint_path);
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(context.has_model, egui::Button::new("Save checkpoint..."))
+            .on_hover_text("Save the model, its optimizer state and history (Ctrl+S)")
+            .clicked()
+        {
+            commands.push(UiCommand::SaveCheckpoint(typed.clone()));
+        }
+        if ui
+            .add_enabled(!busy, egui::Button::new("Open checkpoint..."))
+            .on_hover_text("Replace the model with a saved one (Ctrl+O)")
+            .clicked()
+        {
+            commands.push(UiCommand::OpenCheckpoint(typed.clone()));
+        }
+    });
+    commands
+}
+
+/// One clear set: Start (Continue when a model exists) turning into Pause/Resume while a run
+/// goes, Stop, Reset and Sample now.
+fn run_buttons_ui(ui: &mut egui::Ui, context: &ControlsContext, commands: &mut Vec<UiCommand>) {
+    let state = context.state;
+    let settled = context.pending.is_none();
     ui.horizontal_wrapped(|ui| {
-        let can_start = !busy;
-        let start_label = if context.has_model {
-            "Continue"
+        if state == WorkerState::Paused {
+            if ui
+                .add_enabled(settled, egui::Button::new("Resume"))
+                .on_hover_text("Continue the paused run (Space)")
+                .clicked()
+            {
+                commands.push(UiCommand::Resume);
+            }
+        } else if state.is_busy() {
+            if ui
+                .add_enabled(settled && state.is_running(), egui::Button::new("Pause"))
+                .on_hover_text("Suspend the run; the model stays in memory (Space)")
+                .clicked()
+            {
+                commands.push(UiCommand::Pause);
+            }
         } else {
-            "Start"
-        };
+            let label = if context.has_model {
+                "Continue"
+            } else {
+                "Start"
+            };
+            if ui
+                .add_enabled(settled, egui::Button::new(label))
+                .on_hover_text("Train with these settings")
+                .clicked()
+            {
+                commands.push(UiCommand::Start);
+            }
+        }
         if ui
-            .add_enabled(can_start, egui::Button::new(start_label))
-            .on_hover_text("Train with these settings")
+            .add_enabled(state.is_busy() && settled, egui::Button::new("Stop"))
+            .on_hover_text("End the run now; the model is kept and Continue carries on")
             .clicked()
         {
-            commands.push(UiCommand::Start);
-        }
-        let (pause_label, pause_command) = if state == WorkerState::Paused {
-            ("Resume", UiCommand::Resume)
-        } else {
-            ("Pause", UiCommand::Pause)
-        };
-        // Sampling happens between epochs of a run too: Pause then lands when the grid is done.
-        let can_pause = matches!(
-            state,
-            WorkerState::Training | WorkerState::Sampling | WorkerState::Paused
-        );
-        if ui
-            .add_enabled(can_pause, egui::Button::new(pause_label))
-            .clicked()
-        {
-            commands.push(pause_command);
-        }
-        if ui.add_enabled(busy, egui::Button::new("Stop")).clicked() {
             commands.push(UiCommand::Stop);
         }
         if ui
-            .add_enabled(!busy && context.has_model, egui::Button::new("Reset"))
-            .on_hover_text("Discard the model and its history")
+            .add_enabled(context.has_model, egui::Button::new("Reset"))
+            .on_hover_text("Discard the model and its history (asks first)")
             .clicked()
         {
             commands.push(UiCommand::Reset);
@@ -169,112 +272,115 @@ pub fn controls_ui(
             commands.push(UiCommand::SampleNow);
         }
     });
-
-    ui.separator();
-    ui.heading("Checkpoint");
-    ui.horizontal(|ui| {
-        ui.label("Path:");
-        ui.add(
-            egui::TextEdit::singleline(checkpoint_path)
-                .hint_text("type a path, or leave empty for a dialog")
-                .desired_width(f32::INFINITY),
-        )
-        .on_hover_text("Used by Save/Open when set; otherwise a file dialog opens");
-    });
-    let typed = typed_path(checkpoint_path);
-    ui.horizontal(|ui| {
-        if ui
-            .add_enabled(context.has_model, egui::Button::new("Save checkpoint..."))
-            .clicked()
-        {
-            commands.push(UiCommand::SaveCheckpoint(typed.clone()));
-        }
-        if ui
-            .add_enabled(!busy, egui::Button::new("Open checkpoint..."))
-            .clicked()
-        {
-            commands.push(UiCommand::OpenCheckpoint(typed.clone()));
-        }
-    });
-    commands
-}
-
-/// The typed path, if any (trimmed).
-pub fn typed_path(text: &str) -> Option<PathBuf> {
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| PathBuf::from(trimmed))
 }
 
 fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.label("Preset:");
-        for preset in [Preset::Seed, Preset::Paper, Preset::Custom] {
+        for preset in Preset::ALL {
             if ui
                 .selectable_label(settings.preset == preset, preset.label())
+                .on_hover_text(preset.description())
                 .clicked()
             {
                 settings.preset = preset;
-                match preset {
-                    Preset::Seed => settings.model = ModelConfig::seed(),
-                    Preset::Paper => settings.model = ModelConfig::paper(),
-                    Preset::Custom => {}
+                if let Some(model) = preset.model() {
+                    settings.model = model;
                 }
             }
         }
     });
     let before = settings.model.clone();
     let model = &mut settings.model;
-    ui.add(egui::Slider::new(&mut model.masked_layers, 0..=20).text("Masked 3x3 layers"));
-    ui.add(egui::Slider::new(&mut model.relu_layers, 0..=4).text("1x1 ReLU layers"));
+    ui.add(egui::Slider::new(&mut model.masked_layers, 0..=20).text("Masked 3x3 layers"))
+        .on_hover_text(
+            "Mask-B convolutions after the first layer: each one widens the view by a pixel \
+             (and the blind spot with it)",
+        );
+    ui.add(egui::Slider::new(&mut model.relu_layers, 0..=4).text("1x1 ReLU layers"))
+        .on_hover_text("Per-pixel layers before the output: more capacity, same view");
     ui.add(
         egui::Slider::new(&mut model.feature_maps, 8..=256)
             .logarithmic(true)
             .text("Feature maps"),
-    );
+    )
+    .on_hover_text("Channels of every hidden layer: the work grows with its square");
     ui.horizontal(|ui| {
-        ui.label("First kernel:");
+        ui.label("First kernel:")
+            .on_hover_text("The mask-A kernel: how far the first layer looks");
         for size in [3, 5, 7] {
             ui.radio_value(&mut model.first_kernel, size, format!("{size}x{size}"));
         }
     });
-    ui.horizontal(|ui| {
-        ui.checkbox(&mut model.masked_relu, "ReLU after masked layers");
-        ui.checkbox(&mut model.residual, "Residual");
+    ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut model.masked_relu, "ReLU after masked layers")
+            .on_hover_text("A ReLU after each mask-B layer (the paper has one)");
+        ui.checkbox(&mut model.residual, "Residual")
+            .on_hover_text("Skip connections around the mask-B layers (h + f(h)), as in the paper");
     });
     if settings.model != before {
         settings.preset = Preset::of(&settings.model);
     }
 }
 
-fn training_ui(ui: &mut egui::Ui, train: &mut TrainConfig) {
+fn training_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
+    let train = &mut settings.train;
     ui.add(
         egui::Slider::new(&mut train.learning_rate, 1e-5..=1e-1)
             .logarithmic(true)
             .custom_formatter(|v, _| format!("{v:.1e}"))
             .text("Learning rate"),
-    );
+    )
+    .on_hover_text("Adam's step size (the reference uses 1e-3)");
     ui.add(
         egui::Slider::new(&mut train.batch_size, 1..=1000)
             .logarithmic(true)
             .text("Batch size"),
-    );
+    )
+    .on_hover_text("Images per minibatch (the reference uses 100)");
     ui.add(
         egui::Slider::new(&mut train.epochs, 1..=200)
             .logarithmic(true)
             .text("Epochs"),
-    );
+    )
+    .on_hover_text("Epochs to reach in all: a continued run trains up to this many");
     ui.horizontal(|ui| {
         let label = ui.label("Seed");
         ui.add(egui::DragValue::new(&mut train.seed).range(0..=u32::MAX as u64))
-            .labelled_by(label.id);
+            .labelled_by(label.id)
+            .on_hover_text("Seeds initialisation, shuffling, binarization and sampling");
     });
-    limit_ui(ui, &mut train.train_limit, 60_000, "Train subset");
-    limit_ui(ui, &mut train.test_limit, 10_000, "Test subset");
-    device_ui(ui, &mut train.device);
+    limit_ui(
+        ui,
+        &mut train.train_limit,
+        60_000,
+        "Train subset",
+        "Train on the first N of the 60,000 training images: shorter epochs",
+    );
+    limit_ui(
+        ui,
+        &mut train.test_limit,
+        10_000,
+        "Test subset",
+        "Measure the test cost on the first N of the 10,000 test images: quicker epoch ends",
+    );
+    ui.add(
+        egui::Slider::new(&mut settings.preview_every_secs, 0.0..=300.0)
+            .step_by(5.0)
+            .suffix(" s")
+            .text("Preview every"),
+    )
+    .on_hover_text("During the first epoch, draw a preview grid this often (0: no previews)");
+    device_ui(ui, &mut settings.device);
 }
 
 fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
-    ui.horizontal(|ui| {
+    let cuda_hint = if cfg!(feature = "cuda") {
+        "candle's CUDA backend on the first GPU"
+    } else {
+        "candle's CUDA backend: this build has no cuda feature (cargo build --release --features cuda)"
+    };
+    ui.horizontal_wrapped(|ui| {
         ui.label("Device:");
         let choices = [
             (DeviceChoice::Cpu, "fast mask-aware CPU kernels"),
@@ -282,10 +388,7 @@ fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
                 DeviceChoice::CandleCpu,
                 "candle's conv2d on the CPU: slow, a cross-check of the fast kernels",
             ),
-            (
-                DeviceChoice::Cuda,
-                "candle's CUDA backend: needs a build with --features cuda and a GPU",
-            ),
+            (DeviceChoice::Cuda, cuda_hint),
         ];
         for (choice, hint) in choices {
             ui.radio_value(device, choice, choice.name())
@@ -294,10 +397,14 @@ fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
     });
 }
 
-fn limit_ui(ui: &mut egui::Ui, limit: &mut Option<usize>, full: usize, label: &str) {
-    ui.horizontal(|ui| {
+fn limit_ui(ui: &mut egui::Ui, limit: &mut Option<usize>, full: usize, label: &str, hint: &str) {
+    ui.horizontal_wrapped(|ui| {
         let mut limited = limit.is_some();
-        if ui.checkbox(&mut limited, label).changed() {
+        if ui
+            .checkbox(&mut limited, label)
+            .on_hover_text(hint)
+            .changed()
+        {
             *limit = limited.then_some(full / 10);
         }
         if let Some(value) = limit {
@@ -305,9 +412,29 @@ fn limit_ui(ui: &mut egui::Ui, limit: &mut Option<usize>, full: usize, label: &s
                 egui::Slider::new(value, 100..=full)
                     .logarithmic(true)
                     .text("images"),
-            );
+            )
+            .on_hover_text(hint);
         } else {
             ui.label("all images");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_recognised_from_their_architecture() {
+        for preset in Preset::ALL {
+            if let Some(model) = preset.model() {
+                assert_eq!(Preset::of(&model), preset);
+            }
+        }
+        let custom = ModelConfig {
+            feature_maps: 20,
+            ..ModelConfig::seed()
+        };
+        assert_eq!(Preset::of(&custom), Preset::Custom);
+    }
 }

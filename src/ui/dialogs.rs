@@ -14,6 +14,10 @@ pub enum DialogPurpose {
     OpenCheckpoint,
     /// Pick where to save the samples as PNG.
     SavePng,
+    /// Pick another run's checkpoint to compare with.
+    CompareCheckpoint,
+    /// Pick where to write the metrics as CSV.
+    ExportCsv,
 }
 
 /// The answer of a dialog: `None` when the user cancelled or no dialog could be shown.
@@ -45,6 +49,9 @@ impl FileDialogs for RfdDialogs {
             DialogPurpose::SavePng => dialog
                 .add_filter("PNG image", &["png"])
                 .set_file_name("samples.png"),
+            DialogPurpose::ExportCsv => dialog
+                .add_filter("CSV table", &["csv"])
+                .set_file_name("metrics.csv"),
             _ => dialog
                 .add_filter("PixelCNN checkpoint", &["ckpt", "pcnn", "safetensors"])
                 .set_file_name("pixelcnn.ckpt"),

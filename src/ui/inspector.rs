@@ -1,8 +1,9 @@
 //! The model inspector: every masked layer's mask as a grid, the layer table, and the receptive
-//! field of a picked output pixel computed from the configured layer stack.
+//! field of a picked output pixel computed from the configured layer stack, in five colours:
+//! the output, visible pixels, the blind spot, pixels out of reach and later pixels.
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::receptive_field::visible_inputs;
+use crate::model::receptive_field::{classify_inputs, Reach};
 use crate::model::{LayerSpec, Mask, ModelConfig};
 
 /// The inspector's runtime state: the picked output pixel and a cache of what it sees.
@@ -10,7 +11,7 @@ use crate::model::{LayerSpec, Mask, ModelConfig};
 pub struct InspectorState {
     /// The output pixel (row, column) whose receptive field is shown.
     pub pixel: (usize, usize),
-    cache: Option<(ModelConfig, (usize, usize), Vec<bool>)>,
+    cache: Option<(ModelConfig, (usize, usize), Vec<Reach>)>,
 }
 
 impl Default for InspectorState {
@@ -23,16 +24,16 @@ impl Default for InspectorState {
 }
 
 impl InspectorState {
-    /// The input pixels visible from the picked output pixel (784 flags).
-    pub fn visible(&mut self, model: &ModelConfig, layers: &[LayerSpec]) -> &[bool] {
+    /// What each input pixel is to the picked output pixel (784 entries), as the view draws it.
+    pub fn classified(&mut self, model: &ModelConfig, layers: &[LayerSpec]) -> &[Reach] {
         let fresh = matches!(&self.cache, Some((m, p, _)) if m == model && *p == self.pixel);
         if !fresh {
-            let seen = visible_inputs(layers, self.pixel.0, self.pixel.1);
-            self.cache = Some((model.clone(), self.pixel, seen));
+            let map = classify_inputs(layers, self.pixel.0, self.pixel.1);
+            self.cache = Some((model.clone(), self.pixel, map));
         }
         self.cache
             .as_ref()
-            .map_or(&[][..], |(_, _, seen)| seen.as_slice())
+            .map_or(&[][..], |(_, _, map)| map.as_slice())
     }
 }
 
@@ -53,55 +54,104 @@ pub fn mask_caption(layer: &LayerSpec) -> String {
 }
 
 /// Width of one mask card.
-const MASK_CARD_WIDTH: f32 = 190.0;
+const MASK_CARD_WIDTH: f32 = 200.0;
+/// Below this width the receptive field goes under the layer table instead of beside it.
+const SIDE_BY_SIDE_MIN_WIDTH: f32 = 760.0;
 
-/// Draws the inspector for `model`: masks and layer table on the left, the receptive field on
-/// the right.
+/// Draws the inspector for `model`: masks and the layer table, and the receptive field beside
+/// them (in a resizable panel) when there is room, or under them when the window is narrow.
 pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut InspectorState) {
     let layers = model.layers();
-    egui::Panel::right("receptive_field_panel")
-        .resizable(false)
-        .exact_size(310.0)
-        .show(ui, |ui| {
-            egui::ScrollArea::vertical()
-                .id_salt("receptive_field_scroll")
-                .show(ui, |ui| {
-                    ui.heading("Receptive field");
-                    receptive_field_ui(ui, model, &layers, state);
-                });
+    let width = ui.available_width();
+    if width >= SIDE_BY_SIDE_MIN_WIDTH {
+        egui::Panel::right("receptive_field_panel")
+            .resizable(true)
+            .default_size((width * 0.42).clamp(300.0, 560.0))
+            .size_range(260.0..=(width * 0.6))
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("receptive_field_scroll")
+                    .show(ui, |ui| {
+                        ui.heading("Receptive field");
+                        receptive_field_ui(ui, model, &layers, state);
+                    });
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::both()
+                .id_salt("inspector_scroll")
+                .auto_shrink([false, false])
+                .show(ui, |ui| masks_and_table_ui(ui, &layers));
         });
-    egui::CentralPanel::default().show(ui, |ui| {
+    } else {
+        // Narrow: one column of sections that collapse, so any one can have the room.
         egui::ScrollArea::vertical()
             .id_salt("inspector_scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                ui.heading("Masks");
-                ui.label(
-                    "Light taps are used, dark taps are hidden; the red outline marks the centre \
-                     (the pixel being predicted).",
-                );
-                let masked: Vec<&LayerSpec> =
-                    layers.iter().filter(|l| l.mask_kind().is_some()).collect();
-                let per_row = ((ui.available_width() / (MASK_CARD_WIDTH + 8.0)) as usize).max(1);
-                for row in masked.chunks(per_row) {
-                    ui.horizontal(|ui| {
-                        for layer in row {
-                            mask_card_ui(ui, layer);
-                        }
-                    });
-                }
+                masks_and_table_ui(ui, &layers);
                 ui.separator();
-                ui.heading("Layers");
-                layer_table_ui(ui, &layers);
+                egui::CollapsingHeader::new(egui::RichText::new("Receptive field").heading())
+                    .id_salt("receptive_field_section")
+                    .default_open(true)
+                    .show(ui, |ui| receptive_field_ui(ui, model, &layers, state));
             });
-    });
+    }
+}
+
+fn masks_and_table_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
+    egui::CollapsingHeader::new(egui::RichText::new("Masks").heading())
+        .id_salt("masks_section")
+        .default_open(true)
+        .show(ui, |ui| masks_ui(ui, layers));
+    ui.separator();
+    egui::CollapsingHeader::new(egui::RichText::new("Layers").heading())
+        .id_salt("layers_section")
+        .default_open(true)
+        .show(ui, |ui| layers_ui(ui, layers));
+}
+
+fn masks_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
+    ui.add(
+        egui::Label::new(
+            "Light taps are used, dark taps are hidden; the red outline marks the centre \
+             (the pixel being predicted).",
+        )
+        .wrap(),
+    );
+    let masked: Vec<&LayerSpec> = layers.iter().filter(|l| l.mask_kind().is_some()).collect();
+    // Cards in rows that fit the width (a group's size is only known once drawn, so the rows
+    // are counted here rather than left to a wrapping layout).
+    let per_row = ((ui.available_width() / (MASK_CARD_WIDTH + 8.0)) as usize).max(1);
+    for row in masked.chunks(per_row) {
+        ui.horizontal(|ui| {
+            for layer in row {
+                mask_card_ui(ui, layer);
+            }
+        });
+    }
+}
+
+fn layers_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
+    let total: usize = layers.iter().map(LayerSpec::parameter_count).sum();
+    ui.add(
+        egui::Label::new(format!(
+            "{} layers, {} parameters in all",
+            layers.len(),
+            super::status::thousands(total as u64)
+        ))
+        .wrap(),
+    );
+    egui::ScrollArea::horizontal()
+        .id_salt("layer_table_scroll")
+        .auto_shrink([false, true])
+        .show(ui, |ui| layer_table_ui(ui, layers));
 }
 
 fn mask_card_ui(ui: &mut egui::Ui, layer: &LayerSpec) {
     ui.group(|ui| {
         ui.set_width(MASK_CARD_WIDTH - 14.0);
         ui.vertical(|ui| {
-            ui.add(egui::Label::new(egui::RichText::new(mask_caption(layer)).small()).wrap());
+            ui.add(egui::Label::new(mask_caption(layer)).wrap());
             mask_grid_ui(ui, &layer.mask());
         });
     });
@@ -181,21 +231,60 @@ fn layer_table_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
         });
 }
 
+/// The colour of each kind of input pixel in the receptive-field view.
+pub fn reach_color(reach: Reach) -> egui::Color32 {
+    match reach {
+        Reach::Output => egui::Color32::from_rgb(230, 60, 60),
+        Reach::Visible => egui::Color32::from_rgb(70, 140, 230),
+        Reach::BlindSpot => egui::Color32::from_rgb(235, 160, 40),
+        Reach::OutOfReach => egui::Color32::from_gray(95),
+        Reach::Later => egui::Color32::from_gray(35),
+    }
+}
+
+/// The legend entry of each kind of input pixel.
+pub fn reach_label(reach: Reach) -> &'static str {
+    match reach {
+        Reach::Output => "the output pixel (what is predicted)",
+        Reach::Visible => "visible: earlier pixels it sees",
+        Reach::BlindSpot => "blind spot: earlier pixels within reach that masking hides",
+        Reach::OutOfReach => "out of reach: earlier pixels farther than the kernels reach",
+        Reach::Later => "later pixels (never visible)",
+    }
+}
+
+/// The caption above the receptive-field view; it mentions a blind spot only when there is one.
+pub fn receptive_field_caption(pixel: (usize, usize), map: &[Reach]) -> String {
+    let count = |kind| map.iter().filter(|&&r| r == kind).count();
+    let mut text = format!(
+        "Output pixel (row {}, col {}) sees {} of {IMAGE_PIXELS} input pixels.",
+        pixel.0,
+        pixel.1,
+        count(Reach::Visible)
+    );
+    let blind = count(Reach::BlindSpot);
+    if blind > 0 {
+        text.push_str(&format!(
+            " Stacked masks hide {blind} earlier pixels within its reach: the blind spot."
+        ));
+    }
+    text.push_str(" Click an output pixel to move it.");
+    text
+}
+
 fn receptive_field_ui(
     ui: &mut egui::Ui,
     model: &ModelConfig,
     layers: &[LayerSpec],
     state: &mut InspectorState,
 ) {
-    let cell = 10.0;
-    let side = cell * IMAGE_SIDE as f32;
     let pixel = state.pixel;
-    let visible = state.visible(model, layers).to_vec();
-    let count = visible.iter().filter(|&&v| v).count();
-    ui.label(format!(
-        "Click an output pixel. Output pixel (row {}, col {}) sees {count} of {IMAGE_PIXELS} input pixels (blue); the rest, including the blind spot to its upper right, never reach it.",
-        pixel.0, pixel.1
-    ));
+    let map = state.classified(model, layers).to_vec();
+    ui.add(egui::Label::new(receptive_field_caption(pixel, &map)).wrap());
+    let cell = (ui.available_width() / IMAGE_SIDE as f32)
+        .clamp(4.0, 16.0)
+        .floor();
+    let side = cell * IMAGE_SIDE as f32;
     let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click());
     if response.clicked() {
         if let Some(pos) = response.interact_pointer_pos() {
@@ -208,20 +297,47 @@ fn receptive_field_ui(
         }
     }
     let painter = ui.painter_at(rect);
-    for (index, &seen) in visible.iter().enumerate() {
+    for (index, &reach) in map.iter().enumerate() {
         let (row, col) = (index / IMAGE_SIDE, index % IMAGE_SIDE);
         let min = rect.min + egui::vec2(col as f32 * cell, row as f32 * cell);
         let cell_rect = egui::Rect::from_min_size(min, egui::vec2(cell, cell)).shrink(0.5);
-        let color = if (row, col) == state.pixel {
-            egui::Color32::from_rgb(230, 60, 60)
-        } else if seen {
-            egui::Color32::from_rgb(70, 140, 230)
-        } else if row * IMAGE_SIDE + col > state.pixel.0 * IMAGE_SIDE + state.pixel.1 {
-            egui::Color32::from_gray(30)
-        } else {
-            egui::Color32::from_gray(70)
-        };
-        painter.rect_filled(cell_rect, 0.0, color);
+        painter.rect_filled(cell_rect, 0.0, reach_color(reach));
     }
-    ui.label("Red: the output pixel. Blue: visible inputs. Light grey: earlier pixels it cannot see (blind spot). Dark: later pixels (never visible).");
+    for reach in [
+        Reach::Output,
+        Reach::Visible,
+        Reach::BlindSpot,
+        Reach::OutOfReach,
+        Reach::Later,
+    ] {
+        let count = map.iter().filter(|&&r| r == reach).count();
+        if reach == Reach::BlindSpot && count == 0 {
+            continue;
+        }
+        ui.horizontal(|ui| {
+            let (swatch, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+            ui.painter().rect_filled(swatch, 1.0, reach_color(reach));
+            ui.add(egui::Label::new(format!("{} ({count})", reach_label(reach))).wrap());
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caption_mentions_a_blind_spot_only_when_there_is_one() {
+        let seed = ModelConfig::seed().layers();
+        let with = receptive_field_caption((14, 14), &classify_inputs(&seed, 14, 14));
+        assert!(with.contains("blind spot"), "{with}");
+        let first_only = ModelConfig {
+            masked_layers: 0,
+            ..ModelConfig::seed()
+        }
+        .layers();
+        let without = receptive_field_caption((14, 14), &classify_inputs(&first_only, 14, 14));
+        assert!(!without.contains("blind"), "{without}");
+        assert!(without.contains("sees 24 of 784 input pixels"), "{without}");
+    }
 }

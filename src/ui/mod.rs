@@ -2,13 +2,20 @@
 //! model inspector and checkpoints, talking to the training thread through [`crate::worker`].
 //!
 //! Each panel is a small `*_ui` function in its own file that returns [`UiCommand`]s; the
-//! [`StudioApp`] applies them in one place at the end of the frame.
+//! [`StudioApp`] applies them in one place at the end of the frame. Nothing here touches a
+//! tensor: the model lives on the worker thread.
 
 mod app;
+pub mod compare;
 pub mod controls;
 pub mod curves;
 pub mod dialogs;
+pub mod estimate;
+pub mod help;
 pub mod inspector;
+pub mod message_log;
+pub mod paths;
+pub mod prompts;
 pub mod samples;
 mod startup;
 pub mod status;
@@ -17,8 +24,11 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-pub use app::{FrameStats, StudioApp, StudioOptions, Tab, UiSettings, EVENT_BUDGET};
+pub use app::{
+    FrameStats, StudioApp, StudioOptions, Tab, UiSettings, EVENT_BUDGET, HEADLESS_SPEED,
+};
 pub use dialogs::{DialogPurpose, DialogResult, FileDialogs, FixedDialogs, RfdDialogs};
+pub use prompts::CloseChoice;
 pub use startup::{
     AUTOSTART_ENV, EPOCHS_ENV, FRAME_LOG_ENV, MODEL_ENV, PRESET_ENV, TEST_LIMIT_ENV,
     TRAIN_LIMIT_ENV, VIEW_ENV,
@@ -26,8 +36,17 @@ pub use startup::{
 
 use crate::messages::DataSource;
 
-/// The window title.
+/// The window title (also eframe's app id: settings and the autosave live in its data folder).
 pub const WINDOW_TITLE: &str = "PixelCNN Studio";
+/// The autosave's file name in the studio's data folder.
+pub const AUTOSAVE_FILE: &str = "autosave.safetensors";
+
+/// Where the studio keeps its autosave: the data folder eframe keeps its settings in (on Linux
+/// `$XDG_DATA_HOME/pixelcnnstudio` or `~/.local/share/pixelcnnstudio`); `None` where there is
+/// none.
+pub fn default_autosave_path() -> Option<PathBuf> {
+    eframe::storage_dir(WINDOW_TITLE).map(|dir| dir.join(AUTOSAVE_FILE))
+}
 
 /// What a panel asks the app to do; applied in one place at the end of the frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +57,8 @@ pub enum UiCommand {
     Pause,
     /// Resume paused training.
     Resume,
+    /// Pause when running, resume when paused (Space).
+    TogglePause,
     /// Stop the run (the model is kept).
     Stop,
     /// Reset the model (asks first when it has trained).
@@ -48,12 +69,28 @@ pub enum UiCommand {
     SaveCheckpoint(Option<PathBuf>),
     /// Open a checkpoint: through a dialog, or from the typed path when given.
     OpenCheckpoint(Option<PathBuf>),
-    /// Save the sample grid as PNG: through a dialog, or to the typed path when given.
+    /// Save the grid shown as PNG: through a dialog, or to the typed path when given.
     SavePng(Option<PathBuf>),
+    /// Write the metric history as CSV: through a dialog, or to the typed path when given.
+    ExportCsv(Option<PathBuf>),
+    /// Add another run's history to the plot: through a dialog, or from the typed path.
+    CompareRun(Option<PathBuf>),
+    /// Stop comparing with the run at this index.
+    RemoveCompared(usize),
+    /// Show or hide the Compare and export window.
+    ShowCompare,
+    /// Show or hide the Help window.
+    ShowHelp,
     /// Show another view.
     ShowTab(Tab),
-    /// The user answered the confirmation question (`true`: go ahead).
+    /// The user answered the discard question (`true`: go ahead).
     Confirm(bool),
+    /// The user answered the close prompt.
+    CloseChoice(CloseChoice),
+    /// The user answered the offer to resume the autosaved run (`true`: resume).
+    ResumeAutosave(bool),
+    /// Close the window (asks first when the model has unsaved training).
+    RequestClose,
 }
 
 /// Opens the studio window and runs it until it is closed. `data_dir` overrides the shipped
@@ -79,6 +116,8 @@ pub fn run_studio(data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                     data: DataSource::MnistDir(data_dir),
                     dialogs: std::sync::Arc::new(RfdDialogs),
                     frame_log: startup.frame_log,
+                    autosave: default_autosave_path(),
+                    speed_probe: std::sync::Arc::new(estimate::MeasuredProbe),
                 },
             );
             startup.apply(&mut app);

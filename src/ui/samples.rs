@@ -1,117 +1,245 @@
-//! The sample grid: the latest 10x10 samples as a crisp (nearest-neighbour) texture, labelled
-//! with their epoch, filling row by row while being drawn; "Save PNG".
+//! The sample grids: the live one, filling row by row while it is drawn (paced so the fill stays
+//! visible), and every epoch's grid, kept so the user can scrub back through them with a slider;
+//! a thin gutter between the tiles; labels that say when a grid was drawn ("end of epoch 3, step
+//! 1,800", "during epoch 1, step 250"); "Save PNG".
+//!
+//! Time is the studio's clock (egui's input time, seconds), passed in by the caller, so the paced
+//! reveal is testable without sleeping.
 
-use std::path::PathBuf;
-use std::time::Instant;
-
+use super::compare::take_focus;
+use super::paths::{typed_path, PathField};
+use super::status::thousands;
 use super::UiCommand;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::SampleGrid;
+use crate::train::{SampleKind, SampleStamp};
 
-/// The latest samples and their texture.
-#[derive(Default)]
-pub struct SamplesView {
-    grid: Option<SampleGrid>,
-    epoch: usize,
-    complete: bool,
-    texture: Option<egui::TextureHandle>,
-    dirty: bool,
-    /// When the grid being drawn started to show, for the paced reveal.
-    reveal_started: Option<Instant>,
-    /// Pixels of each image shown in the texture now.
-    shown_pixels: usize,
-}
-
+/// Pixels between two tiles of a grid.
+pub const GUTTER_PX: usize = 1;
+/// Epoch grids kept for scrubbing (about 10 KB each).
+pub const HISTORY_CAPACITY: usize = 1000;
 /// A new grid is revealed at most this many pixels (per image) a second, in drawing order, so
 /// the pixel-by-pixel fill stays visible when the fast sampler finishes within a few frames.
-const REVEAL_PIXELS_PER_SEC: f64 = 1000.0;
+pub const REVEAL_PIXELS_PER_SEC: f64 = 1000.0;
+
+/// A finished grid kept compactly (one bit per pixel) with its stamp.
+#[derive(Clone, Debug, PartialEq)]
+struct KeptGrid {
+    stamp: SampleStamp,
+    count: usize,
+    bits: Vec<u8>,
+}
+
+impl KeptGrid {
+    fn pack(stamp: SampleStamp, grid: &SampleGrid) -> KeptGrid {
+        let mut bits = vec![0u8; grid.pixels.len().div_ceil(8)];
+        for (i, &p) in grid.pixels.iter().enumerate() {
+            if p > 0.5 {
+                bits[i / 8] |= 1 << (i % 8);
+            }
+        }
+        KeptGrid {
+            stamp,
+            count: grid.count,
+            bits,
+        }
+    }
+
+    fn unpack(&self) -> SampleGrid {
+        let mut grid = SampleGrid::blank(self.count);
+        for (i, p) in grid.pixels.iter_mut().enumerate() {
+            if self
+                .bits
+                .get(i / 8)
+                .is_some_and(|b| b & (1 << (i % 8)) != 0)
+            {
+                *p = 1.0;
+            }
+        }
+        grid.pixels_done = IMAGE_PIXELS;
+        grid
+    }
+}
+
+/// The live grid, the kept epoch grids and their textures.
+#[derive(Default)]
+pub struct SamplesView {
+    live: Option<(SampleStamp, SampleGrid)>,
+    complete: bool,
+    /// The live grid's drawing was stopped part-way (it will not complete).
+    interrupted: bool,
+    /// When the grid being drawn started to show (studio seconds), for the paced reveal.
+    reveal_started: Option<f64>,
+    /// Pixels of each image shown in the live texture now.
+    shown_pixels: usize,
+    /// Every finished end-of-epoch grid, in epoch order.
+    history: Vec<KeptGrid>,
+    /// The kept grid being looked at (`None`: the live one).
+    scrub: Option<usize>,
+    live_texture: Option<egui::TextureHandle>,
+    history_texture: Option<(usize, egui::TextureHandle)>,
+    dirty: bool,
+}
 
 impl SamplesView {
-    /// A partially drawn grid arrived.
-    pub fn set_progress(&mut self, epoch: usize, grid: SampleGrid) {
+    /// A partially drawn grid arrived at `now` (studio seconds).
+    pub fn set_progress(&mut self, stamp: SampleStamp, grid: SampleGrid, now: f64) {
         if self.complete || self.reveal_started.is_none() {
             // A new drawing begins: reveal it from its first pixel.
-            self.reveal_started = Some(Instant::now());
+            self.reveal_started = Some(now);
             self.shown_pixels = 0;
         }
-        self.grid = Some(grid);
-        self.epoch = epoch;
+        self.live = Some((stamp, grid));
         self.complete = false;
+        self.interrupted = false;
         self.dirty = true;
     }
 
-    /// A complete grid arrived.
-    pub fn set_ready(&mut self, epoch: usize, grid: SampleGrid) {
+    /// The drawing in progress was stopped (Stop, Pause, a command during a lone grid): the
+    /// partial canvas stays, labelled as interrupted, and is shown whole at once.
+    pub fn interrupt_drawing(&mut self) {
+        if self.live.is_some() && !self.complete {
+            self.interrupted = true;
+            self.reveal_started = None;
+            self.dirty = true;
+        }
+    }
+
+    /// Whether the live grid's drawing was stopped part-way.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// A complete grid arrived; an end-of-epoch grid is also kept for scrubbing. A drawing in
+    /// progress keeps its pace; a grid that arrives whole shows at once.
+    pub fn set_ready(&mut self, stamp: SampleStamp, grid: SampleGrid) {
         if self.complete || self.reveal_started.is_none() {
             // No drawing was shown (e.g. a grid restored at once): show it whole.
             self.reveal_started = None;
         }
-        self.grid = Some(grid);
-        self.epoch = epoch;
+        if stamp.kind == SampleKind::EpochEnd {
+            self.keep(stamp, &grid);
+        }
+        self.live = Some((stamp, grid));
         self.complete = true;
+        self.interrupted = false;
         self.dirty = true;
     }
 
-    /// Forgets the samples.
+    fn keep(&mut self, stamp: SampleStamp, grid: &SampleGrid) {
+        let kept = KeptGrid::pack(stamp, grid);
+        match self
+            .history
+            .iter()
+            .position(|k| k.stamp.epoch >= stamp.epoch)
+        {
+            Some(i) if self.history[i].stamp.epoch == stamp.epoch => self.history[i] = kept,
+            Some(i) => self.history.insert(i, kept),
+            None => self.history.push(kept),
+        }
+        if self.history.len() > HISTORY_CAPACITY {
+            // Thin the middle, keep the first and the newest grids.
+            self.history.remove(1);
+        }
+        self.history_texture = None;
+    }
+
+    /// Forgets every grid.
     pub fn clear(&mut self) {
         *self = SamplesView::default();
     }
 
-    /// The grid shown, if any.
+    /// The live grid, if any.
     pub fn grid(&self) -> Option<&SampleGrid> {
-        self.grid.as_ref()
+        self.live.as_ref().map(|(_, g)| g)
     }
 
-    /// The epoch the samples came from.
+    /// When the live grid was drawn.
+    pub fn stamp(&self) -> Option<SampleStamp> {
+        self.live.as_ref().map(|(s, _)| *s)
+    }
+
+    /// Epochs the model had completed when the live grid was drawn.
     pub fn epoch(&self) -> usize {
-        self.epoch
+        self.stamp().map_or(0, |s| s.epoch.floor() as usize)
     }
 
-    /// Whether the grid shown is complete.
+    /// Whether the live grid is complete.
     pub fn is_complete(&self) -> bool {
         self.complete
     }
 
-    /// Pixels per image to show now: what was drawn, paced by the reveal.
-    fn pixels_to_show(&self) -> usize {
-        let drawn = self.grid.as_ref().map_or(0, |g| g.pixels_done);
+    /// The kept end-of-epoch grids' stamps, in epoch order.
+    pub fn history(&self) -> Vec<SampleStamp> {
+        self.history.iter().map(|k| k.stamp).collect()
+    }
+
+    /// Looks at kept grid `index` (`None`: back to the live grid). Out of range: the newest.
+    pub fn scrub_to(&mut self, index: Option<usize>) {
+        self.scrub = index.map(|i| i.min(self.history.len().saturating_sub(1)));
+        if self.history.is_empty() {
+            self.scrub = None;
+        }
+    }
+
+    /// The kept grid being looked at (`None`: the live one).
+    pub fn scrubbed(&self) -> Option<usize> {
+        self.scrub
+    }
+
+    /// The stamp of the grid shown (kept or live).
+    pub fn shown_stamp(&self) -> Option<SampleStamp> {
+        match self.scrub {
+            Some(i) => self.history.get(i).map(|k| k.stamp),
+            None => self.stamp(),
+        }
+    }
+
+    /// The grid shown, whole (for Save PNG): the kept one being looked at, or the live one once
+    /// complete.
+    pub fn shown_grid(&self) -> Option<SampleGrid> {
+        match self.scrub {
+            Some(i) => self.history.get(i).map(KeptGrid::unpack),
+            None if self.complete => self.grid().cloned(),
+            None => None,
+        }
+    }
+
+    /// Pixels per image of the live grid to show at `now`: what was drawn, paced by the reveal.
+    pub fn pixels_to_show(&self, now: f64) -> usize {
+        let drawn = self.grid().map_or(0, |g| g.pixels_done);
         match self.reveal_started {
             Some(started) => {
-                let paced = started.elapsed().as_secs_f64() * REVEAL_PIXELS_PER_SEC;
+                let paced = (now - started).max(0.0) * REVEAL_PIXELS_PER_SEC;
                 drawn.min(paced as usize)
             }
             None => drawn,
         }
     }
 
-    /// Whether the texture still has pixels to reveal.
-    pub fn is_revealing(&self) -> bool {
-        self.shown_pixels < IMAGE_PIXELS
-            && self
-                .grid
-                .as_ref()
-                .is_some_and(|g| g.pixels_done > self.shown_pixels)
+    /// Whether the live texture still has pixels to reveal at `now`.
+    pub fn is_revealing(&self, now: f64) -> bool {
+        self.pixels_to_show(now) < self.grid().map_or(0, |g| g.pixels_done)
+            || (self.shown_pixels < IMAGE_PIXELS
+                && self
+                    .grid()
+                    .is_some_and(|g| g.pixels_done > self.shown_pixels))
     }
 
-    fn texture(&mut self, ctx: &egui::Context) -> Option<&egui::TextureHandle> {
-        let shown = self.pixels_to_show();
+    fn live_texture(&mut self, ctx: &egui::Context, now: f64) -> Option<&egui::TextureHandle> {
+        let shown = self.pixels_to_show(now);
         if shown != self.shown_pixels {
             self.shown_pixels = shown;
             self.dirty = true;
         }
         if self.dirty {
             self.dirty = false;
-            if let Some(grid) = &self.grid {
-                let mut partial = grid.clone();
-                for image in partial.pixels.chunks_exact_mut(IMAGE_PIXELS) {
-                    image[shown.min(IMAGE_PIXELS)..].fill(0.0);
-                }
-                let (width, luma) = partial.to_luma();
-                let image = egui::ColorImage::from_gray([width, width], &luma);
-                match &mut self.texture {
+            if let Some((_, grid)) = &self.live {
+                let image = grid_image(grid, shown);
+                match &mut self.live_texture {
                     Some(texture) => texture.set(image, egui::TextureOptions::NEAREST),
                     None => {
-                        self.texture = Some(ctx.load_texture(
+                        self.live_texture = Some(ctx.load_texture(
                             "pixelcnn-samples",
                             image,
                             egui::TextureOptions::NEAREST,
@@ -120,8 +248,61 @@ impl SamplesView {
                 }
             }
         }
-        self.texture.as_ref()
+        self.live_texture.as_ref()
     }
+
+    fn history_texture(
+        &mut self,
+        ctx: &egui::Context,
+        index: usize,
+    ) -> Option<&egui::TextureHandle> {
+        if self.history_texture.as_ref().map(|(i, _)| *i) != Some(index) {
+            let grid = self.history.get(index)?.unpack();
+            let texture = ctx.load_texture(
+                "pixelcnn-samples-history",
+                grid_image(&grid, IMAGE_PIXELS),
+                egui::TextureOptions::NEAREST,
+            );
+            self.history_texture = Some((index, texture));
+        }
+        self.history_texture.as_ref().map(|(_, t)| t)
+    }
+}
+
+/// When a grid was drawn, in words.
+pub fn stamp_label(stamp: &SampleStamp) -> String {
+    let step = thousands(stamp.global_step);
+    match stamp.kind {
+        SampleKind::EpochEnd => format!("end of epoch {}, step {step}", stamp.epoch.round()),
+        SampleKind::Preview => format!(
+            "during epoch {}, step {step} (preview)",
+            stamp.epoch.floor() + 1.0
+        ),
+        SampleKind::OnDemand => {
+            format!("during epoch {}, step {step}", stamp.epoch.floor() + 1.0)
+        }
+    }
+}
+
+/// The grid as a greyscale image with a [`GUTTER_PX`] grey gutter between the tiles; pixels past
+/// `shown` (per image) are left black.
+pub fn grid_image(grid: &SampleGrid, shown: usize) -> egui::ColorImage {
+    let side = grid.side();
+    let tile = IMAGE_SIDE + GUTTER_PX;
+    let width = side * IMAGE_SIDE + (side - 1) * GUTTER_PX;
+    let mut luma = vec![70u8; width * width];
+    for index in 0..side * side {
+        let (gy, gx) = (index / side, index % side);
+        let image = grid
+            .pixels
+            .get(index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS);
+        for pos in 0..IMAGE_PIXELS {
+            let (y, x) = (pos / IMAGE_SIDE, pos % IMAGE_SIDE);
+            let on = pos < shown && image.and_then(|img| img.get(pos)).is_some_and(|&v| v > 0.5);
+            luma[(gy * tile + y) * width + gx * tile + x] = if on { 255 } else { 0 };
+        }
+    }
+    egui::ColorImage::from_gray([width, width], &luma)
 }
 
 /// Encodes a grid as a greyscale PNG at `path` (blocking: call it off the UI thread).
@@ -130,72 +311,154 @@ pub fn save_png(grid: &SampleGrid, path: &std::path::Path) -> Result<(), String>
         .map_err(|err| format!("could not save the PNG: {err:#}"))
 }
 
-/// Draws the grid and its buttons; returns what the user asked for.
+/// Width of the column of controls beside the grid when the panel is wider than tall.
+const SIDE_COLUMN_WIDTH: f32 = 230.0;
+
+/// Draws the grid, the history slider and the buttons; returns what the user asked for.
+/// `focus` names a path field to give the keyboard focus to. In a wide, short panel (the
+/// stacked layout of a small window) the controls stand beside the grid, otherwise above it.
 pub fn samples_ui(
     ui: &mut egui::Ui,
     view: &mut SamplesView,
     png_path: &mut String,
+    focus: &mut Option<PathField>,
 ) -> Vec<UiCommand> {
+    let now = ui.input(|i| i.time);
     let mut commands = Vec::new();
-    ui.horizontal(|ui| {
+    let available = ui.available_size();
+    if available.x >= available.y + SIDE_COLUMN_WIDTH {
+        ui.horizontal_top(|ui| {
+            let side = available.y.min(available.x - SIDE_COLUMN_WIDTH).max(64.0);
+            grid_ui(ui, view, now, side);
+            ui.vertical(|ui| {
+                ui.set_max_width(SIDE_COLUMN_WIDTH - 10.0);
+                sample_controls_ui(ui, view, png_path, focus, now, &mut commands);
+            });
+        });
+    } else {
+        sample_controls_ui(ui, view, png_path, focus, now, &mut commands);
+        let available = ui.available_size();
+        grid_ui(ui, view, now, available.x.min(available.y).max(64.0));
+    }
+    commands
+}
+
+fn sample_controls_ui(
+    ui: &mut egui::Ui,
+    view: &mut SamplesView,
+    png_path: &mut String,
+    focus: &mut Option<PathField>,
+    now: f64,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.horizontal_wrapped(|ui| {
         ui.strong("Samples");
-        match view.grid() {
-            None => {
-                ui.label("none yet: they appear after each epoch, or press \"Sample now\"");
+        let live_label = match (view.scrub, view.live.as_ref()) {
+            (Some(_), _) => view
+                .shown_stamp()
+                .map(|s| format!("{} (kept)", stamp_label(&s)))
+                .unwrap_or_default(),
+            (None, None) => {
+                "none yet: a preview appears early in the first epoch, a grid after each epoch, \
+                 or press \"Sample now\""
+                    .to_string()
             }
-            Some(_) if !view.complete || view.is_revealing() => {
-                let rows = view.pixels_to_show() / IMAGE_SIDE;
-                ui.label(format!(
-                    "after epoch {}, drawing row {rows} of {IMAGE_SIDE}...",
-                    view.epoch
-                ));
+            (None, Some((stamp, grid))) if view.interrupted => format!(
+                "{}: interrupted at row {} of {IMAGE_SIDE}",
+                stamp_label(stamp),
+                grid.pixels_done / IMAGE_SIDE
+            ),
+            (None, Some((stamp, _))) if !view.complete || view.is_revealing(now) => {
+                let rows = view.pixels_to_show(now) / IMAGE_SIDE;
+                format!(
+                    "{}: drawing row {rows} of {IMAGE_SIDE}...",
+                    stamp_label(stamp)
+                )
             }
-            Some(grid) => {
-                ui.label(format!(
-                    "after epoch {} ({} images, mean pixel {:.3})",
-                    view.epoch,
-                    grid.count,
-                    grid.mean_pixel()
-                ));
+            (None, Some((stamp, grid))) => format!(
+                "{} ({} images, mean pixel {:.3})",
+                stamp_label(stamp),
+                grid.count,
+                grid.mean_pixel()
+            ),
+        };
+        ui.add(egui::Label::new(live_label).wrap());
+    });
+    ui.horizontal_wrapped(|ui| {
+        if !view.history.is_empty() {
+            if ui
+                .selectable_label(view.scrub.is_none(), "Live")
+                .on_hover_text("Follow the newest grid")
+                .clicked()
+            {
+                view.scrub_to(None);
+            }
+            let last = view.history.len();
+            let mut position = view.scrub.map_or(last, |i| i + 1);
+            let epochs: Vec<f64> = view.history.iter().map(|k| k.stamp.epoch).collect();
+            let label = ui.label("Epoch grid");
+            ui.spacing_mut().slider_width = 90.0;
+            let response = ui
+                .add(
+                    egui::Slider::new(&mut position, 1..=last).custom_formatter(move |v, _| {
+                        let i = (v.round() as usize).clamp(1, epochs.len().max(1)) - 1;
+                        epochs
+                            .get(i)
+                            .map_or_else(String::new, |e| format!("epoch {e:.0}"))
+                    }),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("Scrub back through the grid of every epoch");
+            if response.changed() {
+                view.scrub_to(Some(position.saturating_sub(1)));
             }
         }
     });
-    ui.horizontal(|ui| {
-        ui.add(
-            egui::TextEdit::singleline(png_path)
-                .hint_text("PNG path, or empty for a dialog")
-                .desired_width(220.0),
-        )
-        .on_hover_text("Where \"Save PNG\" writes; empty opens a dialog");
-        let can_save = view.grid.is_some() && view.complete;
+    ui.horizontal_wrapped(|ui| {
+        let label = ui.label(PathField::Png.label());
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(png_path)
+                    .hint_text("or empty for a dialog")
+                    .desired_width(140.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("Where \"Save PNG\" writes (~ is your home folder)");
+        take_focus(focus, PathField::Png, &edit);
+        let can_save = view.shown_grid().is_some();
         if ui
             .add_enabled(can_save, egui::Button::new("Save PNG"))
+            .on_hover_text("Save the grid shown as a PNG")
             .clicked()
         {
-            let trimmed = png_path.trim();
-            let path = (!trimmed.is_empty()).then(|| PathBuf::from(trimmed));
-            commands.push(UiCommand::SavePng(path));
+            commands.push(UiCommand::SavePng(typed_path(png_path)));
         }
     });
+}
+
+fn grid_ui(ui: &mut egui::Ui, view: &mut SamplesView, now: f64, side: f32) {
     let ctx = ui.ctx().clone();
-    let available = ui.available_size();
-    let side = available.x.min(available.y).max(64.0);
-    if view.is_revealing() {
+    if view.scrub.is_none() && view.is_revealing(now) {
         ctx.request_repaint();
     }
-    match view.texture(&ctx) {
-        Some(texture) => {
-            let image = egui::Image::new((texture.id(), egui::vec2(side, side)))
-                .alt_text(format!("sample grid after epoch {}", view.epoch));
+    let alt = view
+        .shown_stamp()
+        .map(|s| format!("sample grid: {}", stamp_label(&s)));
+    let texture = match view.scrub {
+        Some(index) => view.history_texture(&ctx, index),
+        None => view.live_texture(&ctx, now),
+    };
+    match (texture, alt) {
+        (Some(texture), Some(alt)) => {
+            let image = egui::Image::new((texture.id(), egui::vec2(side, side))).alt_text(alt);
             ui.add(image);
         }
-        None => {
+        _ => {
             let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
             ui.painter()
                 .rect_filled(rect, 2.0, egui::Color32::from_gray(16));
         }
     }
-    commands
 }
 
 #[cfg(test)]
@@ -209,19 +472,103 @@ mod tests {
         }
     }
 
+    fn stamp(epoch: f64, kind: SampleKind) -> SampleStamp {
+        SampleStamp {
+            epoch,
+            global_step: (epoch * 600.0) as u64,
+            kind,
+        }
+    }
+
     #[test]
     fn a_fast_drawing_is_revealed_in_order_and_a_restored_grid_shows_at_once() {
         let mut view = SamplesView::default();
-        view.set_progress(1, drawn(28));
-        assert!(view.pixels_to_show() <= 28, "never ahead of what was drawn");
-        view.set_ready(1, drawn(IMAGE_PIXELS));
-        std::thread::sleep(std::time::Duration::from_secs_f64(
-            IMAGE_PIXELS as f64 / REVEAL_PIXELS_PER_SEC + 0.1,
-        ));
-        assert_eq!(view.pixels_to_show(), IMAGE_PIXELS);
+        let t0 = 0.0;
+        view.set_progress(stamp(1.0, SampleKind::EpochEnd), drawn(28), t0);
+        // 10 ms in, the pace allows 10 pixels though a whole row was drawn.
+        assert_eq!(view.pixels_to_show(t0 + 0.010), 10);
+        // Long after, never ahead of what was drawn.
+        assert_eq!(view.pixels_to_show(t0 + 5.0), 28);
+        view.set_ready(stamp(1.0, SampleKind::EpochEnd), drawn(IMAGE_PIXELS));
+        // The rest keeps the pace of the drawing that started at t0 ...
+        assert_eq!(view.pixels_to_show(t0 + 0.3), 300);
+        assert!(view.is_revealing(t0 + 0.3));
+        // ... and is whole once the pace reaches 784 pixels.
+        let done = t0 + 1.0;
+        assert!(IMAGE_PIXELS as f64 / REVEAL_PIXELS_PER_SEC < 1.0);
+        assert_eq!(view.pixels_to_show(done), IMAGE_PIXELS);
 
         let mut restored = SamplesView::default();
-        restored.set_ready(2, drawn(IMAGE_PIXELS));
-        assert_eq!(restored.pixels_to_show(), IMAGE_PIXELS);
+        restored.set_ready(stamp(2.0, SampleKind::EpochEnd), drawn(IMAGE_PIXELS));
+        assert_eq!(restored.pixels_to_show(t0), IMAGE_PIXELS);
+    }
+
+    #[test]
+    fn epoch_grids_are_kept_in_order_for_scrubbing_but_previews_are_not() {
+        let mut view = SamplesView::default();
+        let mut grid = drawn(IMAGE_PIXELS);
+        grid.pixels[5] = 1.0;
+        view.set_ready(stamp(2.0, SampleKind::EpochEnd), grid.clone());
+        view.set_ready(stamp(0.4, SampleKind::Preview), drawn(IMAGE_PIXELS));
+        view.set_ready(stamp(1.0, SampleKind::EpochEnd), drawn(IMAGE_PIXELS));
+        let epochs: Vec<f64> = view.history().iter().map(|s| s.epoch).collect();
+        assert_eq!(epochs, [1.0, 2.0]);
+        view.scrub_to(Some(1));
+        assert_eq!(view.shown_stamp().map(|s| s.epoch), Some(2.0));
+        assert_eq!(view.shown_grid(), Some(grid), "kept bit for bit");
+        view.scrub_to(Some(9));
+        assert_eq!(view.scrubbed(), Some(1), "clamped to the newest");
+        view.scrub_to(None);
+        assert_eq!(view.shown_stamp().map(|s| s.epoch), Some(1.0), "live again");
+    }
+
+    #[test]
+    fn an_interrupted_drawing_shows_its_canvas_at_once_and_cannot_be_saved() {
+        let mut view = SamplesView::default();
+        view.set_progress(stamp(0.5, SampleKind::OnDemand), drawn(56), 0.0);
+        view.interrupt_drawing();
+        assert!(view.is_interrupted());
+        assert_eq!(view.pixels_to_show(0.0), 56, "no more pacing");
+        assert_eq!(view.shown_grid(), None, "a partial grid is not saved");
+        view.set_progress(stamp(0.6, SampleKind::OnDemand), drawn(28), 1.0);
+        assert!(!view.is_interrupted());
+    }
+
+    #[test]
+    fn labels_say_when_a_grid_was_drawn() {
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 3.0,
+                global_step: 1800,
+                kind: SampleKind::EpochEnd
+            }),
+            "end of epoch 3, step 1,800"
+        );
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 2.9,
+                global_step: 1750,
+                kind: SampleKind::OnDemand
+            }),
+            "during epoch 3, step 1,750"
+        );
+    }
+
+    #[test]
+    fn the_grid_image_has_a_gutter_between_tiles() {
+        let mut grid = SampleGrid::blank(4);
+        grid.pixels.fill(1.0);
+        grid.pixels_done = IMAGE_PIXELS;
+        let image = grid_image(&grid, IMAGE_PIXELS);
+        let width = 2 * IMAGE_SIDE + GUTTER_PX;
+        assert_eq!(image.size, [width, width]);
+        let at = |x: usize, y: usize| image.pixels[y * width + x];
+        assert_eq!(at(0, 0), egui::Color32::WHITE);
+        assert_eq!(
+            at(IMAGE_SIDE, 3),
+            egui::Color32::from_gray(70),
+            "the gutter"
+        );
+        assert_eq!(at(IMAGE_SIDE + GUTTER_PX, 3), egui::Color32::WHITE);
     }
 }

@@ -1,14 +1,18 @@
 //! The training thread: a named thread that owns the data, the model and the trainer, takes
 //! [`WorkerCommand`]s and reports [`WorkerEvent`]s over bounded channels, and is joined on drop.
 //!
-//! The thread drives [`crate::train::Trainer::step`] itself, so every command (pause, stop,
-//! sample now, save...) takes effect between two steps. Step losses are coalesced into at most
-//! one [`WorkerEvent::Steps`] per [`STEP_EVENT_INTERVAL`]. Panics and training errors are caught
-//! and reported as [`WorkerEvent::Error`]; the thread keeps serving commands afterwards.
+//! The thread runs the training driver ([`crate::train::Driver`]), which hands control back
+//! whenever a command is waiting, between two training steps, two chunks of the test evaluation
+//! or two image rows of a grid: every command (pause, stop, close, sample now, save...) takes
+//! effect within one of those units. Step losses are coalesced into at most one
+//! [`WorkerEvent::Steps`] per [`STEP_EVENT_INTERVAL`]. Panics and training errors are caught and
+//! reported as [`WorkerEvent::Error`]; the thread keeps serving commands afterwards. With an
+//! autosave path, the model is written there at every epoch end and on exit.
 
 mod checkpoint_io;
 mod run;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -30,6 +34,14 @@ pub const THREAD_NAME: &str = "pixelcnn-worker";
 /// Called after every event send to wake the UI (e.g. `egui::Context::request_repaint`).
 pub type RepaintFn = Arc<dyn Fn() + Send + Sync>;
 
+/// How the worker keeps the user's work.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// Where to write the autosave checkpoint (atomically) at every epoch end and on exit;
+    /// `None` for no autosave (tests, scripts).
+    pub autosave: Option<PathBuf>,
+}
+
 /// Why a command could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -49,13 +61,20 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the named worker thread; `repaint` is called after each event it sends.
+    /// Starts the named worker thread without an autosave; `repaint` is called after each event
+    /// it sends.
     pub fn spawn(repaint: RepaintFn) -> anyhow::Result<Worker> {
+        Worker::spawn_with(WorkerOptions::default(), repaint)
+    }
+
+    /// Starts the named worker thread with `options`; `repaint` is called after each event it
+    /// sends.
+    pub fn spawn_with(options: WorkerOptions, repaint: RepaintFn) -> anyhow::Result<Worker> {
         let (command_tx, command_rx) = bounded(COMMAND_CAPACITY);
         let (event_tx, event_rx) = bounded(EVENT_CAPACITY);
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || run::worker_main(command_rx, event_tx, repaint))
+            .spawn(move || run::worker_main(command_rx, event_tx, repaint, options))
             .context("could not start the training thread")?;
         Ok(Worker {
             commands: Some(command_tx),

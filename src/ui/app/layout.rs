@@ -1,0 +1,294 @@
+//! The studio's layout: menu and tab bar, status bar, the collapsible controls panel, the
+//! current tab (its panels split side by side when there is room and stacked when not, every
+//! split resizable), the windows and the prompts; then the frame's commands are applied, the
+//! close request is answered and the window title follows the run.
+
+use super::StudioApp;
+use crate::messages::WorkerState;
+use crate::ui::compare::compare_window_ui;
+use crate::ui::controls::{controls_ui, ControlsContext};
+use crate::ui::curves::curves_ui;
+use crate::ui::estimate::{estimate_line, EstimateLine, ProbeKey};
+use crate::ui::help::help_ui;
+use crate::ui::inspector::inspector_ui;
+use crate::ui::paths::{typed_path, PathField};
+use crate::ui::prompts::{close_prompt_ui, confirm_ui, resume_offer_ui};
+use crate::ui::samples::samples_ui;
+use crate::ui::status::{status_ui, StatusInfo};
+use crate::ui::{Tab, UiCommand, WINDOW_TITLE};
+
+/// Below this width the training tab stacks the samples under the curves.
+const SIDE_BY_SIDE_MIN_WIDTH: f32 = 720.0;
+
+impl StudioApp {
+    /// Draws one frame and applies what the user asked for.
+    pub(super) fn layout(&mut self, ui: &mut egui::Ui) {
+        self.answer_close_request(ui.ctx());
+        self.shortcuts(ui);
+        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::bottom("status_bar").show(ui, |ui| {
+            let info = StatusInfo {
+                state: self.state,
+                pending: self.pending_action.map(super::Pending::label),
+                progress: self.progress,
+                evaluation: self.evaluation,
+                message: self.log.current(),
+            };
+            status_ui(ui, &info, &self.log, &mut self.log_open);
+            if self.settings.show_frame_stats {
+                ui.label(self.frame_stats.summary());
+            }
+        });
+        let mut show_controls = self.settings.show_controls;
+        egui::Panel::left("controls_panel")
+            .resizable(true)
+            .default_size(280.0)
+            .size_range(220.0..=440.0)
+            .show_collapsible(ui, &mut show_controls, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_panel_ui(ui));
+            });
+        self.settings.show_controls = show_controls;
+        egui::CentralPanel::default().show(ui, |ui| match self.settings.tab {
+            Tab::Training => self.training_tab_ui(ui),
+            Tab::Inspector => {
+                let model = self.settings.controls.model.clone();
+                inspector_ui(ui, &model, &mut self.inspector);
+            }
+        });
+        let ctx = ui.ctx().clone();
+        help_ui(&ctx, &mut self.help_open);
+        let commands = compare_window_ui(
+            &ctx,
+            &mut self.compare_open,
+            &self.compared,
+            &mut self.compare_fields,
+            &mut self.focus,
+            !self.curves.is_empty(),
+        );
+        self.pending.extend(commands);
+        self.prompts_ui(&ctx);
+        for command in std::mem::take(&mut self.pending) {
+            self.apply(command);
+        }
+        self.probe_speed_if_due();
+        self.update_title(&ctx);
+    }
+
+    /// Closing with unsaved training asks first (Save / Discard / Cancel).
+    fn answer_close_request(&mut self, ctx: &egui::Context) {
+        let requested = ctx.input(|i| i.viewport().close_requested());
+        if requested && !self.close.allowed && self.has_unsaved_work() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.close.asking = true;
+        }
+    }
+
+    fn controls_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let context = ControlsContext {
+            state: self.state,
+            pending: self.pending_action.map(super::Pending::label),
+            has_model: self.has_model,
+            estimate: (!self.state.is_busy()).then(|| self.estimate_line()),
+        };
+        let commands = controls_ui(
+            ui,
+            &mut self.settings.controls,
+            &context,
+            &mut self.checkpoint_path,
+            &mut self.focus,
+        );
+        self.pending.extend(commands);
+    }
+
+    /// What a run with the controls' settings would cost.
+    pub(super) fn estimate_line(&self) -> EstimateLine {
+        let controls = &self.settings.controls;
+        let train = controls.train_config();
+        let key = ProbeKey::of(&controls.model, &train);
+        let epochs_left = if self.has_model {
+            train.epochs.saturating_sub(self.progress.epochs_done)
+        } else {
+            train.epochs
+        };
+        estimate_line(&self.estimate, &key, &train, &self.data, epochs_left)
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                let typed = typed_path(&self.checkpoint_path);
+                let save = egui::Button::new("Save checkpoint...").shortcut_text("Ctrl+S");
+                if ui.add_enabled(self.has_model, save).clicked() {
+                    self.pending.push(UiCommand::SaveCheckpoint(typed.clone()));
+                    ui.close();
+                }
+                let open = egui::Button::new("Open checkpoint...").shortcut_text("Ctrl+O");
+                if ui.add_enabled(!self.state.is_busy(), open).clicked() {
+                    self.pending.push(UiCommand::OpenCheckpoint(typed));
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Compare with a checkpoint...").clicked() {
+                    self.pending
+                        .push(UiCommand::CompareRun(self.typed(PathField::Compare)));
+                    ui.close();
+                }
+                let export = egui::Button::new("Export metrics CSV...").shortcut_text("Ctrl+E");
+                if ui.add_enabled(!self.curves.is_empty(), export).clicked() {
+                    self.pending
+                        .push(UiCommand::ExportCsv(self.typed(PathField::Csv)));
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    self.pending.push(UiCommand::RequestClose);
+                    ui.close();
+                }
+            });
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut self.settings.show_controls, "Controls panel");
+                ui.checkbox(&mut self.log_open, "Message log");
+                ui.checkbox(&mut self.settings.show_frame_stats, "Frame-time statistics");
+            });
+            ui.menu_button("Help", |ui| {
+                if ui
+                    .add(egui::Button::new("Help and shortcuts").shortcut_text("F1"))
+                    .clicked()
+                {
+                    self.pending.push(UiCommand::ShowHelp);
+                    ui.close();
+                }
+            });
+            ui.separator();
+            for tab in Tab::ALL {
+                if ui
+                    .selectable_label(self.settings.tab == tab, tab.label())
+                    .clicked()
+                {
+                    self.pending.push(UiCommand::ShowTab(tab));
+                }
+            }
+        });
+    }
+
+    fn shortcuts(&mut self, ui: &egui::Ui) {
+        let shortcut = |modifiers, key| egui::KeyboardShortcut::new(modifiers, key);
+        let command = egui::Modifiers::COMMAND;
+        let none = egui::Modifiers::NONE;
+        let typed = typed_path(&self.checkpoint_path);
+        if ui.input_mut(|i| i.consume_shortcut(&shortcut(command, egui::Key::S))) && self.has_model
+        {
+            self.pending.push(UiCommand::SaveCheckpoint(typed.clone()));
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&shortcut(command, egui::Key::O)))
+            && !self.state.is_busy()
+        {
+            self.pending.push(UiCommand::OpenCheckpoint(typed));
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&shortcut(command, egui::Key::E)))
+            && !self.curves.is_empty()
+        {
+            self.pending
+                .push(UiCommand::ExportCsv(self.typed(PathField::Csv)));
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&shortcut(none, egui::Key::F5)))
+            && self.has_model
+            && self.state != WorkerState::Sampling
+        {
+            self.pending.push(UiCommand::SampleNow);
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&shortcut(none, egui::Key::F1))) {
+            self.pending.push(UiCommand::ShowHelp);
+        }
+        // Space toggles pause, unless the user is typing.
+        if !ui.ctx().text_edit_focused()
+            && ui.input_mut(|i| i.consume_shortcut(&shortcut(none, egui::Key::Space)))
+        {
+            self.pending.push(UiCommand::TogglePause);
+        }
+    }
+
+    fn prompts_ui(&mut self, ctx: &egui::Context) {
+        if let Some(confirm) = &self.confirm {
+            if let Some(answer) = confirm_ui(ctx, confirm) {
+                self.pending.push(UiCommand::Confirm(answer));
+            }
+        }
+        if self.close.asking {
+            let hint = match typed_path(&self.checkpoint_path) {
+                Some(path) => format!("Save writes it to {}.", path.display()),
+                None => "Save asks where to write it.".to_string(),
+            };
+            if let Some(choice) = close_prompt_ui(ctx, &hint) {
+                self.close.asking = false;
+                self.pending.push(UiCommand::CloseChoice(choice));
+            }
+        }
+        if let Some(summary) = &self.resume_offer {
+            if let Some(answer) = resume_offer_ui(ctx, summary) {
+                self.pending.push(UiCommand::ResumeAutosave(answer));
+            }
+        }
+    }
+
+    fn training_tab_ui(&mut self, ui: &mut egui::Ui) {
+        let size = ui.available_size();
+        if size.x >= SIDE_BY_SIDE_MIN_WIDTH {
+            egui::Panel::right("samples_panel")
+                .resizable(true)
+                .default_size((size.x * 0.45).clamp(260.0, 600.0))
+                .size_range(200.0..=(size.x * 0.7))
+                .show(ui, |ui| self.samples_panel_ui(ui));
+        } else {
+            egui::Panel::bottom("samples_panel_stacked")
+                .resizable(true)
+                .default_size((size.y * 0.45).max(150.0))
+                .size_range(120.0..=(size.y * 0.8).max(130.0))
+                .show(ui, |ui| self.samples_panel_ui(ui));
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            let learning_rate = self.settings.controls.train.learning_rate;
+            let commands = curves_ui(
+                ui,
+                &self.curves,
+                &mut self.settings.curves,
+                &self.compared,
+                learning_rate,
+            );
+            self.pending.extend(commands);
+        });
+    }
+
+    fn samples_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let commands = samples_ui(ui, &mut self.samples, &mut self.png_path, &mut self.focus);
+        self.pending.extend(commands);
+    }
+
+    /// "PixelCNN Studio - training, epoch 3/10" while a model exists; sent when it changes.
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = if self.progress.epochs_target == 0
+            && self.state != crate::messages::WorkerState::Idle
+        {
+            format!("{WINDOW_TITLE} \u{2014} {}", self.state_label())
+        } else if self.has_model || self.state.is_busy() {
+            let p = &self.progress;
+            let epoch = if p.step_in_epoch > 0 || p.epochs_done == 0 {
+                p.epochs_done + 1
+            } else {
+                p.epochs_done
+            };
+            format!(
+                "{WINDOW_TITLE} \u{2014} {}, epoch {}/{}",
+                self.state_label(),
+                epoch.min(p.epochs_target.max(1)),
+                p.epochs_target
+            )
+        } else {
+            WINDOW_TITLE.to_string()
+        };
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+}
