@@ -6,6 +6,7 @@ pub mod config;
 pub mod cpu_net;
 pub mod gemm;
 pub mod mask;
+pub mod memory;
 pub mod params;
 pub mod receptive_field;
 pub mod sampler;

@@ -158,7 +158,11 @@ impl Backend {
         progress: &mut dyn FnMut(&SampleGrid),
     ) -> Result<SampleGrid, String> {
         match self {
-            Backend::Cpu(net) => Ok(sample_fast(net, count, rng, progress).0),
+            Backend::Cpu(net) => {
+                let (grid, probabilities) = sample_fast(net, count, rng, progress);
+                check_probabilities(&probabilities)?;
+                Ok(grid)
+            }
             Backend::Candle(c) => {
                 let mut grid = SampleGrid::blank(count);
                 for pos in 0..IMAGE_PIXELS {
@@ -171,6 +175,7 @@ impl Backend {
                         .map_err(candle_err)?;
                     for image in 0..count {
                         let p = 1.0 / (1.0 + (-logits[image * IMAGE_PIXELS + pos]).exp());
+                        check_probabilities(&[p])?;
                         let pixel = if rng.random::<f32>() < p { 1.0 } else { 0.0 };
                         grid.pixels[image * IMAGE_PIXELS + pos] = pixel;
                     }
@@ -182,6 +187,17 @@ impl Backend {
                 Ok(grid)
             }
         }
+    }
+}
+
+/// Refuses samples drawn from probabilities that are not numbers (a model whose outputs
+/// overflow draws blank images that look like a result).
+pub fn check_probabilities(probabilities: &[f32]) -> Result<(), String> {
+    match probabilities.iter().find(|p| !p.is_finite()) {
+        Some(p) => Err(format!(
+            "the model's output is not a finite number (a pixel probability is {p}): its weights are too large or damaged"
+        )),
+        None => Ok(()),
     }
 }
 

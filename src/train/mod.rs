@@ -7,8 +7,8 @@ pub mod trainer;
 
 pub use backend::{Backend, DeviceChoice};
 pub use metrics::{bits_per_dim, nats_per_image, EpochRecord, History, StepHistory, StepPoint};
-pub use optimizer::{Adam, AdamConfig};
+pub use optimizer::{Adam, AdamConfig, NonFiniteUpdate};
 pub use trainer::{
-    evaluate_cost, Progress, RunSummary, StepReport, TrainConfig, TrainError, TrainEvent, Trainer,
-    TrainingSnapshot,
+    evaluate_cost, NonFiniteValue, Progress, RunSummary, StepReport, TrainConfig, TrainError,
+    TrainEvent, Trainer, TrainingSnapshot,
 };

@@ -15,12 +15,13 @@ use super::backend::{Backend, DeviceChoice};
 use super::metrics::{EpochRecord, History, StepPoint};
 use super::optimizer::{clip_gradients, Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
+use crate::model::memory::{self, MemoryError};
 use crate::model::{ConfigError, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
 pub const GRADIENT_CLIP: f32 = 1.0;
 /// Test images evaluated per forward pass.
-const EVAL_BATCH: usize = 500;
+const EVAL_BATCH: usize = memory::EVAL_IMAGES;
 
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,20 +106,59 @@ pub enum TrainError {
     /// The training configuration is invalid.
     #[error("invalid training configuration: {0}")]
     InvalidConfig(String),
-    /// The loss or a gradient became NaN or infinite; the weights are those before this step.
-    #[error("the loss became {loss} at step {step}: training stopped, the last good weights are kept (try a lower learning rate)")]
+    /// The loss, a gradient, Adam's update or the test cost became NaN or infinite; the state
+    /// is the one before the step that failed.
+    #[error("{what} at step {step}: training stopped, the last good weights are kept (try a lower learning rate)")]
     NonFinite {
         /// Global step that failed.
         step: u64,
-        /// The offending loss.
-        loss: f64,
+        /// What became NaN or infinite.
+        what: NonFiniteValue,
     },
+    /// A model's test cost is NaN or infinite (its outputs overflow: weights too large).
+    #[error("the test cost is {cost}: the model's outputs are not finite numbers (its weights are too large or damaged)")]
+    NonFiniteCost {
+        /// The cost.
+        cost: f64,
+    },
+    /// The model and batch need more memory than the machine has available.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
     /// A dataset split has no images.
     #[error("the {0} set is empty: check --data and the limits")]
     EmptyData(&'static str),
     /// The compute device failed (e.g. CUDA unavailable).
     #[error("{0}")]
     Device(String),
+}
+
+/// What became NaN or infinite in a training step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NonFiniteValue {
+    /// The minibatch loss, with its value.
+    Loss(f64),
+    /// A gradient (the loss was finite).
+    Gradient,
+    /// Adam's update of a weight or moment, in this parameter tensor.
+    Update(String),
+    /// The test cost at the end of the epoch, with its value.
+    TestCost(f64),
+}
+
+impl std::fmt::Display for NonFiniteValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NonFiniteValue::Loss(loss) => write!(f, "the loss became {loss}"),
+            NonFiniteValue::Gradient => {
+                write!(f, "a gradient became NaN or infinite (the loss was finite)")
+            }
+            NonFiniteValue::Update(tensor) => write!(
+                f,
+                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
+            ),
+            NonFiniteValue::TestCost(cost) => write!(f, "the test cost became {cost}"),
+        }
+    }
 }
 
 /// What a run reports, in order: `Started`, then `Step`s with an `EpochFinished` (and
@@ -236,6 +276,8 @@ pub struct Trainer {
     total_train_secs: f64,
     /// Images trained in `total_train_secs`.
     total_images: usize,
+    /// The batch size whose training memory was checked against the machine's.
+    memory_checked_batch: Option<usize>,
 }
 
 impl Trainer {
@@ -243,6 +285,8 @@ impl Trainer {
     pub fn new(model: ModelConfig, config: TrainConfig) -> Result<Trainer, TrainError> {
         model.validate()?;
         config.validate()?;
+        // A new trainer is made to train: refuse before the weights are even allocated.
+        check_training_memory(&model, &config, config.batch_size)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let params = Params::init(&model, &mut rng);
         let adam = Adam::new(
@@ -273,6 +317,7 @@ impl Trainer {
     pub fn from_snapshot(snapshot: TrainingSnapshot) -> Result<Trainer, TrainError> {
         snapshot.model.validate()?;
         snapshot.config.validate()?;
+        check_resident_memory(&snapshot.model, &snapshot.config)?;
         let backend = Backend::new(snapshot.config.device, &snapshot.model, &snapshot.params)
             .map_err(TrainError::Device)?;
         let grads = snapshot.params.zeros_like();
@@ -288,6 +333,7 @@ impl Trainer {
             epoch_images: 0,
             total_train_secs: 0.0,
             total_images: 0,
+            memory_checked_batch: None,
         })
     }
 
@@ -353,28 +399,43 @@ impl Trainer {
         }
         let steps_per_epoch = self.steps_per_epoch(&data.train);
         let batch_size = self.snapshot.config.batch_size.min(train_len);
+        if self.memory_checked_batch != Some(batch_size) {
+            check_training_memory(&self.snapshot.model, &self.snapshot.config, batch_size)?;
+            self.memory_checked_batch = Some(batch_size);
+        }
         let started = Instant::now();
         if self.snapshot.progress.step_in_epoch == 0 {
             self.epoch_started = Some(started);
             self.epoch_train_secs = 0.0;
             self.epoch_images = 0;
         }
+        // The state before a step that closes the epoch, kept in case its test cost fails.
+        let before_epoch_end = (self.snapshot.progress.step_in_epoch + 1 >= steps_per_epoch)
+            .then(|| self.snapshot.clone());
         self.fill_batch(data, train_len, batch_size);
         let loss = self
             .backend
             .loss_and_grads(&self.batch, &mut self.grads)
             .map_err(TrainError::Device)?;
         let progress = &mut self.snapshot.progress;
-        if !loss.is_finite() || !self.grads.all_finite() {
-            return Err(TrainError::NonFinite {
-                step: progress.global_step + 1,
-                loss,
-            });
+        let non_finite = |what| TrainError::NonFinite {
+            step: progress.global_step + 1,
+            what,
+        };
+        if !loss.is_finite() {
+            return Err(non_finite(NonFiniteValue::Loss(loss)));
+        }
+        if !self.grads.all_finite() {
+            return Err(non_finite(NonFiniteValue::Gradient));
         }
         clip_gradients(&mut self.grads, GRADIENT_CLIP);
-        self.snapshot
+        if let Err(update) = self
+            .snapshot
             .adam
-            .step(&mut self.snapshot.params, &self.grads);
+            .try_step(&mut self.snapshot.params, &self.grads)
+        {
+            return Err(non_finite(NonFiniteValue::Update(update.tensor)));
+        }
         self.backend
             .set_params(&self.snapshot.params)
             .map_err(TrainError::Device)?;
@@ -397,7 +458,25 @@ impl Trainer {
             epoch_finished: None,
         };
         if self.snapshot.progress.step_in_epoch >= steps_per_epoch {
-            report.epoch_finished = Some(self.finish_epoch(data, steps_per_epoch)?);
+            match self.finish_epoch(data, steps_per_epoch) {
+                Ok(record) => report.epoch_finished = Some(record),
+                Err(err) => {
+                    // Back to the state before this step: nothing unloadable is kept.
+                    if let Some(before) = before_epoch_end {
+                        self.snapshot = before;
+                        self.backend
+                            .set_params(&self.snapshot.params)
+                            .map_err(TrainError::Device)?;
+                    }
+                    return Err(match err {
+                        TrainError::NonFiniteCost { cost } => TrainError::NonFinite {
+                            step: self.snapshot.progress.global_step + 1,
+                            what: NonFiniteValue::TestCost(cost),
+                        },
+                        other => other,
+                    });
+                }
+            }
         }
         Ok(report)
     }
@@ -431,7 +510,8 @@ impl Trainer {
         Ok(record)
     }
 
-    /// Mean cross-entropy, nats per pixel, on the fixed binarization of the (limited) test set.
+    /// Mean cross-entropy, nats per pixel, on the fixed binarization of the (limited) test set;
+    /// an error when it is not a finite number.
     pub fn test_cost(&mut self, test: &Dataset) -> Result<f64, TrainError> {
         let len = limited(test.len(), self.snapshot.config.test_limit);
         if len == 0 {
@@ -445,7 +525,11 @@ impl Trainer {
             .test_pixels
             .as_ref()
             .map_or(&[][..], |(_, p)| p.as_slice());
-        evaluate_cost(&self.backend, pixels).map_err(TrainError::Device)
+        let cost = evaluate_cost(&self.backend, pixels).map_err(TrainError::Device)?;
+        if !cost.is_finite() {
+            return Err(TrainError::NonFiniteCost { cost });
+        }
+        Ok(cost)
     }
 
     /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
@@ -565,6 +649,29 @@ impl Trainer {
             binarize_into(data.train.image(index), &mut progress.rng, out);
         }
     }
+}
+
+/// Refuses a model whose weights, optimizer state and an evaluation pass would not fit in the
+/// memory available (checked before they are allocated).
+fn check_resident_memory(model: &ModelConfig, config: &TrainConfig) -> Result<(), MemoryError> {
+    let work = memory::Workload::training(config.batch_size, config.samples_per_epoch);
+    memory::check(
+        || "this model".to_string(),
+        memory::estimate(model, &work).evaluation_only_bytes(),
+    )
+}
+
+/// Refuses training `model` at `batch_size` when it would not fit in the memory available.
+fn check_training_memory(
+    model: &ModelConfig,
+    config: &TrainConfig,
+    batch_size: usize,
+) -> Result<(), MemoryError> {
+    let work = memory::Workload::training(batch_size, config.samples_per_epoch);
+    memory::check(
+        || format!("training this model at batch size {batch_size}"),
+        memory::estimate(model, &work).training_bytes(),
+    )
 }
 
 /// Mean cross-entropy in nats per pixel of `backend` on binarized `pixels`, in batches.

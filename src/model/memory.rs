@@ -1,0 +1,373 @@
+//! How much memory a model needs, estimated from its layer list before anything is allocated,
+//! and the check that refuses a configuration the machine cannot hold (instead of aborting on
+//! a failed allocation halfway through).
+//!
+//! The figures follow what the fast CPU network keeps (`cpu_net.rs`): the weights and their
+//! packed copies, the gradients and Adam's moments, every layer's output kept for the backward
+//! pass, the gradient and im2col buffers, the evaluation buffers and the sampler's row caches.
+//! Another architecture family adds its own terms in [`layer_terms`].
+
+use thiserror::Error;
+
+use super::config::{LayerSpec, ModelConfig};
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// Images per evaluation pass of the trainer.
+pub const EVAL_IMAGES: usize = 500;
+/// Test images whose fixed binarization the trainer keeps (at most MNIST's test split).
+pub const TEST_IMAGES: usize = 10_000;
+/// Rows of an im2col chunk (the fast network's `CHUNK_ROWS`).
+const CHUNK_ROWS: u64 = 252;
+/// Row groups of the weight-gradient sum (the fast network's `DW_GROUPS`).
+const GRADIENT_GROUPS: u64 = 16;
+/// What the process needs besides the model: code, thread stacks, the allocator's own state.
+pub const BASELINE_BYTES: u64 = 24 << 20;
+/// Bytes per value.
+const F32: u64 = 4;
+
+/// The estimated memory of one model at one batch size, by part (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryEstimate {
+    /// Training images per step.
+    pub batch_size: usize,
+    /// Images drawn per sample grid.
+    pub sample_count: usize,
+    /// The weights and the fast network's two packed copies of them.
+    pub weights_bytes: u64,
+    /// Gradients, Adam's two moments and the copy of the state kept while an epoch closes.
+    pub optimizer_bytes: u64,
+    /// A training step: the batch, every layer's output kept for the backward pass, the
+    /// gradient buffers, the weight-gradient partial sums and each thread's im2col scratch.
+    pub activation_bytes: u64,
+    /// An evaluation pass and the binarized test set.
+    pub evaluation_bytes: u64,
+    /// The fast sampler drawing `sample_count` images.
+    pub sampling_bytes: u64,
+    /// The process itself ([`BASELINE_BYTES`]).
+    pub baseline_bytes: u64,
+}
+
+impl MemoryEstimate {
+    /// Everything training needs at its peak (the buffers of a step stay allocated while the
+    /// epoch's evaluation and samples run).
+    pub fn training_bytes(&self) -> u64 {
+        self.resident_bytes()
+            .saturating_add(self.activation_bytes)
+            .saturating_add(self.evaluation_bytes)
+            .saturating_add(self.sampling_bytes)
+    }
+
+    /// What a trainer holds before its first step: weights, optimizer state, the process.
+    pub fn resident_bytes(&self) -> u64 {
+        self.baseline_bytes
+            .saturating_add(self.weights_bytes)
+            .saturating_add(self.optimizer_bytes)
+    }
+
+    /// Evaluating a loaded model (no training step).
+    pub fn evaluation_only_bytes(&self) -> u64 {
+        self.resident_bytes().saturating_add(self.evaluation_bytes)
+    }
+
+    /// Sampling from a loaded model (no training step).
+    pub fn sampling_only_bytes(&self) -> u64 {
+        self.resident_bytes().saturating_add(self.sampling_bytes)
+    }
+}
+
+/// What one layer adds to the estimate, in values (f32).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerTerms {
+    /// Stored parameters (weight and bias).
+    pub parameters: u64,
+    /// Values of one packed copy of the weight (unmasked taps only).
+    pub packed: u64,
+    /// Output channels (one value per pixel each).
+    pub out_channels: u64,
+    /// Output values per pixel kept besides the output for the backward pass (a residual
+    /// layer's ReLU part).
+    pub extra_kept_per_pixel: u64,
+    /// Widest im2col row (forward or backward).
+    pub im2col_width: u64,
+    /// Values of the weight-gradient product (`taps * in * out`).
+    pub gradient_product: u64,
+    /// Values per image the sampler caches for this layer's input.
+    pub sampler_cache_per_image: u64,
+    /// The widest of the input and output (for the gradient buffers).
+    pub widest_channels: u64,
+}
+
+/// The terms of one layer of the plain PixelCNN.
+pub fn layer_terms(layer: &LayerSpec) -> LayerTerms {
+    let (cin, cout) = (layer.in_channels as u64, layer.out_channels as u64);
+    let taps = layer.mask().kept_count() as u64;
+    let ring_rows = if layer.kernel > 1 {
+        layer.kernel as u64 / 2 + 1
+    } else {
+        1
+    };
+    LayerTerms {
+        parameters: layer.parameter_count() as u64,
+        packed: taps * cin * cout,
+        out_channels: cout,
+        extra_kept_per_pixel: if layer.residual && layer.relu {
+            cout
+        } else {
+            0
+        },
+        im2col_width: if layer.kernel > 1 {
+            taps * cin.max(cout)
+        } else {
+            0
+        },
+        gradient_product: taps * cin * cout,
+        sampler_cache_per_image: ring_rows * IMAGE_SIDE as u64 * cin,
+        widest_channels: cin.max(cout),
+    }
+}
+
+/// What a model is asked to do, for [`estimate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// Training images per step.
+    pub batch_size: usize,
+    /// Images per evaluation pass.
+    pub eval_images: usize,
+    /// Test images kept binarized for evaluation.
+    pub test_images: usize,
+    /// Images drawn per sample grid.
+    pub sample_count: usize,
+    /// Worker threads (each has its own im2col scratch).
+    pub threads: usize,
+}
+
+impl Workload {
+    /// The trainer's: `batch_size` images per step, evaluation in passes of [`EVAL_IMAGES`] over
+    /// up to [`TEST_IMAGES`] test images, `sample_count` samples per epoch, rayon's threads.
+    pub fn training(batch_size: usize, sample_count: usize) -> Workload {
+        Workload {
+            batch_size,
+            eval_images: EVAL_IMAGES,
+            test_images: TEST_IMAGES,
+            sample_count,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+/// Estimates the memory of `cfg` doing `work`.
+pub fn estimate(cfg: &ModelConfig, work: &Workload) -> MemoryEstimate {
+    let Workload {
+        batch_size,
+        eval_images,
+        test_images,
+        sample_count,
+        threads,
+    } = *work;
+    let layers: Vec<LayerTerms> = cfg.layers().iter().map(layer_terms).collect();
+    let sum = |f: fn(&LayerTerms) -> u64| layers.iter().map(f).fold(0u64, u64::saturating_add);
+    let max = |f: fn(&LayerTerms) -> u64| layers.iter().map(f).max().unwrap_or(0);
+    let parameters = sum(|l| l.parameters);
+    let widest = max(|l| l.widest_channels);
+    let threads = threads.max(1) as u64;
+    let mul = |values: &[u64]| values.iter().fold(1u64, |a, &b| a.saturating_mul(b));
+
+    let pixels = (batch_size as u64).saturating_mul(IMAGE_PIXELS as u64);
+    // The input and every layer's output, the ReLU parts of residual layers.
+    let kept =
+        pixels.saturating_mul(1 + sum(|l| l.out_channels.saturating_add(l.extra_kept_per_pixel)));
+    // grad_y, grad_x, grad_z: each as wide as the widest layer.
+    let gradients = mul(&[3, pixels, widest]);
+    let chunks = pixels.div_ceil(CHUNK_ROWS).max(1);
+    let partials = max(|l| l.gradient_product).saturating_mul(GRADIENT_GROUPS.min(chunks) + 1);
+    let scratch = mul(&[threads, CHUNK_ROWS, max(|l| l.im2col_width)]);
+    // The batch is copied into the network's input buffer; the trainer keeps its own copy.
+    let batch = pixels;
+    let activation_values = kept
+        .saturating_add(gradients)
+        .saturating_add(partials)
+        .saturating_add(scratch)
+        .saturating_add(batch);
+
+    let eval_pixels = (eval_images as u64).saturating_mul(IMAGE_PIXELS as u64);
+    // Two ping-pong buffers, the logits, the binarized test images and the im2col scratch.
+    let evaluation_values = mul(&[2, eval_pixels, widest])
+        .saturating_add(eval_pixels)
+        .saturating_add((test_images as u64).saturating_mul(IMAGE_PIXELS as u64))
+        .saturating_add(scratch);
+
+    let samples = sample_count as u64;
+    // Row caches of every layer but the first, the canvas and the probabilities.
+    let sampling_values = mul(&[
+        samples,
+        layers
+            .iter()
+            .skip(1)
+            .map(|l| l.sampler_cache_per_image)
+            .fold(0u64, u64::saturating_add),
+    ])
+    .saturating_add(mul(&[2, samples, IMAGE_PIXELS as u64]));
+
+    MemoryEstimate {
+        batch_size,
+        sample_count,
+        weights_bytes: F32.saturating_mul(parameters.saturating_add(2 * sum(|l| l.packed))),
+        optimizer_bytes: mul(&[F32, parameters, 6]),
+        activation_bytes: F32.saturating_mul(activation_values),
+        evaluation_bytes: F32.saturating_mul(evaluation_values),
+        sampling_bytes: F32.saturating_mul(sampling_values),
+        baseline_bytes: BASELINE_BYTES,
+    }
+}
+
+/// Memory this process may still use: `MemAvailable` of `/proc/meminfo`, lowered to what is
+/// left under a cgroup (v2) memory limit; `None` where neither can be read.
+pub fn available_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| meminfo_available_bytes(&text));
+    let read_number = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+    };
+    // "max" (no limit) does not parse: no cgroup figure.
+    let cgroup = read_number("/sys/fs/cgroup/memory.max").map(|limit| {
+        limit.saturating_sub(read_number("/sys/fs/cgroup/memory.current").unwrap_or(0))
+    });
+    match (meminfo, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+pub fn meminfo_available_bytes(meminfo: &str) -> Option<u64> {
+    let line = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => value.checked_mul(1024),
+        _ => None,
+    }
+}
+
+/// A job that needs more memory than the machine has available.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{what} needs about {} of memory (estimate), but only {} is available: use fewer layers or feature maps, a smaller batch or fewer samples", format_bytes(*.need_bytes), format_bytes(*.available_bytes))]
+pub struct MemoryError {
+    /// What was about to run, e.g. "training this model at batch size 100".
+    pub what: String,
+    /// The estimate.
+    pub need_bytes: u64,
+    /// What the machine has available.
+    pub available_bytes: u64,
+}
+
+/// Refuses `need_bytes` for `what` when more than the available memory; passes when the
+/// available memory cannot be read.
+pub fn check(what: impl FnOnce() -> String, need_bytes: u64) -> Result<(), MemoryError> {
+    check_against(what, need_bytes, available_bytes())
+}
+
+/// [`check`] against a given amount of available memory (`None`: unknown, so it passes).
+pub fn check_against(
+    what: impl FnOnce() -> String,
+    need_bytes: u64,
+    available: Option<u64>,
+) -> Result<(), MemoryError> {
+    match available {
+        Some(available_bytes) if need_bytes > available_bytes => Err(MemoryError {
+            what: what(),
+            need_bytes,
+            available_bytes,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Bytes in MiB or GiB, e.g. "215 MiB", "14.2 GiB".
+pub fn format_bytes(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let mib = bytes as f64 / MIB;
+    if mib >= 1024.0 {
+        format!("{:.1} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn training(cfg: &ModelConfig, batch_size: usize) -> MemoryEstimate {
+        estimate(
+            cfg,
+            &Workload {
+                threads: 2,
+                ..Workload::training(batch_size, 100)
+            },
+        )
+    }
+
+    #[test]
+    fn the_seed_model_at_batch_100_is_dominated_by_the_outputs_kept_for_backward() {
+        let seed = training(&ModelConfig::seed(), 100);
+        // 85,441 parameters: the weights twice packed, the gradients, Adam and a backup.
+        assert_eq!(seed.optimizer_bytes, 85_441 * 4 * 6);
+        // 78,400 pixels: the input and 6 layers' outputs (5 x 64 channels + 1 logit) kept,
+        // 101 MB, then the gradient buffers (3 x 64 channels, 60 MB) and the scratch.
+        let kept = 78_400 * (1 + 5 * 64 + 1) * 4;
+        assert!(
+            seed.activation_bytes > kept && seed.activation_bytes < 2 * kept,
+            "{seed:?}"
+        );
+    }
+
+    #[test]
+    fn the_largest_valid_model_needs_far_more_than_a_small_one() {
+        let huge = ModelConfig {
+            feature_maps: 512,
+            masked_layers: 64,
+            ..ModelConfig::seed()
+        };
+        let big = training(&huge, 100).training_bytes();
+        let small = training(&ModelConfig::seed(), 100).training_bytes();
+        // 64 layers of 512 channels at 78,400 pixels: over 10 GiB of kept outputs alone.
+        assert!(big > 10 << 30, "{big}");
+        assert!(big > 20 * small);
+        // Batch size scales the activations, not the weights.
+        let one = training(&ModelConfig::seed(), 1);
+        let hundred = training(&ModelConfig::seed(), 100);
+        assert!(hundred.activation_bytes > 20 * one.activation_bytes);
+        assert_eq!(hundred.weights_bytes, one.weights_bytes);
+        // The sampler's caches grow with the samples drawn.
+        let many = estimate(&huge, &Workload::training(100, 10_000));
+        assert!(many.sampling_bytes > 50 << 30, "{many:?}");
+    }
+
+    #[test]
+    fn a_job_over_the_available_memory_is_refused_with_both_figures() {
+        let err =
+            check_against(|| "training this model".into(), 3 << 30, Some(1 << 30)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "training this model needs about 3.0 GiB of memory (estimate), but only 1.0 GiB is \
+             available: use fewer layers or feature maps, a smaller batch or fewer samples"
+        );
+        assert!(check_against(|| "x".into(), 3 << 30, Some(4 << 30)).is_ok());
+        assert!(check_against(|| "x".into(), u64::MAX, None).is_ok());
+    }
+
+    #[test]
+    fn mem_available_is_read_in_bytes() {
+        let text = "MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:    2048 kB\n";
+        assert_eq!(meminfo_available_bytes(text), Some(2048 * 1024));
+        assert_eq!(meminfo_available_bytes("MemTotal: 5 kB\n"), None);
+        #[cfg(target_os = "linux")]
+        assert!(available_bytes().is_some_and(|b| b > 0));
+    }
+}
