@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::model::memory;
 use pixelcnn_studio::model::{sample_fast, sample_naive, CpuNet};
+use pixelcnn_studio::train::backend::check_probabilities;
 use pixelcnn_studio::train::{Backend, DeviceChoice};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -54,14 +56,28 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         args.count
     );
     let snapshot = checkpoint::load(&args.checkpoint)?;
+    let need = memory::estimate(
+        &snapshot.model,
+        &memory::Workload {
+            eval_images: 0,
+            test_images: 0,
+            ..memory::Workload::training(1, args.count)
+        },
+    );
+    memory::check(
+        || format!("sampling {} images from this model", args.count),
+        need.sampling_only_bytes(),
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let started = Instant::now();
     let grid = if args.device == DeviceChoice::Cpu {
         let net = CpuNet::new(&snapshot.model, &snapshot.params);
-        match args.sampler {
-            Sampler::Fast => sample_fast(&net, args.count, &mut rng, &mut |_| {}).0,
-            Sampler::Naive => sample_naive(&net, args.count, &mut rng, &mut |_| {}).0,
-        }
+        let (grid, probabilities) = match args.sampler {
+            Sampler::Fast => sample_fast(&net, args.count, &mut rng, &mut |_| {}),
+            Sampler::Naive => sample_naive(&net, args.count, &mut rng, &mut |_| {}),
+        };
+        check_probabilities(&probabilities).map_err(anyhow::Error::msg)?;
+        grid
     } else {
         Backend::new(args.device, &snapshot.model, &snapshot.params)
             .and_then(|backend| backend.sample(args.count, &mut rng, &mut |_| {}))
