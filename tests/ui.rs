@@ -4,6 +4,8 @@
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,15 +20,7 @@ use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSetting
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
     let controls = &mut settings.controls;
-    controls.model = ModelConfig {
-        first_kernel: 5,
-        masked_layers: 1,
-        masked_kernel: 3,
-        masked_relu: false,
-        relu_layers: 1,
-        feature_maps: 8,
-        residual: false,
-    };
+    controls.model = common::tiny_model();
     controls.train.epochs = epochs;
     controls.train.batch_size = 20;
     controls.train.samples_per_epoch = 4;

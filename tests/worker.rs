@@ -3,26 +3,17 @@
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::ModelConfig;
 use pixelcnn_studio::train::TrainConfig;
 use pixelcnn_studio::worker::Worker;
 
-fn tiny_model() -> ModelConfig {
-    ModelConfig {
-        first_kernel: 5,
-        masked_layers: 1,
-        masked_kernel: 3,
-        masked_relu: false,
-        relu_layers: 1,
-        feature_maps: 8,
-        residual: false,
-    }
-}
+use common::tiny_model;
 
 fn tiny_train(epochs: usize) -> TrainConfig {
     TrainConfig {

@@ -151,6 +151,44 @@ mod tests {
     }
 
     #[test]
+    fn the_overview_averages_each_bucket_and_halves_when_full() {
+        let point = |epoch: f64, loss: f64| StepPoint {
+            epoch,
+            loss_nats_per_pixel: loss,
+        };
+        let mut history = StepHistory::default();
+        // Step i at epoch i with loss 3i: every mean below is exact in binary.
+        let push =
+            |history: &mut StepHistory, i: usize| history.push(point(i as f64, 3.0 * i as f64));
+        for i in 0..OVERVIEW_CAPACITY {
+            push(&mut history, i);
+        }
+        assert_eq!(history.overview_stride, 1);
+        assert_eq!(history.overview[7], point(7.0, 21.0));
+        // One point more than the overview holds: neighbours are averaged in pairs.
+        push(&mut history, OVERVIEW_CAPACITY);
+        assert_eq!(history.overview_stride, 2);
+        assert_eq!(history.overview.len(), OVERVIEW_CAPACITY / 2 + 1);
+        assert_eq!(history.overview[0], point(0.5, 1.5));
+        assert_eq!(history.overview[1], point(2.5, 7.5));
+        assert_eq!(history.overview[999], point(1998.5, 5995.5));
+        assert_eq!(history.overview[1000], point(2000.0, 6000.0));
+        // New steps now fill buckets of two before they appear.
+        push(&mut history, 2001);
+        assert_eq!(history.overview.len(), 1001);
+        push(&mut history, 2002);
+        assert_eq!(history.overview.last(), Some(&point(2001.5, 6004.5)));
+        // The recent window holds the last steps whole; the plot joins the overview before it.
+        assert_eq!(history.recent.len(), RECENT_CAPACITY);
+        assert_eq!(history.recent.front(), Some(&point(3.0, 9.0)));
+        let plot = history.plot_points();
+        assert_eq!(plot[0], point(0.5, 1.5));
+        assert_eq!(plot[1], point(2.5, 7.5));
+        assert_eq!(plot[2], point(3.0, 9.0));
+        assert_eq!(plot.len(), 2 + RECENT_CAPACITY);
+    }
+
+    #[test]
     fn unit_conversions_match_the_paper_scale() {
         assert!((nats_per_image(0.1) - 78.4).abs() < 1e-9);
         assert!((bits_per_dim(std::f64::consts::LN_2) - 1.0).abs() < 1e-12);
