@@ -262,10 +262,10 @@ impl BenchReport {
 
 /// The memory estimate of this benchmark's work, MiB.
 fn estimated_peak_mib(cfg: &ModelConfig) -> f64 {
+    // Evaluation passes of one batch, no test set kept.
     let work = memory::Workload {
         eval_images: BENCH_BATCH,
-        test_images: 0,
-        ..memory::Workload::training(BENCH_BATCH, BENCH_BATCH)
+        ..memory::Workload::training(BENCH_BATCH, BENCH_BATCH, 0)
     };
     memory::estimate(cfg, &work).training_bytes() as f64 / (1024.0 * 1024.0)
 }

@@ -351,8 +351,35 @@ fn a_model_too_big_for_the_machine_is_refused_with_the_figures() {
                 "10000",
             ])
             .assert(),
-        "of memory (estimate), but only",
+        "more memory (estimate), but only",
     );
+}
+
+/// Under a memory cap the run may be refused by the estimate or, where the estimate cannot
+/// foresee it (the allocator's own reservations), by a failed allocation: either way one
+/// line and exit status 1, never an abort.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_memory_cap_gives_one_clear_line_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("pixelcnn-studio");
+    for cap_kib in ["150000", "300000"] {
+        let script = format!(
+            "ulimit -v {cap_kib} && exec \"$0\" train --epochs 1 --train-limit 200 \
+             --test-limit 100 --batch-size 50"
+        );
+        let output = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .arg(&bin)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "cap {cap_kib} KiB: {stderr}");
+        assert!(stderr.starts_with("error: "), "cap {cap_kib} KiB: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("memory"), "{stderr}");
+    }
 }
 
 #[test]

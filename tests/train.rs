@@ -100,7 +100,7 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
     // Poison one bias: the loss becomes NaN on the next step.
     let last = snapshot.params.tensors.len() - 1;
     snapshot.params.tensors[last].data[0] = f32::INFINITY;
-    let poisoned_params = snapshot.params.clone();
+    let poisoned = snapshot.clone();
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
     let err = trainer.step(&data).unwrap_err();
     assert!(
@@ -113,12 +113,7 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
         ),
         "{err}"
     );
-    assert_eq!(
-        trainer.snapshot().params,
-        poisoned_params,
-        "no update was applied"
-    );
-    assert_eq!(trainer.progress().global_step, 1);
+    assert_eq!(trainer.snapshot(), &poisoned, "no update was applied");
 }
 
 #[test]
@@ -149,11 +144,9 @@ fn an_adam_update_that_would_overflow_stops_training_and_keeps_a_loadable_state(
         ),
         "{err}"
     );
-    // Nothing changed but the binarization RNG's draws for the lost batch.
+    // Nothing changed, not even the binarization RNG.
     let after = trainer.snapshot();
-    assert_eq!(after.params, snapshot.params);
-    assert_eq!(after.adam, snapshot.adam);
-    assert_eq!(after.progress.global_step, 2);
+    assert_eq!(after, &snapshot);
     // And what is kept saves and loads.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kept.safetensors");
@@ -219,7 +212,7 @@ fn a_run_that_needs_more_memory_than_any_machine_is_refused_before_allocating() 
     let message = err.to_string();
     assert!(
         message.starts_with("training this model at batch size 10000 needs about ")
-            && message.contains(" GiB of memory (estimate), but only "),
+            && message.contains(" GiB more memory (estimate), but only "),
         "{message}"
     );
 }

@@ -34,7 +34,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     };
     // The figures of a run with the trainer's defaults: a 10x10 grid of samples per epoch.
     let samples = TrainConfig::default().samples_per_epoch;
-    let need = memory::estimate(&cfg, &memory::Workload::training(batch_size, samples));
+    let work = memory::Workload::training(batch_size, samples, memory::TEST_IMAGES);
+    let need = memory::estimate(&cfg, &work);
     if args.json {
         super::print_json(&inspect_json(&cfg, &need))
     } else {

@@ -58,15 +58,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let need = memory::estimate(
         &snapshot.model,
-        &memory::Workload {
-            eval_images: 0,
-            test_images: 0,
-            ..memory::Workload::training(1, args.count)
-        },
+        // No evaluation: a batch of one, no test images.
+        &memory::Workload::training(1, args.count, 0),
     );
+    // The loaded snapshot is allocated already; the network and the sampler are not.
     memory::check(
         || format!("sampling {} images from this model", args.count),
-        need.sampling_only_bytes(),
+        need.sampling_only_bytes()
+            .saturating_sub(need.baseline_bytes + need.snapshot_bytes),
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let started = Instant::now();

@@ -286,7 +286,7 @@ impl Trainer {
         model.validate()?;
         config.validate()?;
         // A new trainer is made to train: refuse before the weights are even allocated.
-        check_training_memory(&model, &config, config.batch_size)?;
+        check_training_memory(&model, &config, config.batch_size, None, false)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let params = Params::init(&model, &mut rng);
         let adam = Adam::new(
@@ -400,7 +400,15 @@ impl Trainer {
         let steps_per_epoch = self.steps_per_epoch(&data.train);
         let batch_size = self.snapshot.config.batch_size.min(train_len);
         if self.memory_checked_batch != Some(batch_size) {
-            check_training_memory(&self.snapshot.model, &self.snapshot.config, batch_size)?;
+            let config = &self.snapshot.config;
+            let test_images = limited(data.test.len(), config.test_limit);
+            check_training_memory(
+                &self.snapshot.model,
+                config,
+                batch_size,
+                Some(test_images),
+                true,
+            )?;
             self.memory_checked_batch = Some(batch_size);
         }
         let started = Instant::now();
@@ -412,21 +420,17 @@ impl Trainer {
         // The state before a step that closes the epoch, kept in case its test cost fails.
         let before_epoch_end = (self.snapshot.progress.step_in_epoch + 1 >= steps_per_epoch)
             .then(|| self.snapshot.clone());
+        let rng_before = self.snapshot.progress.rng.clone();
         self.fill_batch(data, train_len, batch_size);
         let loss = self
             .backend
             .loss_and_grads(&self.batch, &mut self.grads)
             .map_err(TrainError::Device)?;
-        let progress = &mut self.snapshot.progress;
-        let non_finite = |what| TrainError::NonFinite {
-            step: progress.global_step + 1,
-            what,
-        };
         if !loss.is_finite() {
-            return Err(non_finite(NonFiniteValue::Loss(loss)));
+            return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)));
         }
         if !self.grads.all_finite() {
-            return Err(non_finite(NonFiniteValue::Gradient));
+            return Err(self.non_finite(rng_before, NonFiniteValue::Gradient));
         }
         clip_gradients(&mut self.grads, GRADIENT_CLIP);
         if let Err(update) = self
@@ -434,8 +438,9 @@ impl Trainer {
             .adam
             .try_step(&mut self.snapshot.params, &self.grads)
         {
-            return Err(non_finite(NonFiniteValue::Update(update.tensor)));
+            return Err(self.non_finite(rng_before, NonFiniteValue::Update(update.tensor)));
         }
+        let progress = &mut self.snapshot.progress;
         self.backend
             .set_params(&self.snapshot.params)
             .map_err(TrainError::Device)?;
@@ -479,6 +484,16 @@ impl Trainer {
             }
         }
         Ok(report)
+    }
+
+    /// The error of a step that failed on `what`, with the binarization RNG put back as it was
+    /// before the step: the state is then exactly the one before it.
+    fn non_finite(&mut self, rng_before: ChaCha8Rng, what: NonFiniteValue) -> TrainError {
+        self.snapshot.progress.rng = rng_before;
+        TrainError::NonFinite {
+            step: self.snapshot.progress.global_step + 1,
+            what,
+        }
     }
 
     /// Training images per second over the current epoch so far (steps timed by this trainer).
@@ -651,26 +666,48 @@ impl Trainer {
     }
 }
 
-/// Refuses a model whose weights, optimizer state and an evaluation pass would not fit in the
-/// memory available (checked before they are allocated).
+/// Refuses a loaded model whose network, optimizer state and an evaluation pass would not fit
+/// in the memory available (the snapshot itself is allocated already, the rest is not).
 fn check_resident_memory(model: &ModelConfig, config: &TrainConfig) -> Result<(), MemoryError> {
-    let work = memory::Workload::training(config.batch_size, config.samples_per_epoch);
+    let work = workload(config, config.batch_size, None);
+    let need = memory::estimate(model, &work);
     memory::check(
         || "this model".to_string(),
-        memory::estimate(model, &work).evaluation_only_bytes(),
+        need.evaluation_only_bytes()
+            .saturating_sub(need.baseline_bytes + need.snapshot_bytes),
     )
 }
 
+/// What the trainer does with `config` at `batch_size`, evaluating `test_images` (when known,
+/// else the test limit or the whole test split).
+fn workload(
+    config: &TrainConfig,
+    batch_size: usize,
+    test_images: Option<usize>,
+) -> memory::Workload {
+    let test_images = test_images.unwrap_or(limited(memory::TEST_IMAGES, config.test_limit));
+    memory::Workload::training(batch_size, config.samples_per_epoch, test_images)
+}
+
 /// Refuses training `model` at `batch_size` when it would not fit in the memory available.
+/// `held` says whether the trainer's weights and optimizer state are allocated already.
 fn check_training_memory(
     model: &ModelConfig,
     config: &TrainConfig,
     batch_size: usize,
+    test_images: Option<usize>,
+    held: bool,
 ) -> Result<(), MemoryError> {
-    let work = memory::Workload::training(batch_size, config.samples_per_epoch);
+    let work = workload(config, batch_size, test_images);
+    let need = memory::estimate(model, &work);
+    let more = if held {
+        need.training_bytes().saturating_sub(need.resident_bytes())
+    } else {
+        need.training_bytes()
+    };
     memory::check(
         || format!("training this model at batch size {batch_size}"),
-        memory::estimate(model, &work).training_bytes(),
+        more,
     )
 }
 
