@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::data::IMAGE_PIXELS;
 use crate::model::sampler::sample_naive_pixels;
 use crate::model::{gemm, memory};
-use crate::model::{CpuNet, ModelConfig, Params};
+use crate::model::{ClassChoice, CpuNet, ModelConfig, Params, SampleGrid};
 use crate::train::optimizer::{clip_gradients, Adam, AdamConfig};
 use crate::train::trainer::GRADIENT_CLIP;
 use crate::train::{Backend, DeviceChoice};
@@ -26,8 +26,10 @@ pub const BENCH_BATCH: usize = 100;
 /// What to measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchOptions {
-    /// Model preset: `seed` or `paper`.
+    /// Model preset (one of [`crate::model::PRESET_NAMES`]).
     pub preset: String,
+    /// Condition the model on the digit label (gated presets only).
+    pub conditional: bool,
     /// Timed runs per figure (the median is reported); at least 1.
     pub runs: usize,
     /// Skip the straightforward sampler (it takes about 20 s for the seed preset).
@@ -44,6 +46,7 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             preset: "seed".into(),
+            conditional: false,
             runs: 5,
             skip_naive: false,
             naive_rows: None,
@@ -57,6 +60,8 @@ impl Default for BenchOptions {
 pub struct BenchReport {
     /// Model preset measured.
     pub preset: String,
+    /// Whether the model was class-conditional.
+    pub conditional: bool,
     /// Where training, evaluation and sampling ran (`cpu`, `candle-cpu`, `cuda`).
     pub device: String,
     /// Images per batch (and per sampled grid).
@@ -106,17 +111,24 @@ pub struct BenchReport {
 /// # Errors
 /// An unknown preset, or `runs == 0`.
 pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let cfg = ModelConfig::preset(&options.preset).context("choose the benchmark's model")?;
+    let mut cfg = ModelConfig::preset(&options.preset).context("choose the benchmark's model")?;
+    cfg.conditional = options.conditional;
+    cfg.validate()?;
     anyhow::ensure!(options.runs > 0, "runs must be at least 1");
     let runs = options.runs;
-    // The paper preset is about 25 times the work per image: fewer steps per run.
-    let paper = options.preset == "paper";
+    // The paper-sized presets are about 25 times the work per image: fewer steps per run.
+    let paper = matches!(options.preset.as_str(), "paper" | "gated-large");
     let mut rng = ChaCha8Rng::seed_from_u64(2016);
     let mut params = Params::init(&cfg, &mut rng);
     // About MNIST's share of ink, so ReLU sparsity looks like real data.
     let batch: Vec<f32> = (0..BENCH_BATCH * IMAGE_PIXELS)
         .map(|_| if rng.random::<f32>() < 0.13 { 1.0 } else { 0.0 })
         .collect();
+    let labels: Vec<u8> = if cfg.conditional {
+        ClassChoice::Any.labels(BENCH_BATCH, &mut rng)
+    } else {
+        Vec::new()
+    };
 
     // Training: the trainer's step on the chosen device.
     let mut backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
@@ -124,7 +136,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let mut adam = Adam::new(&params, AdamConfig::default());
     let mut train_step = || -> anyhow::Result<()> {
         backend
-            .loss_and_grads(&batch, &mut grads)
+            .loss_and_grads(&batch, &labels, &mut grads)
             .map_err(anyhow::Error::msg)?;
         clip_gradients(&mut grads, GRADIENT_CLIP);
         adam.step(&mut params, &grads);
@@ -148,13 +160,13 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     // Evaluation: a forward pass and the loss.
     let eval_passes_per_run = if paper { 3 } else { 20 };
     for _ in 0..2 {
-        std::hint::black_box(backend.loss(&batch).map_err(anyhow::Error::msg)?);
+        std::hint::black_box(backend.loss(&batch, &labels).map_err(anyhow::Error::msg)?);
     }
     let mut eval_runs = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
         for _ in 0..eval_passes_per_run {
-            std::hint::black_box(backend.loss(&batch).map_err(anyhow::Error::msg)?);
+            std::hint::black_box(backend.loss(&batch, &labels).map_err(anyhow::Error::msg)?);
         }
         let secs = started.elapsed().as_secs_f64();
         eval_runs.push((BENCH_BATCH * eval_passes_per_run) as f64 / secs);
@@ -165,7 +177,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let draw = |seed: u64| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         backend
-            .sample(BENCH_BATCH, &mut rng, &mut |_| {})
+            .sample(BENCH_BATCH, &labels, &mut rng, &mut |_| {})
             .map_err(anyhow::Error::msg)
     };
     std::hint::black_box(draw(0)?);
@@ -190,7 +202,8 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         let secs = time_secs(|| {
             std::hint::black_box(sample_naive_pixels(
                 &net,
-                BENCH_BATCH,
+                SampleGrid::blank(BENCH_BATCH),
+                &labels,
                 pixels,
                 &mut rng,
                 &mut |_| {},
@@ -201,6 +214,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     Ok(BenchReport {
         preset: options.preset.clone(),
+        conditional: cfg.conditional,
         device: options.device.name().to_string(),
         batch: BENCH_BATCH,
         threads: rayon::current_num_threads(),
@@ -227,11 +241,16 @@ impl BenchReport {
     /// A few human-readable lines.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "preset {} | batch {} | {} threads | {} kernel | median of {} runs\n\
+            "preset {}{} | batch {} | {} threads | {} kernel | median of {} runs\n\
              train   {:>9.1} images/s\n\
              eval    {:>9.1} images/s\n\
              sample  {:>9.3} s per 10x10 grid (fast sampler)\n",
             self.preset,
+            if self.conditional {
+                " (conditional)"
+            } else {
+                ""
+            },
             self.batch,
             self.threads,
             self.kernel,

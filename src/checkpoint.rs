@@ -29,6 +29,9 @@ pub const FORMAT_NAME: &str = "pixelcnn-studio-checkpoint";
 pub const FORMAT_VERSION: u32 = 1;
 /// More steps in one epoch than any dataset here could need (60,000 images at batch size 1).
 const MAX_STEPS_PER_EPOCH: usize = 60_000;
+/// Model config fields added after format version 1 was first written, with defaults that
+/// give the model those older files hold (a plain, unconditional PixelCNN): they may be missing.
+const MODEL_FIELDS_ADDED_LATER: &[&str] = &["family", "conditional"];
 /// The largest header a checkpoint may have (the safetensors crate's own limit).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// Bytes before the header: its length, a little-endian u64.
@@ -336,8 +339,12 @@ fn model_from_metadata(
             "format version {version} is not supported (this build reads {FORMAT_VERSION})"
         )));
     }
-    let model: ModelConfig =
-        parse_strict(field("model_config")?, "model_config").map_err(mismatch)?;
+    let model: ModelConfig = parse_strict(
+        field("model_config")?,
+        "model_config",
+        MODEL_FIELDS_ADDED_LATER,
+    )
+    .map_err(mismatch)?;
     model.validate().map_err(|error| CheckpointError::Config {
         error,
         path: path.to_path_buf(),
@@ -424,11 +431,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
     check_data_len(&model, header.data_len() as u64).map_err(mismatch)?;
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
     let config: TrainConfig =
-        parse_strict(field("train_config")?, "train_config").map_err(mismatch)?;
+        parse_strict(field("train_config")?, "train_config", &[]).map_err(mismatch)?;
     config
         .validate()
         .map_err(|e| mismatch(format!("training configuration: {e}")))?;
-    let adam_meta: AdamMeta = parse_strict(field("adam")?, "adam").map_err(mismatch)?;
+    let adam_meta: AdamMeta = parse_strict(field("adam")?, "adam", &[]).map_err(mismatch)?;
     let AdamConfig {
         learning_rate,
         beta1,
@@ -540,26 +547,36 @@ fn parse<T: DeserializeOwned>(text: &str, key: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| format!("metadata '{key}' is invalid: {e}"))
 }
 
-/// [`parse`], refusing an object that lacks a field or has one the type does not know: a
-/// config type with serde defaults would otherwise fill a misspelt field in silently.
-fn parse_strict<T: DeserializeOwned + Serialize>(text: &str, key: &str) -> Result<T, String> {
+/// [`parse`], refusing an object that lacks a field (but those of `may_be_missing`, at the
+/// top level) or has one the type does not know: a config type with serde defaults would
+/// otherwise fill a misspelt field in silently.
+fn parse_strict<T: DeserializeOwned + Serialize>(
+    text: &str,
+    key: &str,
+    may_be_missing: &[&str],
+) -> Result<T, String> {
     let value: T = parse(text, key)?;
     let found: serde_json::Value = parse(text, key)?;
     let expected = serde_json::to_value(&value).map_err(|e| e.to_string())?;
-    same_fields(&found, &expected, key)?;
+    same_fields(&found, &expected, key, may_be_missing)?;
     Ok(value)
 }
 
-/// Whether `found` has exactly the object fields of `expected`, at every level.
+/// Whether `found` has exactly the object fields of `expected`, at every level (`found` may
+/// lack the top-level fields of `may_be_missing`).
 fn same_fields(
     found: &serde_json::Value,
     expected: &serde_json::Value,
     at: &str,
+    may_be_missing: &[&str],
 ) -> Result<(), String> {
     use serde_json::Value;
     match (found, expected) {
         (Value::Object(found), Value::Object(expected)) => {
-            if let Some(key) = expected.keys().find(|k| !found.contains_key(*k)) {
+            if let Some(key) = expected
+                .keys()
+                .find(|k| !found.contains_key(*k) && !may_be_missing.contains(&k.as_str()))
+            {
                 return Err(format!("metadata '{at}' lacks the field '{key}'"));
             }
             if let Some(key) = found.keys().find(|k| !expected.contains_key(*k)) {
@@ -567,7 +584,7 @@ fn same_fields(
             }
             for (key, value) in expected {
                 if let Some(f) = found.get(key) {
-                    same_fields(f, value, &format!("{at}.{key}"))?;
+                    same_fields(f, value, &format!("{at}.{key}"), &[])?;
                 }
             }
             Ok(())

@@ -5,7 +5,7 @@
 
 mod common;
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use common::{assert_close, random_params_and_images};
 use pixelcnn_studio::model::{
     candle_net::bce_with_logits, sample_fast, sample_naive, CpuNet, ModelConfig, PixelCnn,
@@ -147,14 +147,14 @@ fn fast_network_matches_the_masked_conv2d_reference_in_values_and_gradients() {
             }
         }
         let mut net = CpuNet::new(&cfg, &params);
-        let fast_logits = net.forward(&input);
+        let fast_logits = net.forward(&input, &[]);
         let mut grads = params.zeros_like();
-        let fast_loss = net.loss_and_grads(&input, &mut grads);
+        let fast_loss = net.loss_and_grads(&input, &[], &mut grads);
 
         let device = Device::Cpu;
         let (reference, vars) = PixelCnn::from_params(&cfg, &params, &device).unwrap();
         let x = Tensor::from_vec(input.clone(), (batch, 1, 28, 28), &device).unwrap();
-        let logits = reference.forward(&x).unwrap();
+        let logits = reference.forward(&x, None).unwrap();
         let loss = bce_with_logits(&logits, &x).unwrap();
         let ref_logits: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
         assert_close(&format!("{name}: logits"), &fast_logits, &ref_logits, 1e-5);
@@ -199,12 +199,12 @@ fn an_output_never_depends_on_its_own_or_later_pixels() {
         let cfg = small_config(residual);
         let (params, input) = random_params_and_images(&cfg, 1, 100 + trial);
         let net = CpuNet::new(&cfg, &params);
-        let base = net.forward(&input);
+        let base = net.forward(&input, &[]);
         for _ in 0..40 {
             let k = rng.random_range(0..PIXELS);
             let mut changed = input.clone();
             changed[k] = 1.0 - changed[k];
-            let out = net.forward(&changed);
+            let out = net.forward(&changed, &[]);
             for pos in 0..=k {
                 assert_eq!(
                     out[pos], base[pos],
@@ -230,12 +230,20 @@ fn fast_sampler_draws_the_same_pixels_with_the_same_probabilities_as_the_naive_o
         let net = CpuNet::new(&cfg, &params);
         let count = 4;
         let mut rows_seen = 0;
-        let (naive, naive_probs) =
-            sample_naive(&net, count, &mut ChaCha8Rng::seed_from_u64(9), &mut |_| {});
-        let (fast, fast_probs) =
-            sample_fast(&net, count, &mut ChaCha8Rng::seed_from_u64(9), &mut |_| {
-                rows_seen += 1
-            });
+        let (naive, naive_probs) = sample_naive(
+            &net,
+            count,
+            &[],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            &mut |_| {},
+        );
+        let (fast, fast_probs) = sample_fast(
+            &net,
+            count,
+            &[],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            &mut |_| rows_seen += 1,
+        );
         assert_eq!(rows_seen, 28);
         assert_eq!(naive.pixels, fast.pixels, "same seed, same samples");
         assert_close("probabilities", &fast_probs, &naive_probs, 1e-5);

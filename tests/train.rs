@@ -237,14 +237,26 @@ fn invalid_settings_are_rejected_with_a_clear_message() {
 
 #[test]
 fn candles_reference_backend_trains_samples_and_takes_new_weights_like_the_fast_one() {
-    use pixelcnn_studio::model::Params;
-    use pixelcnn_studio::train::{Backend, DeviceChoice};
-    use rand::SeedableRng;
-    let model = ModelConfig {
+    let plain = ModelConfig {
         feature_maps: 8,
         masked_layers: 1,
         ..ModelConfig::seed()
     };
+    let gated = ModelConfig {
+        feature_maps: 8,
+        masked_layers: 2,
+        conditional: true,
+        ..ModelConfig::gated()
+    };
+    for model in [plain, gated] {
+        backends_agree(model);
+    }
+}
+
+fn backends_agree(model: ModelConfig) {
+    use pixelcnn_studio::model::Params;
+    use pixelcnn_studio::train::{Backend, DeviceChoice};
+    use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
     let params = Params::init(&model, &mut rng);
     let mut fast = Backend::new(DeviceChoice::Cpu, &model, &params).unwrap();
@@ -256,21 +268,30 @@ fn candles_reference_backend_trains_samples_and_takes_new_weights_like_the_fast_
         .iter()
         .map(|&p| if p > 127 { 1.0 } else { 0.0 })
         .collect();
-    // The values and gradients themselves are compared in tests/model.rs: here, that each
-    // backend computes and reports them.
+    // The values and gradients themselves are compared in tests/model.rs (and tests/gated.rs):
+    // here, that each backend computes and reports them.
     let (mut fast_grads, mut ref_grads) = (params.zeros_like(), params.zeros_like());
-    let fast_loss = fast.loss_and_grads(&batch, &mut fast_grads).unwrap();
-    let ref_loss = reference.loss_and_grads(&batch, &mut ref_grads).unwrap();
+    let labels = &data.train.labels;
+    let fast_loss = fast
+        .loss_and_grads(&batch, labels, &mut fast_grads)
+        .unwrap();
+    let ref_loss = reference
+        .loss_and_grads(&batch, labels, &mut ref_grads)
+        .unwrap();
     assert!(
         (fast_loss - ref_loss).abs() < 1e-5,
         "{fast_loss} vs {ref_loss}"
     );
     assert!(ref_grads.all_finite() && ref_grads != params.zeros_like());
+    assert!(fast_grads.all_finite() && fast_grads != params.zeros_like());
     // New weights reach both.
     let shifted = Params::init(&model, &mut rng);
     fast.set_params(&shifted).unwrap();
     reference.set_params(&shifted).unwrap();
-    let (a, b) = (fast.loss(&batch).unwrap(), reference.loss(&batch).unwrap());
+    let (a, b) = (
+        fast.loss(&batch, labels).unwrap(),
+        reference.loss(&batch, labels).unwrap(),
+    );
     assert!(
         (a - b).abs() < 1e-5 && (a - fast_loss).abs() > 1e-4,
         "{a} vs {b}"
@@ -278,7 +299,9 @@ fn candles_reference_backend_trains_samples_and_takes_new_weights_like_the_fast_
     // Same RNG draws: the grids agree but for pixels whose probability sits on a draw.
     let draw = |backend: &Backend| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        backend.sample(4, &mut rng, &mut |_| {}).unwrap()
+        backend
+            .sample(4, &labels[..4], &mut rng, &mut |_| {})
+            .unwrap()
     };
     let (g1, g2) = (draw(&fast), draw(&reference));
     let differing = g1

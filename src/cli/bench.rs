@@ -7,9 +7,12 @@ use pixelcnn_studio::model::gemm::{self, Kernel};
 /// Options of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Model preset: `seed` or `paper`.
+    /// Model preset: `seed`, `paper`, `gated` or `gated-large`.
     #[arg(long, default_value = "seed", value_name = "NAME")]
     preset: String,
+    /// Condition the gated model on the digit label.
+    #[arg(long)]
+    conditional: bool,
     /// Timed runs per figure after a warm-up (medians are reported).
     #[arg(long, default_value_t = 5, value_name = "N")]
     runs: usize,
@@ -38,6 +41,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let report = run_bench(&BenchOptions {
         preset: args.preset,
+        conditional: args.conditional,
         runs: args.runs,
         skip_naive: args.skip_naive,
         naive_rows: args.naive_rows,

@@ -15,7 +15,7 @@ use super::model_args::ModelArgs;
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Checkpoint whose architecture to show (instead of a preset).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "layers", "maps", "first_kernel"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel"])]
     checkpoint: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
@@ -36,6 +36,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let samples = TrainConfig::default().samples_per_epoch;
     let work = memory::Workload::training(batch_size, samples, memory::TEST_IMAGES);
     let need = memory::estimate(&cfg, &work);
+    if cfg.is_gated() {
+        return if args.json {
+            let mut report = gated_json(&cfg);
+            report["memory_estimate"] = memory_json(&need);
+            super::print_json(&report)
+        } else {
+            print!("{}{}", gated_text(&cfg), memory_text(&need));
+            Ok(())
+        };
+    }
     if args.json {
         super::print_json(&inspect_json(&cfg, &need))
     } else {
@@ -71,6 +81,111 @@ fn memory_text(need: &MemoryEstimate) -> String {
         format_bytes(need.sampling_bytes),
         format_bytes(need.evaluation_only_bytes()),
     )
+}
+
+/// What a gated convolution is for.
+fn gated_role(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or(name) {
+        "conv_v0" => "vertical stack, rows above",
+        "conv_h0" => "horizontal stack, pixels to the left",
+        "conv_v" => "vertical stack",
+        "conv_h" => "horizontal stack",
+        "link" => "vertical -> horizontal",
+        "res" => "horizontal residual",
+        "out1" => "head (ReLU, 1x1, ReLU)",
+        _ => "head (logit)",
+    }
+}
+
+fn gated_json(cfg: &ModelConfig) -> serde_json::Value {
+    let spec = cfg.gated_spec();
+    let convs: Vec<_> = cfg
+        .convs()
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "role": gated_role(&c.name),
+                "kernel": [c.kernel_height, c.kernel_width],
+                "taps": c.taps.iter().map(|t| [t.dy, t.dx]).collect::<Vec<_>>(),
+                "in_channels": c.in_channels,
+                "out_channels": c.out_channels,
+                "parameters": c.parameter_count(),
+            })
+        })
+        .collect();
+    let field = cfg.visible_inputs(14, 14).iter().filter(|&&v| v).count();
+    serde_json::json!({
+        "config": cfg,
+        "family": "gated",
+        "conditional": cfg.conditional,
+        "gated_layers": spec.layers.len(),
+        "reach_rows": spec.reach(),
+        "receptive_field_pixels": field,
+        "blind_spot": false,
+        "convolutions": convs,
+        "class_bias_parameters": if cfg.conditional { spec.layers.len() * 2 * 2 * spec.maps * 10 } else { 0 },
+        "total_params": cfg.parameter_count(),
+    })
+}
+
+fn gated_text(cfg: &ModelConfig) -> String {
+    let spec = cfg.gated_spec();
+    let mut out = format!(
+        "gated PixelCNN{}: {} gated layers, {} maps per stack\n\n",
+        if cfg.conditional {
+            ", conditioned on the digit label"
+        } else {
+            ""
+        },
+        spec.layers.len(),
+        spec.maps
+    );
+    out.push_str(&format!(
+        "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}\n",
+        "convolution", "role", "kernel", "taps", "channels", "params"
+    ));
+    for c in cfg.convs() {
+        out.push_str(&format!(
+            "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}\n",
+            c.name,
+            gated_role(&c.name),
+            format!("{}x{}", c.kernel_height, c.kernel_width),
+            c.taps.len(),
+            format!("{}->{}", c.in_channels, c.out_channels),
+            c.parameter_count(),
+        ));
+    }
+    if cfg.conditional {
+        out.push_str(&format!(
+            "class biases: layers.N.cond_v and cond_h, {} x 10 each\n",
+            2 * spec.maps
+        ));
+    }
+    out.push_str(&format!("total parameters: {}\n", cfg.parameter_count()));
+    let field = cfg.visible_inputs(14, 14);
+    out.push_str(&format!(
+        "\nreceptive field of pixel (14, 14): {} pixels, no blind spot: the full rectangle \
+         {} rows up and {} columns either side, plus the row to the left\n",
+        field.iter().filter(|&&v| v).count(),
+        spec.reach(),
+        spec.reach()
+    ));
+    for (y, row) in field.chunks(28).enumerate() {
+        let line: String = row
+            .iter()
+            .enumerate()
+            .map(|(x, &v)| match (y, x) {
+                (14, 14) => 'X',
+                _ if v => '#',
+                _ => '.',
+            })
+            .collect();
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("# = visible to the logit of X, . = not visible (later pixels or out of reach)\n");
+    out
 }
 
 fn mask_label(cfg_layer: &pixelcnn_studio::model::LayerSpec) -> &'static str {

@@ -1,15 +1,23 @@
 //! Architecture options shared by `train` and `inspect`.
 
 use clap::Args;
-use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::model::{ModelConfig, ModelFamily};
 
 /// A preset plus overrides.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Architecture preset: `seed` (the 6-layer reference) or `paper` (15 mask-B layers, 128 maps).
+    /// Architecture preset: `seed` (the 6-layer reference), `paper` (15 mask-B layers, 128
+    /// maps), `gated` (the gated PixelCNN sized for a 10-minute CPU run) or `gated-large`
+    /// (15 gated layers, 128 maps).
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
-    /// Number of masked mask-B layers (overrides the preset).
+    /// Architecture family: `plain` (masked convolutions) or `gated` (overrides the preset).
+    #[arg(long, value_name = "NAME", value_parser = ModelFamily::parse)]
+    pub family: Option<ModelFamily>,
+    /// Condition the gated model on the digit label (learned per-layer class biases).
+    #[arg(long)]
+    pub conditional: bool,
+    /// Number of masked mask-B (or gated) layers (overrides the preset).
     #[arg(long, value_name = "N")]
     pub layers: Option<usize>,
     /// Feature maps of every hidden layer (overrides the preset).
@@ -24,6 +32,10 @@ impl ModelArgs {
     /// The validated configuration these options describe.
     pub fn to_config(&self) -> anyhow::Result<ModelConfig> {
         let mut cfg = ModelConfig::preset(self.preset.as_deref().unwrap_or("seed"))?;
+        if let Some(family) = self.family {
+            cfg.family = family;
+        }
+        cfg.conditional = self.conditional;
         if let Some(layers) = self.layers {
             cfg.masked_layers = layers;
         }

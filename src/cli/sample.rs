@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::model::memory;
-use pixelcnn_studio::model::{sample_fast, sample_naive, CpuNet};
+use pixelcnn_studio::model::{sample_fast, sample_naive, ClassChoice, CpuNet};
 use pixelcnn_studio::train::backend::check_probabilities;
 use pixelcnn_studio::train::{Backend, DeviceChoice};
 use rand::SeedableRng;
@@ -33,6 +33,13 @@ pub struct SampleArgs {
     /// Number of samples, a square number.
     #[arg(long, default_value_t = 100)]
     count: usize,
+    /// Digits a conditional model draws: `rows` (row r of the grid is digit r), `any` (a random
+    /// digit per sample) or one digit 0-9 [default: rows].
+    #[arg(long, value_name = "rows|any|D", value_parser = ClassChoice::parse, conflicts_with = "class")]
+    classes: Option<ClassChoice>,
+    /// Every sample of a conditional model draws this digit (the same as `--classes D`).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u8).range(0..10))]
+    class: Option<u8>,
     /// Seed of the sampling RNG.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -56,6 +63,11 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         args.count
     );
     let snapshot = checkpoint::load(&args.checkpoint)?;
+    let choice = args.class.map(ClassChoice::Digit).or(args.classes);
+    anyhow::ensure!(
+        snapshot.model.conditional || choice.is_none(),
+        "this model is not class-conditional: --class and --classes need a model trained with --conditional"
+    );
     let need = memory::estimate(
         &snapshot.model,
         // No evaluation: a batch of one, no test images.
@@ -68,18 +80,23 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             .saturating_sub(need.baseline_bytes + need.snapshot_bytes),
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let labels = if snapshot.model.conditional {
+        choice.unwrap_or_default().labels(args.count, &mut rng)
+    } else {
+        Vec::new()
+    };
     let started = Instant::now();
     let grid = if args.device == DeviceChoice::Cpu {
         let net = CpuNet::new(&snapshot.model, &snapshot.params);
         let (grid, probabilities) = match args.sampler {
-            Sampler::Fast => sample_fast(&net, args.count, &mut rng, &mut |_| {}),
-            Sampler::Naive => sample_naive(&net, args.count, &mut rng, &mut |_| {}),
+            Sampler::Fast => sample_fast(&net, args.count, &labels, &mut rng, &mut |_| {}),
+            Sampler::Naive => sample_naive(&net, args.count, &labels, &mut rng, &mut |_| {}),
         };
         check_probabilities(&probabilities).map_err(anyhow::Error::msg)?;
         grid
     } else {
         Backend::new(args.device, &snapshot.model, &snapshot.params)
-            .and_then(|backend| backend.sample(args.count, &mut rng, &mut |_| {}))
+            .and_then(|backend| backend.sample(args.count, &labels, &mut rng, &mut |_| {}))
             .map_err(anyhow::Error::msg)?
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -90,6 +107,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             "count": args.count,
             "seconds": seconds,
             "mean_pixel": grid.mean_pixel(),
+            "labels": labels,
         }))
     } else {
         println!(

@@ -1,78 +1,272 @@
-//! The PixelCNN as a plain candle model: masked conv2d layers built from a `VarBuilder`.
-//!
-//! This is the reference formulation (a full conv2d over `weight * mask`). It runs on any candle
-//! device, CUDA included, and the fast CPU network is tested against it.
+//! The PixelCNN as plain candle models built from a `VarBuilder`: the reference formulation of
+//! both families (a full conv2d over `weight * mask` for the plain family; explicitly padded valid
+//! convolutions for the gated stacks, as the PyTorch peer writes them). They run on any candle
+//! device, CUDA included, and the fast CPU networks are tested against them. Activations come
+//! from the shared [`Epilogue`].
 //!
 //! # Shapes
-//! Input `[batch, 1, 28, 28]` of 0/1 pixels; output logits `[batch, 1, 28, 28]`.
+//! Input `[batch, 1, 28, 28]` of 0/1 pixels; labels `[batch]` (u32 digits, conditional models
+//! only); output logits `[batch, 1, 28, 28]`.
 
-use candle_core::{DType, Device, Module, Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 
-use super::config::{LayerSpec, ModelConfig};
+use super::config::{LayerSpec, ModelConfig, ModelFamily};
+use super::conv_spec::ConvSpec;
+use super::epilogue::{Activation, Epilogue};
+use super::gated_spec::{GatedSpec, CLASS_COUNT};
 use super::params::Params;
 
-/// A convolution whose kernel is multiplied by a fixed causal mask (all ones for 1x1 layers).
+/// A convolution's weight (multiplied by a fixed causal mask for masked layers) and bias.
 #[derive(Clone, Debug)]
-pub struct MaskedConv2d {
+pub struct CandleConv {
     weight: Tensor,
     bias: Tensor,
-    mask: Tensor,
+    mask: Option<Tensor>,
+}
+
+/// The variable builder for a dotted checkpoint prefix (`layers.0.conv_v`).
+fn sub_builder<'a>(vb: &VarBuilder<'a>, name: &str) -> VarBuilder<'a> {
+    let mut sub = vb.clone();
+    for part in name.split('.') {
+        sub = sub.pp(part);
+    }
+    sub
+}
+
+/// Xavier-uniform bounds over `fan_in + fan_out`.
+fn xavier(fan_in: usize, fan_out: usize) -> candle_nn::Init {
+    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    candle_nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+impl CandleConv {
+    /// Reads `NAME.weight` `[out, in, kh, kw]` and `NAME.bias` `[out]` from `vb`; the weight is
+    /// masked to `spec`'s taps when `masked`.
+    pub fn new(spec: &ConvSpec, masked: bool, vb: &VarBuilder) -> Result<Self> {
+        let vb = sub_builder(vb, &spec.name);
+        let shape = spec.weight_shape();
+        let area = spec.kernel_area();
+        let init = xavier(spec.in_channels * area, spec.out_channels * area);
+        let weight = vb.get_with_hints(shape.to_vec(), "weight", init)?;
+        let bias = vb.get_with_hints(spec.out_channels, "bias", candle_nn::Init::Const(0.0))?;
+        let mask = if masked {
+            let keep: Vec<f32> = (0..area)
+                .map(|i| if spec.uses(i) { 1.0 } else { 0.0 })
+                .collect();
+            Some(Tensor::from_vec(
+                keep,
+                (1, 1, spec.kernel_height, spec.kernel_width),
+                vb.device(),
+            )?)
+        } else {
+            None
+        };
+        Ok(CandleConv { weight, bias, mask })
+    }
+
+    /// The convolution (no bias) with `padding` on every side.
+    fn conv(&self, x: &Tensor, padding: usize) -> Result<Tensor> {
+        let weight = match &self.mask {
+            Some(mask) => self.weight.broadcast_mul(mask)?,
+            None => self.weight.clone(),
+        };
+        x.conv2d(&weight, padding, 1, 1, 1)
+    }
+
+    /// The bias as `[1, out, 1, 1]`.
+    fn bias(&self) -> Result<Tensor> {
+        let out = self.bias.dim(0)?;
+        self.bias.reshape((1, out, 1, 1))
+    }
+}
+
+/// One plain layer: a masked conv2d and its epilogue.
+#[derive(Clone, Debug)]
+struct PlainLayer {
+    conv: CandleConv,
+    epilogue: Epilogue,
     padding: usize,
 }
 
-impl MaskedConv2d {
-    /// Builds the layer `spec`, reading `weight` `[out, in, k, k]` and `bias` `[out]` from `vb`.
-    pub fn new(spec: &LayerSpec, vb: VarBuilder) -> Result<Self> {
-        let shape = spec.weight_shape();
-        let fan_in = (spec.in_channels * spec.kernel * spec.kernel) as f64;
-        let fan_out = (spec.out_channels * spec.kernel * spec.kernel) as f64;
-        let bound = (6.0 / (fan_in + fan_out)).sqrt();
-        let init = candle_nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let weight = vb.get_with_hints(shape.to_vec(), "weight", init)?;
-        let bias = vb.get_with_hints(spec.out_channels, "bias", candle_nn::Init::Const(0.0))?;
-        let k = spec.kernel;
-        let mask = Tensor::from_vec(spec.mask().as_f32(), (1, 1, k, k), vb.device())?;
-        Ok(MaskedConv2d {
-            weight,
-            bias,
-            mask,
-            padding: k / 2,
+impl PlainLayer {
+    fn new(spec: &LayerSpec, vb: &VarBuilder) -> Result<Self> {
+        Ok(PlainLayer {
+            conv: CandleConv::new(&spec.conv(), true, vb)?,
+            epilogue: Epilogue {
+                activation: if spec.relu {
+                    Activation::Relu
+                } else {
+                    Activation::Identity
+                },
+                residual: spec.residual,
+            },
+            padding: spec.kernel / 2,
         })
     }
-}
 
-impl Module for MaskedConv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let weight = self.weight.broadcast_mul(&self.mask)?;
-        let out_channels = self.bias.dim(0)?;
-        x.conv2d(&weight, self.padding, 1, 1, 1)? // [b, out, 28, 28]
-            .broadcast_add(&self.bias.reshape((1, out_channels, 1, 1))?)
+        let pre = self.conv.conv(x, self.padding)?; // [b, out, 28, 28]
+        self.epilogue
+            .apply_tensor(&pre, Some(&self.conv.bias()?), Some(x))
     }
 }
 
-/// The whole network as candle layers.
+/// One gated layer.
+#[derive(Clone, Debug)]
+struct GatedLayer {
+    conv_v: CandleConv,
+    conv_h: CandleConv,
+    link: CandleConv,
+    res: CandleConv,
+    /// `[2p, 10]` class biases of each gate (conditional models).
+    cond: Option<(Tensor, Tensor)>,
+    /// Half the gated kernel width, `b`.
+    half: usize,
+}
+
+/// The gated network's candle layers.
+#[derive(Clone, Debug)]
+struct GatedModel {
+    first_v: CandleConv,
+    first_h: CandleConv,
+    /// `a`, half the first kernel.
+    first_half: usize,
+    layers: Vec<GatedLayer>,
+    out1: CandleConv,
+    out2: CandleConv,
+}
+
+/// The residual 1x1 of the horizontal stack.
+const RESIDUAL: Epilogue = Epilogue {
+    activation: Activation::Identity,
+    residual: true,
+};
+
+impl GatedModel {
+    fn new(cfg: &ModelConfig, vb: &VarBuilder) -> Result<Self> {
+        let spec = GatedSpec::new(cfg);
+        let layers = spec
+            .layers
+            .iter()
+            .map(|layer| {
+                let width = layer.conv_v.out_channels;
+                let cond = if layer.conditional {
+                    let get = |part: &str| {
+                        sub_builder(vb, &format!("{}.{part}", layer.name)).get_with_hints(
+                            (width, CLASS_COUNT),
+                            "weight",
+                            xavier(CLASS_COUNT, width),
+                        )
+                    };
+                    Some((get("cond_v")?, get("cond_h")?))
+                } else {
+                    None
+                };
+                Ok(GatedLayer {
+                    conv_v: CandleConv::new(&layer.conv_v, false, vb)?,
+                    conv_h: CandleConv::new(&layer.conv_h, false, vb)?,
+                    link: CandleConv::new(&layer.link, false, vb)?,
+                    res: CandleConv::new(&layer.res, false, vb)?,
+                    cond,
+                    half: cfg.masked_kernel / 2,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(GatedModel {
+            first_v: CandleConv::new(&spec.first_v, false, vb)?,
+            first_h: CandleConv::new(&spec.first_h, false, vb)?,
+            first_half: cfg.first_kernel / 2,
+            layers,
+            out1: CandleConv::new(&spec.out1, false, vb)?,
+            out2: CandleConv::new(&spec.out2, false, vb)?,
+        })
+    }
+
+    /// `one_hot`: `[batch, 10]` f32, for conditional models.
+    fn forward(&self, x: &Tensor, one_hot: Option<&Tensor>) -> Result<Tensor> {
+        let (side_h, side_w) = (x.dim(2)?, x.dim(3)?);
+        let a = self.first_half;
+        // v sees rows i-a..i-1 (pad a rows on top, drop the last output row), h sees x[i, j-a..j-1].
+        let padded = x.pad_with_zeros(2, a, 0)?.pad_with_zeros(3, a, a)?;
+        let v_pre = self.first_v.conv(&padded, 0)?.narrow(2, 0, side_h)?;
+        let mut v = Epilogue::LINEAR.apply_tensor(&v_pre, Some(&self.first_v.bias()?), None)?;
+        let h_pre = self
+            .first_h
+            .conv(&x.pad_with_zeros(3, a, 0)?, 0)?
+            .narrow(3, 0, side_w)?;
+        let mut h = Epilogue::LINEAR.apply_tensor(&h_pre, Some(&self.first_h.bias()?), None)?;
+        for layer in &self.layers {
+            let b = layer.half;
+            let vp = self.conv_bias(
+                &layer.conv_v,
+                &v.pad_with_zeros(2, b, 0)?.pad_with_zeros(3, b, b)?,
+            )?;
+            let link = self.conv_bias(&layer.link, &vp)?;
+            let hp = (self.conv_bias(&layer.conv_h, &h.pad_with_zeros(3, b, 0)?)? + link)?;
+            let (v_bias, h_bias) = match (&layer.cond, one_hot) {
+                (Some((cond_v, cond_h)), Some(y)) => {
+                    let class_bias = |m: &Tensor| -> Result<Tensor> {
+                        let rows = m.dim(0)?;
+                        let batch = y.dim(0)?;
+                        y.matmul(&m.t()?)?.reshape((batch, rows, 1, 1))
+                    };
+                    (Some(class_bias(cond_v)?), Some(class_bias(cond_h)?))
+                }
+                _ => (None, None),
+            };
+            v = Epilogue::GATE.apply_tensor(&vp, v_bias.as_ref(), None)?;
+            let gated = Epilogue::GATE.apply_tensor(&hp, h_bias.as_ref(), None)?;
+            let res = layer.res.conv(&gated, 0)?;
+            h = RESIDUAL.apply_tensor(&res, Some(&layer.res.bias()?), Some(&h))?;
+        }
+        let hidden = Epilogue::RELU.apply_tensor(
+            &self.out1.conv(&h.relu()?, 0)?,
+            Some(&self.out1.bias()?),
+            None,
+        )?;
+        Epilogue::LINEAR.apply_tensor(&self.out2.conv(&hidden, 0)?, Some(&self.out2.bias()?), None)
+    }
+
+    /// A valid convolution plus its bias.
+    fn conv_bias(&self, conv: &CandleConv, x: &Tensor) -> Result<Tensor> {
+        Epilogue::LINEAR.apply_tensor(&conv.conv(x, 0)?, Some(&conv.bias()?), None)
+    }
+}
+
+/// The network of either family as candle layers.
 #[derive(Clone, Debug)]
 pub struct PixelCnn {
-    layers: Vec<(LayerSpec, MaskedConv2d)>,
+    body: Body,
+    conditional: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    Plain(Vec<PlainLayer>),
+    Gated(GatedModel),
 }
 
 impl PixelCnn {
-    /// Builds `cfg`'s layers, each under `vb.pp(layer name)` (keys like `conv_b.0.weight`).
+    /// Builds `cfg`'s layers, each under its checkpoint name (keys like `conv_b.0.weight` or
+    /// `layers.0.conv_v.weight`).
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        let mut layers = Vec::new();
-        for spec in cfg.layers() {
-            let mut sub = vb.clone();
-            for part in spec.name.split('.') {
-                sub = sub.pp(part);
-            }
-            let conv = MaskedConv2d::new(&spec, sub)?;
-            layers.push((spec, conv));
-        }
-        Ok(PixelCnn { layers })
+        let body = match cfg.family {
+            ModelFamily::Plain => Body::Plain(
+                cfg.layers()
+                    .iter()
+                    .map(|spec| PlainLayer::new(spec, &vb))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            ModelFamily::Gated => Body::Gated(GatedModel::new(cfg, &vb)?),
+        };
+        Ok(PixelCnn {
+            body,
+            conditional: cfg.conditional,
+        })
     }
 
     /// A model on `device` whose variables hold `params`; returns it with its variables in
@@ -102,23 +296,45 @@ impl PixelCnn {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         Ok((PixelCnn::new(cfg, vb)?, vars))
     }
+
+    /// Whether the model reads labels.
+    pub fn is_conditional(&self) -> bool {
+        self.conditional
+    }
+
+    /// Logits of `x`; `labels` (`[batch]` digits, u32) are read by conditional models only.
+    pub fn forward(&self, x: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+        match &self.body {
+            Body::Plain(layers) => {
+                let mut h = x.clone();
+                for layer in layers {
+                    h = layer.forward(&h)?;
+                }
+                Ok(h)
+            }
+            Body::Gated(model) => {
+                let one_hot = match (self.conditional, labels) {
+                    (true, Some(y)) => Some(one_hot(y)?),
+                    (true, None) => {
+                        return Err(candle_core::Error::Msg(
+                            "a conditional model needs a label per image".into(),
+                        ))
+                    }
+                    (false, _) => None,
+                };
+                model.forward(x, one_hot.as_ref())
+            }
+        }
+    }
 }
 
-impl Module for PixelCnn {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.clone();
-        for (spec, conv) in &self.layers {
-            let mut y = conv.forward(&h)?;
-            if spec.relu {
-                y = y.relu()?;
-            }
-            if spec.residual {
-                y = (y + &h)?;
-            }
-            h = y;
-        }
-        Ok(h)
-    }
+/// `[batch]` u32 digits as `[batch, 10]` f32 one-hot rows.
+fn one_hot(labels: &Tensor) -> Result<Tensor> {
+    let classes = Tensor::arange(0u32, CLASS_COUNT as u32, labels.device())?;
+    labels
+        .unsqueeze(D::Minus1)?
+        .broadcast_eq(&classes.unsqueeze(0)?)?
+        .to_dtype(DType::F32)
 }
 
 /// Mean binary cross-entropy with logits, `max(z,0) - z*t + ln(1 + e^-|z|)`, over all elements.

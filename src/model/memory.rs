@@ -2,14 +2,15 @@
 //! and the check that refuses a configuration the machine cannot hold (instead of aborting on
 //! a failed allocation halfway through).
 //!
-//! The figures follow what the fast CPU network keeps (`cpu_net.rs`): the weights and their
-//! packed copies, the gradients and Adam's moments, every layer's output kept for the backward
-//! pass, the gradient and im2col buffers, the evaluation buffers and the sampler's row caches.
-//! Another architecture family adds its own terms in [`layer_terms`].
+//! The figures follow what the fast CPU networks keep (`plain_net.rs`, `gated_net.rs`): the
+//! weights and their packed copies, the gradients and Adam's moments, every activation kept for
+//! the backward pass, the gradient and im2col buffers, the evaluation buffers and the sampler's
+//! row caches. Each architecture family describes itself as a [`Footprint`]; the rest is shared.
 
 use thiserror::Error;
 
-use super::config::{LayerSpec, ModelConfig};
+use super::config::{LayerSpec, ModelConfig, ModelFamily};
+use super::conv_spec::ConvSpec;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Images per evaluation pass of the trainer.
@@ -80,54 +81,116 @@ impl MemoryEstimate {
     }
 }
 
-/// What one layer adds to the estimate, in values (f32).
+/// What one architecture keeps, in values (f32): the family-specific part of the estimate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LayerTerms {
-    /// Stored parameters (weight and bias).
+pub struct Footprint {
+    /// Stored parameters.
     pub parameters: u64,
-    /// Values of one packed copy of the weight (unmasked taps only).
+    /// One packed copy of every weight (used taps only); the network keeps two.
     pub packed: u64,
-    /// Output channels (one value per pixel each).
-    pub out_channels: u64,
-    /// Output values per pixel kept besides the output for the backward pass (a residual
-    /// layer's ReLU part).
-    pub extra_kept_per_pixel: u64,
-    /// Widest im2col row (forward or backward).
-    pub im2col_width: u64,
-    /// Values of the weight-gradient product (`taps * in * out`).
-    pub gradient_product: u64,
-    /// Values per image the sampler caches for this layer's input.
-    pub sampler_cache_per_image: u64,
-    /// The widest of the input and output (for the gradient buffers).
-    pub widest_channels: u64,
+    /// Activations kept per pixel for the backward pass (the input and the logits included).
+    pub kept_per_pixel: u64,
+    /// Gradient buffers per pixel.
+    pub gradients_per_pixel: u64,
+    /// The largest weight-gradient product (`taps * in * out`), summed per row group.
+    pub widest_product: u64,
+    /// The widest im2col row (forward or backward).
+    pub widest_im2col: u64,
+    /// Evaluation buffers per pixel (the logits included).
+    pub eval_per_pixel: u64,
+    /// Values per image the fast sampler caches.
+    pub sampler_per_image: u64,
 }
 
-/// The terms of one layer of the plain PixelCNN.
-pub fn layer_terms(layer: &LayerSpec) -> LayerTerms {
-    let (cin, cout) = (layer.in_channels as u64, layer.out_channels as u64);
-    let taps = layer.mask().kept_count() as u64;
-    let ring_rows = if layer.kernel > 1 {
-        layer.kernel as u64 / 2 + 1
-    } else {
-        1
-    };
-    LayerTerms {
-        parameters: layer.parameter_count() as u64,
-        packed: taps * cin * cout,
-        out_channels: cout,
-        extra_kept_per_pixel: if layer.residual && layer.relu {
-            cout
-        } else {
-            0
-        },
-        im2col_width: if layer.kernel > 1 {
-            taps * cin.max(cout)
-        } else {
-            0
-        },
-        gradient_product: taps * cin * cout,
-        sampler_cache_per_image: ring_rows * IMAGE_SIDE as u64 * cin,
-        widest_channels: cin.max(cout),
+/// The footprint of `cfg`'s family.
+pub fn footprint(cfg: &ModelConfig) -> Footprint {
+    match cfg.family {
+        ModelFamily::Plain => plain_footprint(&cfg.layers()),
+        ModelFamily::Gated => gated_footprint(cfg),
+    }
+}
+
+/// Image rows a convolution's input cache keeps in the sampler: the current one and those its
+/// taps reach above.
+fn ring_rows(conv: &ConvSpec) -> u64 {
+    conv.taps
+        .iter()
+        .map(|t| (-t.dy).max(0) as u64)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// `taps * in * out` and the im2col width of a convolution (0 for a 1x1).
+fn conv_sizes(conv: &ConvSpec) -> (u64, u64) {
+    let taps = conv.taps.len() as u64;
+    let (cin, cout) = (conv.in_channels as u64, conv.out_channels as u64);
+    let im2col = if taps > 1 { taps * cin.max(cout) } else { 0 };
+    (taps * cin * cout, im2col)
+}
+
+/// The plain PixelCNN: every layer's output is kept (and a residual ReLU layer's ReLU part),
+/// three gradient buffers and two evaluation buffers as wide as the widest layer.
+fn plain_footprint(layers: &[LayerSpec]) -> Footprint {
+    let widest = layers
+        .iter()
+        .map(|l| l.in_channels.max(l.out_channels) as u64)
+        .max()
+        .unwrap_or(1);
+    let convs: Vec<ConvSpec> = layers.iter().map(LayerSpec::conv).collect();
+    let sizes: Vec<(u64, u64)> = convs.iter().map(conv_sizes).collect();
+    Footprint {
+        parameters: layers.iter().map(|l| l.parameter_count() as u64).sum(),
+        packed: sizes.iter().map(|s| s.0).sum(),
+        kept_per_pixel: 1 + layers
+            .iter()
+            .map(|l| {
+                let cout = l.out_channels as u64;
+                if l.residual && l.relu {
+                    2 * cout
+                } else {
+                    cout
+                }
+            })
+            .sum::<u64>(),
+        gradients_per_pixel: 3 * widest,
+        widest_product: sizes.iter().map(|s| s.0).max().unwrap_or(0),
+        widest_im2col: sizes.iter().map(|s| s.1).max().unwrap_or(0),
+        eval_per_pixel: 2 * widest + 1,
+        sampler_per_image: convs
+            .iter()
+            .skip(1)
+            .map(|c| ring_rows(c) * IMAGE_SIDE as u64 * c.in_channels as u64)
+            .sum(),
+    }
+}
+
+/// The gated PixelCNN with `p` maps and `L` gated layers keeps per pixel the inputs of both
+/// stacks (`(2L + 1) p`), each layer's vertical pre-activation and both gates' `[tanh |
+/// sigmoid]` (`2p` each, none for the last vertical gate), the head's two inputs and the
+/// logit; twelve `p`-wide gradient buffers; four `p`-wide evaluation buffers.
+fn gated_footprint(cfg: &ModelConfig) -> Footprint {
+    let p = cfg.feature_maps as u64;
+    let layers = cfg.masked_layers as u64;
+    let convs = cfg.convs();
+    let sizes: Vec<(u64, u64)> = convs.iter().map(conv_sizes).collect();
+    Footprint {
+        parameters: cfg.parameter_count() as u64,
+        packed: sizes.iter().map(|s| s.0).sum(),
+        kept_per_pixel: 1
+            + (2 * layers + 1) * p
+            + 2 * p * (3 * layers).saturating_sub(1)
+            + 2 * p
+            + 1,
+        gradients_per_pixel: 12 * p + 1,
+        widest_product: sizes.iter().map(|s| s.0).max().unwrap_or(0),
+        widest_im2col: sizes.iter().map(|s| s.1).max().unwrap_or(0),
+        eval_per_pixel: 4 * p + 1,
+        sampler_per_image: convs
+            .iter()
+            .filter(|c| c.in_channels > 1)
+            .map(|c| ring_rows(c) * IMAGE_SIDE as u64 * c.in_channels as u64)
+            .sum(),
     }
 }
 
@@ -171,23 +234,19 @@ pub fn estimate(cfg: &ModelConfig, work: &Workload) -> MemoryEstimate {
         sample_count,
         threads,
     } = *work;
-    let layers: Vec<LayerTerms> = cfg.layers().iter().map(layer_terms).collect();
-    let sum = |f: fn(&LayerTerms) -> u64| layers.iter().map(f).fold(0u64, u64::saturating_add);
-    let max = |f: fn(&LayerTerms) -> u64| layers.iter().map(f).max().unwrap_or(0);
-    let parameters = sum(|l| l.parameters);
-    let widest = max(|l| l.widest_channels);
+    let shape = footprint(cfg);
+    let parameters = shape.parameters;
     let threads = threads.max(1) as u64;
     let mul = |values: &[u64]| values.iter().fold(1u64, |a, &b| a.saturating_mul(b));
 
     let pixels = (batch_size as u64).saturating_mul(IMAGE_PIXELS as u64);
-    // The input and every layer's output, the ReLU parts of residual layers.
-    let kept =
-        pixels.saturating_mul(1 + sum(|l| l.out_channels.saturating_add(l.extra_kept_per_pixel)));
-    // grad_y, grad_x, grad_z: each as wide as the widest layer.
-    let gradients = mul(&[3, pixels, widest]);
+    let kept = pixels.saturating_mul(shape.kept_per_pixel);
+    let gradients = pixels.saturating_mul(shape.gradients_per_pixel);
     let chunks = pixels.div_ceil(CHUNK_ROWS).max(1);
-    let partials = max(|l| l.gradient_product).saturating_mul(GRADIENT_GROUPS.min(chunks) + 1);
-    let scratch = mul(&[threads, CHUNK_ROWS, max(|l| l.im2col_width)]);
+    let partials = shape
+        .widest_product
+        .saturating_mul(GRADIENT_GROUPS.min(chunks) + 1);
+    let scratch = mul(&[threads, CHUNK_ROWS, shape.widest_im2col]);
     // The batch is copied into the network's input buffer; the trainer keeps its own copy.
     let batch = pixels;
     let activation_values = kept
@@ -197,28 +256,24 @@ pub fn estimate(cfg: &ModelConfig, work: &Workload) -> MemoryEstimate {
         .saturating_add(batch);
 
     let eval_pixels = (eval_images as u64).saturating_mul(IMAGE_PIXELS as u64);
-    // Two ping-pong buffers, the logits, the binarized test images and the im2col scratch.
-    let evaluation_values = mul(&[2, eval_pixels, widest])
-        .saturating_add(eval_pixels)
+    // The evaluation buffers, the binarized test images and the im2col scratch.
+    let evaluation_values = eval_pixels
+        .saturating_mul(shape.eval_per_pixel)
         .saturating_add((test_images as u64).saturating_mul(IMAGE_PIXELS as u64))
         .saturating_add(scratch);
 
     let samples = sample_count as u64;
-    // Row caches of every layer but the first, the canvas and the probabilities.
-    let sampling_values = mul(&[
+    // The row caches, the canvas and the probabilities.
+    let sampling_values = mul(&[samples, shape.sampler_per_image]).saturating_add(mul(&[
+        2,
         samples,
-        layers
-            .iter()
-            .skip(1)
-            .map(|l| l.sampler_cache_per_image)
-            .fold(0u64, u64::saturating_add),
-    ])
-    .saturating_add(mul(&[2, samples, IMAGE_PIXELS as u64]));
+        IMAGE_PIXELS as u64,
+    ]));
 
     MemoryEstimate {
         batch_size,
         sample_count,
-        weights_bytes: F32.saturating_mul(parameters.saturating_add(2 * sum(|l| l.packed))),
+        weights_bytes: F32.saturating_mul(parameters.saturating_add(2 * shape.packed)),
         optimizer_bytes: mul(&[F32, parameters, 6]),
         snapshot_bytes: mul(&[F32, parameters, 3]),
         activation_bytes: F32.saturating_mul(activation_values),

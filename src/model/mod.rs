@@ -1,19 +1,27 @@
-//! The PixelCNN: configuration, masks, parameters, the fast CPU network, the candle reference
-//! network and the samplers.
+//! The PixelCNN: configuration, masks, parameters, the fast CPU networks (plain and gated), the
+//! candle reference networks and the samplers.
 
 pub mod candle_net;
 pub mod config;
+pub mod conv_kernels;
+pub mod conv_spec;
 pub mod cpu_net;
+pub mod epilogue;
+mod gated_net;
+pub mod gated_spec;
 pub mod gemm;
 pub mod mask;
 pub mod memory;
 pub mod params;
+mod plain_net;
 pub mod receptive_field;
 pub mod sampler;
 
 pub use candle_net::PixelCnn;
-pub use config::{ConfigError, LayerKind, LayerSpec, ModelConfig};
+pub use config::{ConfigError, LayerKind, LayerSpec, ModelConfig, ModelFamily, PRESET_NAMES};
+pub use conv_spec::{ConvSpec, Tap};
 pub use cpu_net::CpuNet;
+pub use gated_spec::{GatedLayerSpec, GatedSpec, CLASS_COUNT};
 pub use mask::{Mask, MaskKind};
-pub use params::{NamedTensor, Params};
-pub use sampler::{sample_fast, sample_naive, SampleGrid};
+pub use params::{ConvParams, ConvSlots, NamedTensor, ParamLayout, Params};
+pub use sampler::{sample_fast, sample_fast_from, sample_naive, ClassChoice, SampleGrid};

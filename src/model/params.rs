@@ -1,8 +1,11 @@
-//! The trainable parameters as plain named f32 tensors, and their Xavier initialisation.
+//! The trainable parameters as plain named f32 tensors, where each layer's tensors sit (named
+//! per-layer structs of indices), and their Xavier initialisation.
 
 use rand::Rng;
 
-use super::config::{LayerSpec, ModelConfig};
+use super::config::{ModelConfig, ModelFamily};
+use super::conv_spec::ConvSpec;
+use super::gated_spec::{GatedSpec, CLASS_COUNT};
 
 /// One named parameter tensor, row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,50 +18,257 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
-/// All parameters of a model: for each layer, its weight then its bias.
+/// All parameters of a model, in the order of [`ParamLayout::new`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params {
-    /// Tensors in layer order, `weight` before `bias`.
+    /// Tensors in layout order.
     pub tensors: Vec<NamedTensor>,
 }
 
-impl Params {
-    /// Xavier-uniform weights (masked taps set to zero) and zero biases, drawn from `rng`.
-    pub fn init<R: Rng>(cfg: &ModelConfig, rng: &mut R) -> Params {
-        let mut tensors = Vec::new();
-        for layer in cfg.layers() {
-            tensors.push(init_weight(&layer, rng));
-            tensors.push(NamedTensor {
-                name: format!("{}.bias", layer.name),
-                shape: vec![layer.out_channels],
-                data: vec![0.0; layer.out_channels],
-            });
+/// How a parameter tensor starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// All zeros (biases).
+    Zero,
+    /// Xavier-uniform over `[out, in, area]`, `bound = sqrt(6 / (fan_in + fan_out))` with
+    /// `fan_in = in * area`, `fan_out = out * area`; the taps `keep` marks false are zeroed
+    /// (masked convolutions), after drawing, so every tap draws a number.
+    Xavier {
+        /// Output channels (rows of a matrix).
+        out: usize,
+        /// Input channels (columns of a matrix).
+        inputs: usize,
+        /// Which of the `area` kernel taps are used.
+        keep: Vec<bool>,
+    },
+}
+
+/// The name, shape and initialisation of one parameter tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// Checkpoint key.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Initial values.
+    pub init: Init,
+}
+
+/// Where a convolution's weight and bias sit in [`Params::tensors`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConvSlots {
+    /// Index of `NAME.weight`.
+    pub weight: usize,
+    /// Index of `NAME.bias`.
+    pub bias: usize,
+}
+
+/// The tensors of one gated layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatedLayerSlots {
+    /// Vertical stack convolution.
+    pub conv_v: ConvSlots,
+    /// Horizontal stack convolution.
+    pub conv_h: ConvSlots,
+    /// Vertical-to-horizontal 1x1.
+    pub link: ConvSlots,
+    /// Residual 1x1 of the horizontal stack.
+    pub res: ConvSlots,
+    /// `[2p, 10]` class biases of the vertical gate (conditional models).
+    pub cond_v: Option<usize>,
+    /// `[2p, 10]` class biases of the horizontal gate (conditional models).
+    pub cond_h: Option<usize>,
+}
+
+/// The tensors of a gated network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatedSlots {
+    /// First vertical convolution.
+    pub first_v: ConvSlots,
+    /// First horizontal convolution.
+    pub first_h: ConvSlots,
+    /// The gated layers.
+    pub layers: Vec<GatedLayerSlots>,
+    /// Head 1x1 (hidden).
+    pub out1: ConvSlots,
+    /// Head 1x1 (logit).
+    pub out2: ConvSlots,
+}
+
+/// Where every layer's tensors sit, per family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamLayout {
+    /// One convolution per layer of [`ModelConfig::layers`].
+    Plain(Vec<ConvSlots>),
+    /// The gated network of [`GatedSpec`].
+    Gated(GatedSlots),
+}
+
+/// Collects parameter specs in order and hands out their indices.
+#[derive(Default)]
+struct SpecList {
+    specs: Vec<ParamSpec>,
+}
+
+impl SpecList {
+    fn push(&mut self, spec: ParamSpec) -> usize {
+        self.specs.push(spec);
+        self.specs.len() - 1
+    }
+
+    /// `NAME.weight` (Xavier, unused taps zero) then `NAME.bias` (zero).
+    fn conv(&mut self, conv: &ConvSpec) -> ConvSlots {
+        let keep = (0..conv.kernel_area()).map(|i| conv.uses(i)).collect();
+        let weight = self.push(ParamSpec {
+            name: format!("{}.weight", conv.name),
+            shape: conv.weight_shape().to_vec(),
+            init: Init::Xavier {
+                out: conv.out_channels,
+                inputs: conv.in_channels,
+                keep,
+            },
+        });
+        let bias = self.push(ParamSpec {
+            name: format!("{}.bias", conv.name),
+            shape: vec![conv.out_channels],
+            init: Init::Zero,
+        });
+        ConvSlots { weight, bias }
+    }
+
+    /// A `[rows, cols]` matrix without bias (a linear layer's weight), Xavier.
+    fn matrix(&mut self, name: String, rows: usize, cols: usize) -> usize {
+        self.push(ParamSpec {
+            name,
+            shape: vec![rows, cols],
+            init: Init::Xavier {
+                out: rows,
+                inputs: cols,
+                keep: vec![true],
+            },
+        })
+    }
+}
+
+impl ParamLayout {
+    /// The layout of `cfg`'s parameters and the spec of each tensor, in storage order. Plain:
+    /// each layer's weight then bias. Gated: the PyTorch peer's `state_dict` order.
+    pub fn new(cfg: &ModelConfig) -> (ParamLayout, Vec<ParamSpec>) {
+        let mut list = SpecList::default();
+        let layout = match cfg.family {
+            ModelFamily::Plain => ParamLayout::Plain(
+                cfg.layers()
+                    .iter()
+                    .map(|layer| list.conv(&layer.conv()))
+                    .collect(),
+            ),
+            ModelFamily::Gated => {
+                let spec = GatedSpec::new(cfg);
+                let first_v = list.conv(&spec.first_v);
+                let first_h = list.conv(&spec.first_h);
+                let layers = spec
+                    .layers
+                    .iter()
+                    .map(|layer| {
+                        let conv_v = list.conv(&layer.conv_v);
+                        let conv_h = list.conv(&layer.conv_h);
+                        let link = list.conv(&layer.link);
+                        let res = list.conv(&layer.res);
+                        let rows = layer.conv_v.out_channels;
+                        let (cond_v, cond_h) = if layer.conditional {
+                            (
+                                Some(list.matrix(
+                                    format!("{}.cond_v.weight", layer.name),
+                                    rows,
+                                    CLASS_COUNT,
+                                )),
+                                Some(list.matrix(
+                                    format!("{}.cond_h.weight", layer.name),
+                                    rows,
+                                    CLASS_COUNT,
+                                )),
+                            )
+                        } else {
+                            (None, None)
+                        };
+                        GatedLayerSlots {
+                            conv_v,
+                            conv_h,
+                            link,
+                            res,
+                            cond_v,
+                            cond_h,
+                        }
+                    })
+                    .collect();
+                let out1 = list.conv(&spec.out1);
+                let out2 = list.conv(&spec.out2);
+                ParamLayout::Gated(GatedSlots {
+                    first_v,
+                    first_h,
+                    layers,
+                    out1,
+                    out2,
+                })
+            }
+        };
+        (layout, list.specs)
+    }
+
+    /// The plain layout's slots (empty for a gated layout).
+    pub fn plain(&self) -> &[ConvSlots] {
+        match self {
+            ParamLayout::Plain(slots) => slots,
+            ParamLayout::Gated(_) => &[],
         }
+    }
+}
+
+/// A convolution's weight and bias.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvParams<'a> {
+    /// `[out, in, kh, kw]`.
+    pub weight: &'a [f32],
+    /// `[out]`.
+    pub bias: &'a [f32],
+}
+
+impl Params {
+    /// Xavier-uniform weights (masked taps set to zero) and zero biases, drawn from `rng` in
+    /// storage order.
+    pub fn init<R: Rng>(cfg: &ModelConfig, rng: &mut R) -> Params {
+        let (_, specs) = ParamLayout::new(cfg);
+        let tensors = specs
+            .into_iter()
+            .map(|spec| {
+                let len = spec.shape.iter().product();
+                let data = match &spec.init {
+                    Init::Zero => vec![0.0; len],
+                    Init::Xavier { out, inputs, keep } => xavier(*out, *inputs, keep, rng),
+                };
+                NamedTensor {
+                    name: spec.name,
+                    shape: spec.shape,
+                    data,
+                }
+            })
+            .collect();
         Params { tensors }
     }
 
     /// The names and shapes `cfg` needs, all values zero.
     pub fn zeros(cfg: &ModelConfig) -> Params {
-        let tensors = cfg
-            .layers()
-            .into_iter()
-            .flat_map(|layer| {
-                let shape = layer.weight_shape().to_vec();
-                [
-                    NamedTensor {
-                        name: format!("{}.weight", layer.name),
-                        data: vec![0.0; shape.iter().product()],
-                        shape,
-                    },
-                    NamedTensor {
-                        name: format!("{}.bias", layer.name),
-                        shape: vec![layer.out_channels],
-                        data: vec![0.0; layer.out_channels],
-                    },
-                ]
-            })
-            .collect();
-        Params { tensors }
+        let (_, specs) = ParamLayout::new(cfg);
+        Params {
+            tensors: specs
+                .into_iter()
+                .map(|spec| NamedTensor {
+                    data: vec![0.0; spec.shape.iter().product()],
+                    name: spec.name,
+                    shape: spec.shape,
+                })
+                .collect(),
+        }
     }
 
     /// The same names and shapes, all values zero.
@@ -76,15 +286,39 @@ impl Params {
         }
     }
 
-    /// Weight and bias of layer `index` (layer order of [`ModelConfig::layers`]).
-    pub fn layer(&self, index: usize) -> (&NamedTensor, &NamedTensor) {
-        (&self.tensors[2 * index], &self.tensors[2 * index + 1])
+    /// The values of the tensor at `index` (empty if there is none).
+    pub fn values(&self, index: usize) -> &[f32] {
+        self.tensors.get(index).map_or(&[], |t| t.data.as_slice())
     }
 
-    /// Mutable weight and bias of layer `index`.
-    pub fn layer_mut(&mut self, index: usize) -> (&mut NamedTensor, &mut NamedTensor) {
-        let (weights, biases) = self.tensors.split_at_mut(2 * index + 1);
-        (&mut weights[2 * index], &mut biases[0])
+    /// The weight and bias at `slots`.
+    pub fn conv(&self, slots: ConvSlots) -> ConvParams<'_> {
+        ConvParams {
+            weight: self.values(slots.weight),
+            bias: self.values(slots.bias),
+        }
+    }
+
+    /// Mutable values of the tensor at `index` (empty if there is none).
+    pub fn values_mut(&mut self, index: usize) -> &mut [f32] {
+        self.tensors
+            .get_mut(index)
+            .map_or(&mut [], |t| t.data.as_mut_slice())
+    }
+
+    /// Mutable weight and bias values at `slots` (empty slices if a slot is out of range).
+    pub fn conv_mut(&mut self, slots: ConvSlots) -> (&mut [f32], &mut [f32]) {
+        let (w, b) = (slots.weight, slots.bias);
+        if w == b || w.max(b) >= self.tensors.len() {
+            return (&mut [], &mut []);
+        }
+        let (low, high) = self.tensors.split_at_mut(w.max(b));
+        let (first, second) = (&mut low[w.min(b)].data, &mut high[0].data);
+        if w < b {
+            (first, second)
+        } else {
+            (second, first)
+        }
     }
 
     /// Whether every value is finite.
@@ -112,25 +346,20 @@ impl Params {
     }
 }
 
-fn init_weight<R: Rng>(layer: &LayerSpec, rng: &mut R) -> NamedTensor {
-    let shape = layer.weight_shape();
-    let [out_c, in_c, k, _] = shape;
-    let fan_in = (in_c * k * k) as f32;
-    let fan_out = (out_c * k * k) as f32;
+/// Xavier-uniform values for `[out, inputs, keep.len()]`, unused taps zeroed after drawing.
+fn xavier<R: Rng>(out: usize, inputs: usize, keep: &[bool], rng: &mut R) -> Vec<f32> {
+    let area = keep.len();
+    let fan_in = (inputs * area) as f32;
+    let fan_out = (out * area) as f32;
     let bound = (6.0 / (fan_in + fan_out)).sqrt();
-    let mask = layer.mask().as_f32();
-    let mut data = Vec::with_capacity(shape.iter().product());
-    for _ in 0..out_c * in_c {
-        for keep in &mask {
+    let mut data = Vec::with_capacity(out * inputs * area);
+    for _ in 0..out * inputs {
+        for &used in keep {
             let value = rng.random_range(-bound..bound);
-            data.push(value * keep);
+            data.push(if used { value } else { 0.0 });
         }
     }
-    NamedTensor {
-        name: format!("{}.weight", layer.name),
-        shape: shape.to_vec(),
-        data,
-    }
+    data
 }
 
 #[cfg(test)]
@@ -142,10 +371,12 @@ mod tests {
     fn init_zeroes_masked_taps_and_biases_and_stays_in_the_xavier_bound() {
         let cfg = ModelConfig::seed();
         let params = Params::init(&cfg, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
-        let (w, b) = params.layer(0);
+        let (layout, _) = ParamLayout::new(&cfg);
+        let first = params.conv(layout.plain()[0]);
+        let (w, b) = (&params.tensors[0], first.bias);
         assert_eq!(w.name, "conv_a.weight");
         assert_eq!(w.shape, vec![64, 1, 7, 7]);
-        assert!(b.data.iter().all(|&v| v == 0.0));
+        assert!(b.iter().all(|&v| v == 0.0));
         // Centre tap (3,3) of mask A is hidden for every output channel.
         assert!((0..64).all(|o| w.data[o * 49 + 24] == 0.0));
         let bound = (6.0f32 / (49.0 + 64.0 * 49.0)).sqrt();

@@ -1,12 +1,13 @@
 //! Where the network runs: the fast CPU kernels, or candle's reference formulation on a candle
 //! device (CPU for checking, CUDA with the `cuda` feature).
 
-use candle_core::{Device, Module, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::IMAGE_PIXELS;
 use crate::model::candle_net::bce_with_logits;
+use crate::model::epilogue::sigmoid;
 use crate::model::{sample_fast, CpuNet, ModelConfig, Params, PixelCnn, SampleGrid};
 
 /// The compute device a user picks.
@@ -109,14 +110,52 @@ impl Backend {
         }
     }
 
-    /// Mean BCE (nats per pixel) of `batch` and its gradients into `grads`.
-    pub fn loss_and_grads(&mut self, batch: &[f32], grads: &mut Params) -> Result<f64, String> {
+    /// Whether the model reads a digit label per image.
+    pub fn is_conditional(&self) -> bool {
         match self {
-            Backend::Cpu(net) => Ok(net.loss_and_grads(batch, grads)),
+            Backend::Cpu(net) => net.config().conditional,
+            Backend::Candle(c) => c.model.is_conditional(),
+        }
+    }
+
+    /// Refuses a label list that does not give a conditional model one digit per image.
+    fn check_labels(&self, pixels: &[f32], labels: &[u8]) -> Result<(), String> {
+        let images = pixels.len() / IMAGE_PIXELS;
+        if !self.is_conditional() {
+            return Ok(());
+        }
+        if labels.len() != images {
+            return Err(format!(
+                "a conditional model needs one digit label per image: {} labels for {images} images",
+                labels.len()
+            ));
+        }
+        if let Some(bad) = labels
+            .iter()
+            .find(|&&l| usize::from(l) >= crate::model::CLASS_COUNT)
+        {
+            return Err(format!("label {bad} is not a digit 0-9"));
+        }
+        Ok(())
+    }
+
+    /// Mean BCE (nats per pixel) of `batch` and its gradients into `grads`; `labels` (one digit
+    /// per image) are read by conditional models only.
+    pub fn loss_and_grads(
+        &mut self,
+        batch: &[f32],
+        labels: &[u8],
+        grads: &mut Params,
+    ) -> Result<f64, String> {
+        self.check_labels(batch, labels)?;
+        match self {
+            Backend::Cpu(net) => Ok(net.loss_and_grads(batch, labels, grads)),
             Backend::Candle(c) => {
                 let x = c.images(batch)?;
-                let loss = bce_with_logits(&c.model.forward(&x).map_err(candle_err)?, &x)
-                    .map_err(candle_err)?;
+                let y = c.labels(labels)?;
+                let loss =
+                    bce_with_logits(&c.model.forward(&x, y.as_ref()).map_err(candle_err)?, &x)
+                        .map_err(candle_err)?;
                 let store = loss.backward().map_err(candle_err)?;
                 for (var, grad) in c.vars.iter().zip(grads.tensors.iter_mut()) {
                     match store.get(var.as_tensor()) {
@@ -135,12 +174,14 @@ impl Backend {
     }
 
     /// Mean BCE (nats per pixel) of `batch`, without gradients.
-    pub fn loss(&self, batch: &[f32]) -> Result<f64, String> {
+    pub fn loss(&self, batch: &[f32], labels: &[u8]) -> Result<f64, String> {
+        self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(net) => Ok(net.loss(batch)),
+            Backend::Cpu(net) => Ok(net.loss(batch, labels)),
             Backend::Candle(c) => {
                 let x = c.images(batch)?;
-                let logits = c.model.forward(&x).map_err(candle_err)?;
+                let y = c.labels(labels)?;
+                let logits = c.model.forward(&x, y.as_ref()).map_err(candle_err)?;
                 bce_with_logits(&logits, &x)
                     .and_then(|l| l.to_scalar::<f32>())
                     .map(f64::from)
@@ -150,31 +191,36 @@ impl Backend {
     }
 
     /// Draws `count` samples: the fast incremental sampler on the CPU, the straightforward one
-    /// (a forward pass per pixel) on a candle device.
+    /// (a forward pass per pixel) on a candle device. `labels`: the digit of each sample
+    /// (conditional models).
     pub fn sample<R: Rng>(
         &self,
         count: usize,
+        labels: &[u8],
         rng: &mut R,
         progress: &mut dyn FnMut(&SampleGrid),
     ) -> Result<SampleGrid, String> {
+        let blank = SampleGrid::blank(count);
+        self.check_labels(&blank.pixels, labels)?;
         match self {
             Backend::Cpu(net) => {
-                let (grid, probabilities) = sample_fast(net, count, rng, progress);
+                let (grid, probabilities) = sample_fast(net, count, labels, rng, progress);
                 check_probabilities(&probabilities)?;
                 Ok(grid)
             }
             Backend::Candle(c) => {
-                let mut grid = SampleGrid::blank(count);
+                let mut grid = blank;
+                let y = c.labels(labels)?;
                 for pos in 0..IMAGE_PIXELS {
                     let x = c.images(&grid.pixels)?;
                     let logits: Vec<f32> = c
                         .model
-                        .forward(&x)
+                        .forward(&x, y.as_ref())
                         .and_then(|l| l.flatten_all())
                         .and_then(|l| l.to_vec1())
                         .map_err(candle_err)?;
                     for image in 0..count {
-                        let p = 1.0 / (1.0 + (-logits[image * IMAGE_PIXELS + pos]).exp());
+                        let p = sigmoid(logits[image * IMAGE_PIXELS + pos]);
                         check_probabilities(&[p])?;
                         let pixel = if rng.random::<f32>() < p { 1.0 } else { 0.0 };
                         grid.pixels[image * IMAGE_PIXELS + pos] = pixel;
@@ -205,5 +251,16 @@ impl CandleBackend {
     fn images(&self, pixels: &[f32]) -> Result<Tensor, String> {
         let batch = pixels.len() / IMAGE_PIXELS;
         Tensor::from_slice(pixels, (batch, 1, 28, 28), &self.device).map_err(candle_err)
+    }
+
+    /// The labels as a `[batch]` u32 tensor, for conditional models only.
+    fn labels(&self, labels: &[u8]) -> Result<Option<Tensor>, String> {
+        if !self.model.is_conditional() {
+            return Ok(None);
+        }
+        let digits: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
+        Tensor::from_vec(digits, labels.len(), &self.device)
+            .map(Some)
+            .map_err(candle_err)
     }
 }

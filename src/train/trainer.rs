@@ -16,7 +16,7 @@ use super::metrics::{EpochRecord, History, StepPoint};
 use super::optimizer::{clip_gradients, Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::memory::{self, MemoryError};
-use crate::model::{ConfigError, ModelConfig, Params, SampleGrid};
+use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
 pub const GRADIENT_CLIP: f32 = 1.0;
@@ -266,8 +266,11 @@ pub struct Trainer {
     backend: Backend,
     grads: Params,
     batch: Vec<f32>,
+    /// The digit of each image of `batch`.
+    batch_labels: Vec<u8>,
     epoch_order: Option<(usize, Vec<usize>)>,
-    test_pixels: Option<(usize, Vec<f32>)>,
+    /// The fixed binarization of the (limited) test images and their labels.
+    test_pixels: Option<(usize, Vec<f32>, Vec<u8>)>,
     epoch_started: Option<Instant>,
     epoch_train_secs: f64,
     /// Images trained in `epoch_train_secs` (not counting steps done before a resume).
@@ -326,6 +329,7 @@ impl Trainer {
             backend,
             grads,
             batch: Vec::new(),
+            batch_labels: Vec::new(),
             epoch_order: None,
             test_pixels: None,
             epoch_started: None,
@@ -424,7 +428,7 @@ impl Trainer {
         self.fill_batch(data, train_len, batch_size);
         let loss = self
             .backend
-            .loss_and_grads(&self.batch, &mut self.grads)
+            .loss_and_grads(&self.batch, &self.batch_labels, &mut self.grads)
             .map_err(TrainError::Device)?;
         if !loss.is_finite() {
             return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)));
@@ -532,15 +536,16 @@ impl Trainer {
         if len == 0 {
             return Err(TrainError::EmptyData("test"));
         }
-        if self.test_pixels.as_ref().map(|(n, _)| *n) != Some(len) {
+        if self.test_pixels.as_ref().map(|(n, _, _)| *n) != Some(len) {
             let pixels = binarize_fixed(&test.images[..len * IMAGE_PIXELS]);
-            self.test_pixels = Some((len, pixels));
+            let labels = test.labels[..len].to_vec();
+            self.test_pixels = Some((len, pixels, labels));
         }
-        let pixels = self
+        let (pixels, labels) = self
             .test_pixels
             .as_ref()
-            .map_or(&[][..], |(_, p)| p.as_slice());
-        let cost = evaluate_cost(&self.backend, pixels).map_err(TrainError::Device)?;
+            .map_or((&[][..], &[][..]), |(_, p, l)| (p.as_slice(), l.as_slice()));
+        let cost = evaluate_cost(&self.backend, pixels, labels).map_err(TrainError::Device)?;
         if !cost.is_finite() {
             return Err(TrainError::NonFiniteCost { cost });
         }
@@ -548,16 +553,23 @@ impl Trainer {
     }
 
     /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
-    /// straightforward one on a candle device. `progress` sees the canvas after each row.
+    /// straightforward one on a candle device. A conditional model draws the digits `classes`
+    /// asks for. `progress` sees the canvas after each row.
     pub fn sample(
         &self,
         count: usize,
         seed: u64,
+        classes: ClassChoice,
         progress: &mut dyn FnMut(&SampleGrid),
     ) -> Result<SampleGrid, TrainError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let labels = if self.snapshot.model.conditional {
+            classes.labels(count, &mut rng)
+        } else {
+            Vec::new()
+        };
         self.backend
-            .sample(count, &mut rng, progress)
+            .sample(count, &labels, &mut rng, progress)
             .map_err(TrainError::Device)
     }
 
@@ -614,7 +626,7 @@ impl Trainer {
                 let count = self.snapshot.config.samples_per_epoch;
                 if count > 0 {
                     let seed = self.epoch_sample_seed(record.epoch);
-                    let grid = match self.sample(count, seed, &mut |_| {}) {
+                    let grid = match self.sample(count, seed, ClassChoice::Rows, &mut |_| {}) {
                         Ok(grid) => grid,
                         Err(err) => {
                             on_event(TrainEvent::Failed {
@@ -659,9 +671,11 @@ impl Trainer {
             .map_or(&[][..], |(_, o)| o.as_slice());
         let first = (progress.step_in_epoch * batch_size) % train_len.max(1);
         self.batch.resize(batch_size * IMAGE_PIXELS, 0.0);
+        self.batch_labels.clear();
         for (slot, out) in self.batch.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
             let index = order[(first + slot) % train_len];
             binarize_into(data.train.image(index), &mut progress.rng, out);
+            self.batch_labels.push(data.train.label(index).unwrap_or(0));
         }
     }
 }
@@ -711,11 +725,15 @@ fn check_training_memory(
     )
 }
 
-/// Mean cross-entropy in nats per pixel of `backend` on binarized `pixels`, in batches.
-pub fn evaluate_cost(backend: &Backend, pixels: &[f32]) -> Result<f64, String> {
+/// Mean cross-entropy in nats per pixel of `backend` on binarized `pixels` (and their digit
+/// `labels`, read by conditional models), in batches.
+pub fn evaluate_cost(backend: &Backend, pixels: &[f32], labels: &[u8]) -> Result<f64, String> {
     let mut total = 0.0;
-    for batch in pixels.chunks(EVAL_BATCH * IMAGE_PIXELS) {
-        total += backend.loss(batch)? * batch.len() as f64;
+    for (index, batch) in pixels.chunks(EVAL_BATCH * IMAGE_PIXELS).enumerate() {
+        let first = index * EVAL_BATCH;
+        let images = batch.len() / IMAGE_PIXELS;
+        let batch_labels = labels.get(first..first + images).unwrap_or_default();
+        total += backend.loss(batch, batch_labels)? * batch.len() as f64;
     }
     Ok(total / pixels.len().max(1) as f64)
 }

@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::{checkpoint_io, RepaintFn, STEP_EVENT_INTERVAL};
 use crate::data::{load_mnist, Mnist};
 use crate::messages::{DataSource, RunProgress, WorkerCommand, WorkerEvent, WorkerState};
-use crate::model::{ModelConfig, SampleGrid};
+use crate::model::{ClassChoice, ModelConfig, SampleGrid};
 use crate::train::{StepPoint, TrainConfig, Trainer};
 
 /// Entry point of the worker thread.
@@ -360,7 +360,7 @@ impl WorkerLoop {
             });
             repaint();
         };
-        match trainer.sample(count, seed, &mut on_row) {
+        match trainer.sample(count, seed, ClassChoice::Rows, &mut on_row) {
             Ok(grid) => self.emit(WorkerEvent::SamplesReady { epoch, grid }),
             Err(err) => self.emit(WorkerEvent::Error(format!("sampling failed: {err}"))),
         }
