@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::data::{Mnist, IMAGE_PIXELS};
 use crate::model::sampler::sample_naive_pixels;
+use crate::model::{gemm, memory};
 use crate::model::{ClassChoice, CpuNet, ModelConfig, SampleGrid};
 use crate::train::{DeviceChoice, Driver, RunHooks, TrainConfig, TrainEvent, Trainer};
 
@@ -66,6 +67,9 @@ pub struct BenchReport {
     pub batch: usize,
     /// Worker threads (rayon's pool).
     pub threads: usize,
+    /// The GEMM kernel of the cpu device: `avx512` or `portable` (`bench --kernel`,
+    /// `PIXELCNN_KERNEL`).
+    pub kernel: String,
     /// Timed runs per figure.
     pub runs: usize,
     /// Training steps per timed run.
@@ -96,6 +100,9 @@ pub struct BenchReport {
     pub fast_sampler_speedup: Option<f64>,
     /// Peak resident memory of this process (VmHWM), MiB.
     pub peak_rss_mib: f64,
+    /// What `model::memory` estimates for this benchmark's work (training, evaluation and
+    /// sampling at batch 100), MiB: the figure the trainer checks against the free memory.
+    pub estimated_peak_mib: f64,
 }
 
 /// Runs the benchmark. Takes about a minute for the seed preset with the straightforward sampler.
@@ -204,6 +211,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         device: options.device.name().to_string(),
         batch: BENCH_BATCH,
         threads: rayon::current_num_threads(),
+        kernel: gemm::kernel_description(gemm::kernel()).to_string(),
         runs,
         train_steps_per_run,
         train_images_per_sec: median(&train_runs),
@@ -218,6 +226,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         naive_secs_timed,
         fast_sampler_speedup: sample_grid_secs_naive.map(|naive| naive / sample_grid_secs_fast),
         peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
+        estimated_peak_mib: estimated_peak_mib(&cfg),
     })
 }
 
@@ -225,7 +234,7 @@ impl BenchReport {
     /// A few human-readable lines.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "preset {}{} | batch {} | {} threads | median of {} runs\n\
+            "preset {}{} | batch {} | {} threads | {} kernel | median of {} runs\n\
              train   {:>9.1} images/s\n\
              eval    {:>9.1} images/s\n\
              sample  {:>9.3} s per 10x10 grid (fast sampler)\n",
@@ -237,6 +246,7 @@ impl BenchReport {
             },
             self.batch,
             self.threads,
+            self.kernel,
             self.runs,
             self.train_images_per_sec,
             self.eval_images_per_sec,
@@ -254,7 +264,10 @@ impl BenchReport {
                 "        {naive:>9.3} s per grid, straightforward sampler ({how}): {speedup:.0}x slower\n"
             ));
         }
-        out.push_str(&format!("peak memory {:.0} MiB\n", self.peak_rss_mib));
+        out.push_str(&format!(
+            "peak memory {:.0} MiB (estimated {:.0} MiB)\n",
+            self.peak_rss_mib, self.estimated_peak_mib
+        ));
         out
     }
 }
@@ -274,6 +287,16 @@ impl RunHooks for StepBudget {
     fn should_yield(&mut self) -> bool {
         self.steps_left == 0
     }
+}
+
+/// The memory estimate of this benchmark's work, MiB.
+fn estimated_peak_mib(cfg: &ModelConfig) -> f64 {
+    // Evaluation passes of one batch, no test set kept.
+    let work = memory::Workload {
+        eval_images: BENCH_BATCH,
+        ..memory::Workload::training(BENCH_BATCH, BENCH_BATCH, 0)
+    };
+    memory::estimate(cfg, &work).training_bytes() as f64 / (1024.0 * 1024.0)
 }
 
 fn time_secs(body: impl FnOnce()) -> f64 {
@@ -312,10 +335,14 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
-    fn peak_memory_is_read_from_proc() {
-        let mib = peak_rss_mib().unwrap_or(1.0);
-        assert!(mib > 0.0);
+    fn peak_memory_is_read_from_proc_and_counts_what_was_touched() {
+        // 64 MiB written page by page: the peak resident set holds at least that much.
+        let touched = vec![1u8; 64 << 20];
+        std::hint::black_box(&touched);
+        let mib = peak_rss_mib().expect("VmHWM is readable on Linux");
+        assert!(mib >= 64.0, "peak {mib} MiB after touching 64 MiB");
     }
 
     #[test]

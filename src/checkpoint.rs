@@ -1,18 +1,24 @@
 //! Checkpoints: one safetensors file with the weights, Adam's moments and the run's metadata
 //! (format version, model and training config, progress with the RNG state, metric history).
 //!
-//! Saving is atomic (temp file in the same folder, fsync, rename, fsync the folder). Loading
-//! checks every name, shape, dtype and value before anything is returned, so a bad file never
-//! yields a half-loaded model.
+//! Saving is atomic (temp file in the same folder, fsync, rename, fsync the folder) and refuses
+//! a snapshot the loader would reject (a non-finite weight, moment or cost), so a save never
+//! replaces a good file with one that cannot be opened. Loading reads the 8-byte header length
+//! and the header first and checks them against the file's size and the model's before reading
+//! the tensor data, then checks every name, shape, dtype and value before anything is returned,
+//! so a bad file costs no more memory than a good one and never yields a half-loaded model.
 
-use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorView};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
+
+use crate::atomic_file;
 
 use crate::model::{ConfigError, ModelConfig, NamedTensor, Params};
 use crate::train::{Adam, AdamConfig, History, Progress, TrainConfig, TrainingSnapshot};
@@ -23,6 +29,13 @@ pub const FORMAT_NAME: &str = "pixelcnn-studio-checkpoint";
 pub const FORMAT_VERSION: u32 = 1;
 /// More steps in one epoch than any dataset here could need (60,000 images at batch size 1).
 const MAX_STEPS_PER_EPOCH: usize = 60_000;
+/// Model config fields added after format version 1 was first written, with defaults that
+/// give the model those older files hold (a plain, unconditional PixelCNN): they may be missing.
+const MODEL_FIELDS_ADDED_LATER: &[&str] = &["family", "conditional"];
+/// The largest header a checkpoint may have (the safetensors crate's own limit).
+pub const MAX_HEADER_BYTES: u64 = 100_000_000;
+/// Bytes before the header: its length, a little-endian u64.
+const HEADER_LEN_BYTES: u64 = 8;
 
 /// Why a checkpoint could not be saved or loaded.
 #[derive(Debug, Error)]
@@ -61,6 +74,15 @@ pub enum CheckpointError {
         /// The user's path.
         path: PathBuf,
     },
+    /// The state to save is one the loader would reject (a non-finite value, say): nothing was
+    /// written.
+    #[error("refusing to save a checkpoint that could not be opened again ({reason}); nothing was written: {}", path.display())]
+    Refused {
+        /// What is wrong with the state.
+        reason: String,
+        /// The user's path.
+        path: PathBuf,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,22 +92,264 @@ struct AdamMeta {
 }
 
 /// Writes `snapshot` to `path` atomically: on failure an existing file there is untouched.
+///
+/// A snapshot the loader would reject (a non-finite weight, moment or cost, a negative second
+/// moment, settings out of range) is refused before anything is written: the bytes are read
+/// back through the loader's own checks first.
 pub fn save(path: &Path, snapshot: &TrainingSnapshot) -> Result<(), CheckpointError> {
-    let bytes = to_bytes(snapshot).map_err(|reason| CheckpointError::Mismatch {
+    let refused = |reason: String| CheckpointError::Refused {
         reason,
         path: path.to_path_buf(),
-    })?;
-    write_atomically(path, &bytes)
+    };
+    check_saveable(snapshot).map_err(refused)?;
+    let bytes = to_bytes(snapshot).map_err(refused)?;
+    from_bytes(&bytes, path).map_err(|err| refused(err.reason()))?;
+    atomic_file::write(path, &bytes).map_err(|err| CheckpointError::Io {
+        action: err.action,
+        path: path.to_path_buf(),
+        error: err.error,
+    })
 }
 
-/// Reads and fully validates a checkpoint.
+/// Reads and fully validates a checkpoint. The header is read and checked against the file's
+/// size and the model's before any tensor data is read.
 pub fn load(path: &Path) -> Result<TrainingSnapshot, CheckpointError> {
-    let bytes = fs::read(path).map_err(|error| CheckpointError::Io {
-        action: "reading the checkpoint",
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let bytes = read_checked(path)?;
     from_bytes(&bytes, path)
+}
+
+impl CheckpointError {
+    /// What is wrong, without the path.
+    fn reason(&self) -> String {
+        match self {
+            CheckpointError::Io { action, error, .. } => format!("{action} failed: {error}"),
+            CheckpointError::Corrupt { reason, .. }
+            | CheckpointError::Mismatch { reason, .. }
+            | CheckpointError::Refused { reason, .. } => reason.clone(),
+            CheckpointError::Config { error, .. } => {
+                format!("invalid model configuration: {error}")
+            }
+        }
+    }
+}
+
+/// Values the loader refuses, named in words before the bytes are even built.
+fn check_saveable(snapshot: &TrainingSnapshot) -> Result<(), String> {
+    let groups = [
+        ("weight", &snapshot.params),
+        ("Adam first moment", &snapshot.adam.first_moment),
+        ("Adam second moment", &snapshot.adam.second_moment),
+    ];
+    for (what, params) in groups {
+        for t in &params.tensors {
+            if let Some(bad) = t.data.iter().find(|v| !v.is_finite()) {
+                return Err(format!(
+                    "{what} '{}' holds a non-finite value ({bad})",
+                    t.name
+                ));
+            }
+        }
+    }
+    if !snapshot.progress.epoch_loss_sum.is_finite() {
+        return Err(format!(
+            "the epoch's loss sum is {}",
+            snapshot.progress.epoch_loss_sum
+        ));
+    }
+    let history = &snapshot.history;
+    let steps = history
+        .steps
+        .recent
+        .iter()
+        .chain(&history.steps.overview)
+        .flat_map(|p| [p.epoch, p.loss_nats_per_pixel]);
+    let epochs = history.epochs.iter().flat_map(|r| {
+        [
+            r.train_cost_nats_per_pixel,
+            r.test_cost_nats_per_pixel,
+            r.images_per_sec,
+            r.elapsed_secs,
+        ]
+    });
+    if let Some(bad) = steps.chain(epochs).find(|v| !v.is_finite()) {
+        return Err(format!(
+            "the metric history holds a non-finite value ({bad})"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the file in two steps: the header length and the header, checked against the file's
+/// size and the model's parameter count, then the tensor data.
+fn read_checked(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    let io = |action: &'static str| {
+        move |error| CheckpointError::Io {
+            action,
+            path: path.to_path_buf(),
+            error,
+        }
+    };
+    let corrupt = |reason: String| CheckpointError::Corrupt {
+        reason,
+        path: path.to_path_buf(),
+    };
+    let mut file = File::open(path).map_err(io("reading the checkpoint"))?;
+    let file_len = file
+        .metadata()
+        .map_err(io("reading the checkpoint's size"))?
+        .len();
+    if file_len == 0 {
+        return Err(corrupt("the file is empty".into()));
+    }
+    if file_len < HEADER_LEN_BYTES {
+        return Err(corrupt(format!(
+            "the file has {file_len} bytes, fewer than the 8 of the header length"
+        )));
+    }
+    let mut len_bytes = [0u8; HEADER_LEN_BYTES as usize];
+    file.read_exact(&mut len_bytes)
+        .map_err(io("reading the checkpoint"))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_BYTES {
+        return Err(corrupt(format!(
+            "the header claims {header_len} bytes, more than the limit of {MAX_HEADER_BYTES}"
+        )));
+    }
+    if HEADER_LEN_BYTES + header_len > file_len {
+        return Err(corrupt(format!(
+            "the header claims {header_len} bytes but the file has only {file_len}"
+        )));
+    }
+    let mut bytes = Vec::with_capacity((HEADER_LEN_BYTES + header_len) as usize);
+    bytes.extend_from_slice(&len_bytes);
+    (&mut file)
+        .take(header_len)
+        .read_to_end(&mut bytes)
+        .map_err(io("reading the checkpoint"))?;
+    let header = bytes
+        .get(HEADER_LEN_BYTES as usize..)
+        .filter(|h| h.len() as u64 == header_len)
+        .ok_or_else(|| corrupt("the file ended inside its header".into()))?;
+    let metadata = parse_header(header).map_err(corrupt)?;
+    let data_len = metadata.data_len() as u64;
+    let found = file_len - HEADER_LEN_BYTES - header_len;
+    if data_len != found {
+        return Err(corrupt(format!(
+            "the header describes {data_len} bytes of tensor data but the file holds {found}"
+        )));
+    }
+    // Before reading the data: does it have the size the stored model needs?
+    let mismatch = |reason: String| CheckpointError::Mismatch {
+        reason,
+        path: path.to_path_buf(),
+    };
+    let stored = metadata
+        .metadata()
+        .as_ref()
+        .ok_or_else(|| mismatch("no metadata: not written by PixelCNN Studio".into()))?;
+    let model = model_from_metadata(stored, path)?;
+    check_data_len(&model, data_len).map_err(mismatch)?;
+    bytes.try_reserve_exact(data_len as usize).map_err(|e| {
+        corrupt(format!(
+            "no memory for {data_len} bytes of tensor data ({e})"
+        ))
+    })?;
+    file.take(data_len)
+        .read_to_end(&mut bytes)
+        .map_err(io("reading the checkpoint"))?;
+    if bytes.len() as u64 != file_len {
+        return Err(corrupt("the file changed while it was being read".into()));
+    }
+    Ok(bytes)
+}
+
+/// Parses a safetensors header: offsets consistent (the crate checks them) and no key twice.
+fn parse_header(header: &[u8]) -> Result<Metadata, String> {
+    serde_json::from_slice::<UniqueKeys>(header).map_err(|e| format!("invalid header: {e}"))?;
+    serde_json::from_slice::<Metadata>(header).map_err(|e| format!("invalid header: {e}"))
+}
+
+/// A JSON object (the header, or its `__metadata__`) deserialized only to refuse a key that
+/// appears twice: the safetensors crate keeps the last one silently.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeysVisitor;
+        impl<'de> Visitor<'de> for KeysVisitor {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut seen = HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "__metadata__" {
+                        map.next_value::<UniqueKeys>()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the key '{key}' appears twice"
+                        )));
+                    }
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        deserializer.deserialize_map(KeysVisitor)
+    }
+}
+
+/// The tensor data a checkpoint of `model` holds: weights and both Adam moments, f32.
+fn check_data_len(model: &ModelConfig, data_len: u64) -> Result<(), String> {
+    let expected = (model.parameter_count() as u64).saturating_mul(3 * 4);
+    if data_len != expected {
+        return Err(format!(
+            "{data_len} bytes of tensor data stored, the model needs {expected}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the format name and version, then reads the model configuration strictly (every
+/// field present, none unknown) and validates it.
+fn model_from_metadata(
+    metadata: &HashMap<String, String>,
+    path: &Path,
+) -> Result<ModelConfig, CheckpointError> {
+    let mismatch = |reason: String| CheckpointError::Mismatch {
+        reason,
+        path: path.to_path_buf(),
+    };
+    let field = |key: &str| {
+        metadata
+            .get(key)
+            .ok_or_else(|| mismatch(format!("metadata key '{key}' is missing")))
+    };
+    if field("format")? != FORMAT_NAME {
+        return Err(mismatch("not a PixelCNN Studio checkpoint".into()));
+    }
+    let version = field("format_version")?;
+    if version != &FORMAT_VERSION.to_string() {
+        return Err(mismatch(format!(
+            "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+        )));
+    }
+    let model: ModelConfig = parse_strict(
+        field("model_config")?,
+        "model_config",
+        MODEL_FIELDS_ADDED_LATER,
+    )
+    .map_err(mismatch)?;
+    model.validate().map_err(|error| CheckpointError::Config {
+        error,
+        path: path.to_path_buf(),
+    })?;
+    Ok(model)
 }
 
 /// Serializes a snapshot into safetensors bytes.
@@ -147,8 +411,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
     if bytes.is_empty() {
         return Err(corrupt("the file is empty".into()));
     }
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let (header_len, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let header_bytes = bytes
+        .get(HEADER_LEN_BYTES as usize..HEADER_LEN_BYTES as usize + header_len)
+        .unwrap_or_default();
+    serde_json::from_slice::<UniqueKeys>(header_bytes)
+        .map_err(|e| corrupt(format!("invalid header: {e}")))?;
     let metadata = header
         .metadata()
         .clone()
@@ -158,25 +427,15 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
             .get(key)
             .ok_or_else(|| mismatch(format!("metadata key '{key}' is missing")))
     };
-    if field("format")? != FORMAT_NAME {
-        return Err(mismatch("not a PixelCNN Studio checkpoint".into()));
-    }
-    let version = field("format_version")?;
-    if version != &FORMAT_VERSION.to_string() {
-        return Err(mismatch(format!(
-            "format version {version} is not supported (this build reads {FORMAT_VERSION})"
-        )));
-    }
-    let model: ModelConfig = parse(field("model_config")?, "model_config").map_err(mismatch)?;
-    model.validate().map_err(|error| CheckpointError::Config {
-        error,
-        path: path.to_path_buf(),
-    })?;
-    let config: TrainConfig = parse(field("train_config")?, "train_config").map_err(mismatch)?;
+    let model = model_from_metadata(&metadata, path)?;
+    check_data_len(&model, header.data_len() as u64).map_err(mismatch)?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let config: TrainConfig =
+        parse_strict(field("train_config")?, "train_config", &[]).map_err(mismatch)?;
     config
         .validate()
         .map_err(|e| mismatch(format!("training configuration: {e}")))?;
-    let adam_meta: AdamMeta = parse(field("adam")?, "adam").map_err(mismatch)?;
+    let adam_meta: AdamMeta = parse_strict(field("adam")?, "adam", &[]).map_err(mismatch)?;
     let AdamConfig {
         learning_rate,
         beta1,
@@ -288,45 +547,51 @@ fn parse<T: DeserializeOwned>(text: &str, key: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| format!("metadata '{key}' is invalid: {e}"))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io = |action: &'static str| {
-        let path = path.to_path_buf();
-        move |error| CheckpointError::Io {
-            action,
-            path,
-            error,
+/// [`parse`], refusing an object that lacks a field (but those of `may_be_missing`, at the
+/// top level) or has one the type does not know: a config type with serde defaults would
+/// otherwise fill a misspelt field in silently.
+fn parse_strict<T: DeserializeOwned + Serialize>(
+    text: &str,
+    key: &str,
+    may_be_missing: &[&str],
+) -> Result<T, String> {
+    let value: T = parse(text, key)?;
+    let found: serde_json::Value = parse(text, key)?;
+    let expected = serde_json::to_value(&value).map_err(|e| e.to_string())?;
+    same_fields(&found, &expected, key, may_be_missing)?;
+    Ok(value)
+}
+
+/// Whether `found` has exactly the object fields of `expected`, at every level (`found` may
+/// lack the top-level fields of `may_be_missing`).
+fn same_fields(
+    found: &serde_json::Value,
+    expected: &serde_json::Value,
+    at: &str,
+    may_be_missing: &[&str],
+) -> Result<(), String> {
+    use serde_json::Value;
+    match (found, expected) {
+        (Value::Object(found), Value::Object(expected)) => {
+            if let Some(key) = expected
+                .keys()
+                .find(|k| !found.contains_key(*k) && !may_be_missing.contains(&k.as_str()))
+            {
+                return Err(format!("metadata '{at}' lacks the field '{key}'"));
+            }
+            if let Some(key) = found.keys().find(|k| !expected.contains_key(*k)) {
+                return Err(format!("metadata '{at}' has an unknown field '{key}'"));
+            }
+            for (key, value) in expected {
+                if let Some(f) = found.get(key) {
+                    same_fields(f, value, &format!("{at}.{key}"), &[])?;
+                }
+            }
+            Ok(())
         }
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| CheckpointError::Io {
-            action: "saving the checkpoint",
-            path: path.to_path_buf(),
-            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = File::create(&temp).map_err(io("creating the temporary checkpoint file"))?;
-        file.write_all(bytes)
-            .map_err(io("writing the checkpoint"))?;
-        file.sync_all()
-            .map_err(io("flushing the checkpoint to disk"))?;
-        drop(file);
-        fs::rename(&temp, path).map_err(io("replacing the checkpoint"))?;
-        if let Ok(dir_handle) = File::open(&dir) {
-            // Best effort: some file systems cannot fsync a folder.
-            let _ = dir_handle.sync_all();
+        (Value::Object(_), _) | (_, Value::Object(_)) => {
+            Err(format!("metadata '{at}' has the wrong type"))
         }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        _ => Ok(()),
     }
-    result
 }

@@ -4,6 +4,7 @@
 //! The engine (`data`, `model`, `train`, `checkpoint`) knows nothing of egui; the command line
 //! (`cli`) and the desktop studio (`ui`, through `worker`) both drive it.
 
+pub mod atomic_file;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;

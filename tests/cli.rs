@@ -236,6 +236,217 @@ fn invalid_options_are_refused_before_any_work() {
 }
 
 #[test]
+fn usage_errors_are_one_line() {
+    for args in [
+        &["eval", "--checkpint", "x"][..],
+        &["eval"][..],
+        &["bench", "--kernel", "fast"][..],
+        &["train", "--epochs", "many"][..],
+    ] {
+        let assert = studio().args(args).assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    assert_clean_error(
+        studio()
+            .args(["inspect"])
+            .env("PIXELCNN_KERNEL", "avx1024")
+            .assert(),
+        "PIXELCNN_KERNEL",
+    );
+}
+
+/// A checkpoint of the quick run with `edit` applied, written to `dir/name`.
+fn edited_checkpoint(
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut pixelcnn_studio::train::TrainingSnapshot),
+) {
+    if !dir.join("base.safetensors").exists() {
+        train(dir, &["--epochs", "1", "--out", "base.safetensors"]);
+    }
+    let mut snapshot = checkpoint::load(&dir.join("base.safetensors")).unwrap();
+    edit(&mut snapshot);
+    checkpoint::save(&dir.join(name), &snapshot).unwrap();
+}
+
+#[test]
+fn a_resume_whose_adam_update_overflows_fails_and_writes_only_a_loadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // A first moment at f32::MAX on a hidden tap of mask A (zero gradient, zero second moment):
+    // the next update divides it by eps.
+    edited_checkpoint(dir.path(), "poisoned.safetensors", |s| {
+        s.adam.first_moment.tensors[0].data[7 * 7 - 1] = f32::MAX;
+    });
+    assert_clean_error(
+        studio()
+            .args([
+                "train",
+                "--resume",
+                "poisoned.safetensors",
+                "--epochs",
+                "2",
+                "--out",
+                "out.safetensors",
+                "--json",
+            ])
+            .current_dir(dir.path())
+            .assert(),
+        "Adam's update would have made 'conv_a.weight'",
+    );
+    let kept = checkpoint::load(&dir.path().join("out.safetensors")).unwrap();
+    assert_eq!(kept.progress.epochs_done, 1);
+    assert!(kept.params.all_finite());
+}
+
+#[test]
+fn eval_and_sample_refuse_a_model_whose_outputs_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    edited_checkpoint(dir.path(), "huge.safetensors", |s| {
+        for t in &mut s.params.tensors {
+            t.data.iter_mut().for_each(|w| *w *= 1e10);
+        }
+    });
+    assert_clean_error(
+        studio()
+            .args(["eval", "--checkpoint", "huge.safetensors", "--json"])
+            .current_dir(dir.path())
+            .assert(),
+        "the test cost is NaN",
+    );
+    std::fs::write(dir.path().join("grid.png"), b"an earlier image").unwrap();
+    assert_clean_error(
+        studio()
+            .args([
+                "sample",
+                "--checkpoint",
+                "huge.safetensors",
+                "--out",
+                "grid.png",
+                "--count",
+                "4",
+            ])
+            .current_dir(dir.path())
+            .assert(),
+        "not a finite number",
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("grid.png")).unwrap(),
+        b"an earlier image"
+    );
+}
+
+#[test]
+fn a_model_too_big_for_the_machine_is_refused_with_the_figures() {
+    assert_clean_error(
+        studio()
+            .args([
+                "train",
+                "--maps",
+                "512",
+                "--layers",
+                "64",
+                "--batch-size",
+                "10000",
+            ])
+            .assert(),
+        "more memory (estimate), but only",
+    );
+}
+
+/// Under a memory cap the run may be refused by the estimate or, where the estimate cannot
+/// foresee it (the allocator's own reservations), by a failed allocation: either way one
+/// line and exit status 1, never an abort.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_memory_cap_gives_one_clear_line_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("pixelcnn-studio");
+    for cap_kib in ["150000", "200000"] {
+        let script = format!(
+            "ulimit -v {cap_kib} && exec \"$0\" train --epochs 1 --train-limit 200 \
+             --test-limit 100 --batch-size 50"
+        );
+        let output = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .arg(&bin)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "cap {cap_kib} KiB: {stderr}");
+        assert!(stderr.starts_with("error: "), "cap {cap_kib} KiB: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("memory"), "{stderr}");
+    }
+}
+
+#[test]
+fn inspect_states_the_memory_estimate() {
+    let report = run_json(Path::new("."), &["inspect", "--preset", "seed", "--json"]);
+    let memory = &report["memory_estimate"];
+    assert_eq!(memory["batch_size"], 100);
+    let training = memory["training_bytes"].as_u64().unwrap();
+    let evaluation = memory["evaluation_only_bytes"].as_u64().unwrap();
+    assert!(training > evaluation && evaluation > 0, "{memory}");
+    let text = studio()
+        .args(["inspect", "--preset", "paper"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    assert!(
+        text.contains("memory (estimate): training at batch size 100 needs "),
+        "{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_training_after_the_current_step_and_saves_like_ctrl_c() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pixelcnn-studio"))
+        .args(["train", "--maps", "8", "--layers", "1"])
+        .args([
+            "--train-limit",
+            "100",
+            "--test-limit",
+            "20",
+            "--batch-size",
+            "50",
+        ])
+        .args(["--epochs", "100000", "--samples-dir", "samples"])
+        .args(["--out", "ck.safetensors", "--json"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first epoch's samples show that training (and so the signal handler) is running.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !dir.path().join("samples/epoch_1.png").exists() {
+        assert!(Instant::now() < deadline, "training never got going");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output.stdout);
+    assert_eq!(report["stopped"], true);
+    let saved = checkpoint::load(&dir.path().join("ck.safetensors")).unwrap();
+    assert!(saved.progress.epochs_done >= 1);
+}
+
+#[test]
 fn bench_reports_speed_sampling_and_memory() {
     let report = run_json(
         Path::new("."),
@@ -253,6 +464,31 @@ fn bench_reports_speed_sampling_and_memory() {
     }
     assert!(report["threads"].as_u64().unwrap() >= 1);
     assert_eq!(report["naive_rows_timed"], 1);
+    assert!(report["estimated_peak_mib"].as_f64().unwrap() > 0.0);
+    assert!(["avx512", "portable"].contains(&report["kernel"].as_str().unwrap()));
+}
+
+#[test]
+fn bench_can_force_the_portable_kernel() {
+    let report = run_json(
+        Path::new("."),
+        &[
+            "bench",
+            "--runs",
+            "1",
+            "--skip-naive",
+            "--kernel",
+            "portable",
+            "--json",
+        ],
+    );
+    assert_eq!(report["kernel"], "portable");
+    let report = studio()
+        .args(["bench", "--runs", "1", "--skip-naive", "--json"])
+        .env("PIXELCNN_KERNEL", "portable")
+        .assert()
+        .success();
+    assert_eq!(json_of(&report.get_output().stdout)["kernel"], "portable");
 }
 
 #[test]

@@ -4,6 +4,8 @@
 // The helpers below are not `#[test]` functions, which `allow-unwrap-in-tests` covers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -298,6 +300,37 @@ fn a_gz_header_announcing_too_many_items_is_refused_before_decompressing() {
 }
 
 #[test]
+fn a_raw_labels_file_announcing_two_billion_labels_is_refused_from_its_header() {
+    let fixture = Fixture::new();
+    // A sparse file exactly as long as its header says: 2^31 labels, 2 GiB.
+    let count: u32 = 1 << 31;
+    let mut header = encode_labels(&[]);
+    header[4..8].copy_from_slice(&count.to_be_bytes());
+    let path = fixture.path(TRAIN_LABELS);
+    fs::write(&path, &header).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(8 + u64::from(count))
+        .unwrap();
+    let before = pixelcnn_studio::bench::peak_rss_mib().unwrap_or(0.0);
+    let error = fixture.load();
+    let after = pixelcnn_studio::bench::peak_rss_mib().unwrap_or(0.0);
+    assert_eq!(
+        problem_of(&error),
+        &IdxProblem::TooManyItems {
+            found: 1 << 31,
+            max: 60_000
+        }
+    );
+    assert!(
+        after - before < 512.0,
+        "the labels were read: peak memory {before} -> {after} MiB"
+    );
+}
+
+#[test]
 fn images_and_labels_of_different_counts_are_a_mismatch() {
     let fixture = Fixture::new();
     fixture.write(TEST_LABELS, &encode_labels(&[9, 0, 4]));
@@ -390,6 +423,28 @@ fn a_decompressed_copy_is_cached_and_a_damaged_one_replaced() {
     fixture.load();
     assert_eq!(fs::read(cached).unwrap(), labels);
     assert_eq!(fs::read_dir(&fixture.cache).unwrap().count(), 1);
+}
+
+#[test]
+fn temporary_files_of_killed_decompressions_are_removed_on_the_next_one() {
+    let fixture = Fixture::new();
+    fs::create_dir_all(&fixture.cache).unwrap();
+    let dead_pid = common::dead_pid();
+    let stale = fixture.cache.join(format!(
+        ".train-labels-idx1-ubyte-0123456789abcdef.{dead_pid}.0.tmp"
+    ));
+    let running = fixture
+        .cache
+        .join(".train-labels-idx1-ubyte-0123456789abcdef.1.0.tmp");
+    fs::write(&stale, b"partial").unwrap();
+    fs::write(&running, b"partial").unwrap();
+    fixture.write_gz(TRAIN_LABELS, &encode_labels(&[1, 2, 3]));
+    assert!(matches!(fixture.load(), DataError::NonStandardCount { .. }));
+    assert!(
+        !stale.exists(),
+        "a dead process's temporary file is removed"
+    );
+    assert!(running.exists(), "a running process's is kept (pid 1 runs)");
 }
 
 #[test]

@@ -1,12 +1,15 @@
-//! Training on real MNIST through the training driver: the cost falls, the same seed gives the
-//! same losses, NaN stops training.
+//! Training on real MNIST: the cost falls, the same seed gives the same losses; a non-finite
+//! loss, gradient, update or test cost stops training with the last good state kept.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
+mod common;
+
+use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
 use pixelcnn_studio::model::ModelConfig;
 use pixelcnn_studio::train::{
-    Driver, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer,
+    Driver, NonFiniteValue, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer,
 };
 
 fn small_real_run() -> TrainConfig {
@@ -104,16 +107,121 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
     // Poison one bias: the loss becomes NaN on the next step.
     let last = snapshot.params.tensors.len() - 1;
     snapshot.params.tensors[last].data[0] = f32::INFINITY;
-    let poisoned_params = snapshot.params.clone();
+    let poisoned = snapshot.clone();
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
     let err = trainer.step(&data).unwrap_err();
-    assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
-    assert_eq!(
-        trainer.snapshot().params,
-        poisoned_params,
-        "no update was applied"
+    assert!(
+        matches!(
+            err,
+            TrainError::NonFinite {
+                what: NonFiniteValue::Loss(_),
+                ..
+            }
+        ),
+        "{err}"
     );
-    assert_eq!(trainer.progress().global_step, 1);
+    assert_eq!(trainer.snapshot(), &poisoned, "no update was applied");
+}
+
+#[test]
+fn an_adam_update_that_would_overflow_stops_training_and_keeps_a_loadable_state() {
+    let data = Mnist::synthetic(100, 20, 9);
+    let mut trainer = common::trained(&data, 2);
+    let mut snapshot = trainer.snapshot().clone();
+    // The last tap of each mask-A kernel is hidden: its gradient is always zero, so its second
+    // moment is zero too, and a first moment at f32::MAX (finite: a checkpoint may hold it)
+    // divided by eps overflows the weight to -inf.
+    let kernel_taps = 5 * 5;
+    snapshot.adam.first_moment.tensors[0].data[kernel_taps - 1] = f32::MAX;
+    trainer = Trainer::from_snapshot(snapshot.clone()).unwrap();
+    let err = trainer.step(&data).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrainError::NonFinite {
+                step: 3,
+                what: NonFiniteValue::Update(tensor),
+            } if tensor == "conv_a.weight"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with(
+            "Adam's update would have made 'conv_a.weight' or its moments NaN or infinite at step 3"
+        ),
+        "{err}"
+    );
+    // Nothing changed, not even the binarization RNG.
+    let after = trainer.snapshot();
+    assert_eq!(after, &snapshot);
+    // And what is kept saves and loads.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kept.safetensors");
+    checkpoint::save(&path, after).unwrap();
+    assert_eq!(checkpoint::load(&path).unwrap().params, snapshot.params);
+}
+
+#[test]
+fn a_finite_loss_with_a_non_finite_gradient_is_not_reported_as_the_loss() {
+    let shown = TrainError::NonFinite {
+        step: 4,
+        what: NonFiniteValue::Gradient,
+    }
+    .to_string();
+    assert!(
+        shown.starts_with("a gradient became NaN or infinite (the loss was finite) at step 4"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_model_whose_outputs_overflow_has_no_test_cost() {
+    let data = Mnist::synthetic(40, 20, 5);
+    let mut snapshot = common::trained(&data, 1).snapshot().clone();
+    // Every weight x 1e30: finite, but the logits overflow.
+    for t in &mut snapshot.params.tensors {
+        t.data.iter_mut().for_each(|w| *w *= 1e30);
+    }
+    let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
+    let err = trainer.test_cost(&data.test).unwrap_err();
+    assert!(matches!(err, TrainError::NonFiniteCost { .. }), "{err}");
+    assert!(err.to_string().contains("not finite"), "{err}");
+}
+
+#[test]
+fn an_epoch_that_cannot_close_is_rolled_back_to_before_its_last_step() {
+    // 100 images in batches of 20: the fifth step closes the epoch, and without test images
+    // its test cost fails.
+    let data = Mnist {
+        test: Default::default(),
+        ..Mnist::synthetic(100, 1, 4)
+    };
+    let mut trainer = common::trained(&data, 4);
+    let before = trainer.snapshot().clone();
+    let err = trainer.step(&data).unwrap_err();
+    assert!(matches!(err, TrainError::EmptyData("test")), "{err}");
+    assert_eq!(trainer.snapshot(), &before);
+}
+
+#[test]
+fn a_run_that_needs_more_memory_than_any_machine_is_refused_before_allocating() {
+    let huge = ModelConfig {
+        feature_maps: 512,
+        masked_layers: 64,
+        ..ModelConfig::seed()
+    };
+    let config = TrainConfig {
+        batch_size: 10_000,
+        ..TrainConfig::default()
+    };
+    let err = Trainer::new(huge, config).err().unwrap();
+    assert!(matches!(err, TrainError::Memory(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("training this model at batch size 10000 needs about ")
+            && message.contains(" GiB more memory (estimate), but only "),
+        "{message}"
+    );
 }
 
 #[test]
@@ -135,7 +243,7 @@ fn invalid_settings_are_rejected_with_a_clear_message() {
 }
 
 #[test]
-fn candles_reference_backend_agrees_with_the_fast_kernels() {
+fn candles_reference_backend_trains_samples_and_takes_new_weights_like_the_fast_one() {
     let plain = ModelConfig {
         feature_maps: 8,
         masked_layers: 1,
@@ -167,6 +275,8 @@ fn backends_agree(model: ModelConfig) {
         .iter()
         .map(|&p| if p > 127 { 1.0 } else { 0.0 })
         .collect();
+    // The values and gradients themselves are compared in tests/model.rs (and tests/gated.rs):
+    // here, that each backend computes and reports them.
     let (mut fast_grads, mut ref_grads) = (params.zeros_like(), params.zeros_like());
     let labels = &data.train.labels;
     let fast_loss = fast
@@ -179,27 +289,8 @@ fn backends_agree(model: ModelConfig) {
         (fast_loss - ref_loss).abs() < 1e-5,
         "{fast_loss} vs {ref_loss}"
     );
-    for (a, b) in fast_grads.tensors.iter().zip(&ref_grads.tensors) {
-        let scale = b.data.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .data
-            .iter()
-            .zip(&b.data)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        // A bias gradient sums 7,840 terms: candle's f32 sum drifts by a few 1e-6 from the exact
-        // value (ours sums chunks in f64), so biases get a looser bound than weights.
-        let tolerance = if a.name.ends_with("bias") || a.name.contains("cond") {
-            1e-4
-        } else {
-            1e-5
-        };
-        assert!(
-            worst <= tolerance * scale,
-            "{}: gradients differ by {worst}",
-            a.name
-        );
-    }
+    assert!(ref_grads.all_finite() && ref_grads != params.zeros_like());
+    assert!(fast_grads.all_finite() && fast_grads != params.zeros_like());
     // New weights reach both.
     let shifted = Params::init(&model, &mut rng);
     fast.set_params(&shifted).unwrap();

@@ -6,6 +6,8 @@
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,23 +23,10 @@ use pixelcnn_studio::train::{
 };
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
 
-fn tiny_model() -> ModelConfig {
-    ModelConfig {
-        first_kernel: 5,
-        masked_layers: 1,
-        masked_kernel: 3,
-        masked_relu: false,
-        relu_layers: 1,
-        feature_maps: 8,
-        residual: false,
-        ..ModelConfig::seed()
-    }
-}
-
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
     let controls = &mut settings.controls;
-    controls.model = tiny_model();
+    controls.model = common::tiny_model();
     controls.train.epochs = epochs;
     controls.train.batch_size = 20;
     controls.train.samples_per_epoch = 4;
@@ -485,7 +474,7 @@ fn the_autosave_of_the_last_run_is_offered_and_resumed_at_launch() {
     });
     let app = second.state();
     assert_eq!(app.progress().global_step, steps);
-    assert_eq!(app.model_config(), &tiny_model());
+    assert_eq!(app.model_config(), &common::tiny_model());
     assert_eq!(app.curves().epochs.len(), 1);
 }
 
@@ -506,7 +495,7 @@ fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
         samples_per_epoch: 0,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(tiny_model(), config).unwrap();
+    let mut trainer = Trainer::new(common::tiny_model(), config).unwrap();
     Driver::new().run(&mut trainer, &data, &mut Quiet).unwrap();
     pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
 }

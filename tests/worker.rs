@@ -4,6 +4,8 @@
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,18 +16,7 @@ use pixelcnn_studio::model::ModelConfig;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
 use pixelcnn_studio::worker::{Worker, WorkerOptions};
 
-fn tiny_model() -> ModelConfig {
-    ModelConfig {
-        first_kernel: 5,
-        masked_layers: 1,
-        masked_kernel: 3,
-        masked_relu: false,
-        relu_layers: 1,
-        feature_maps: 8,
-        residual: false,
-        ..ModelConfig::seed()
-    }
-}
+use common::tiny_model;
 
 fn tiny_train(epochs: usize) -> TrainConfig {
     TrainConfig {

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use pixelcnn_studio::bench::{run_bench, BenchOptions};
+use pixelcnn_studio::model::gemm::{self, Kernel};
 
 /// Options of `bench`.
 #[derive(Debug, Args)]
@@ -25,12 +26,19 @@ pub struct BenchArgs {
     /// Where training, evaluation and sampling run: cpu, candle-cpu or cuda [default: cpu].
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: pixelcnn_studio::train::DeviceChoice,
+    /// GEMM kernel of the cpu device: `auto` (AVX-512 where the CPU has it) or `portable`
+    /// [default: PIXELCNN_KERNEL, else auto].
+    #[arg(long, value_name = "KERNEL", value_parser = Kernel::parse)]
+    kernel: Option<Kernel>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(kernel) = args.kernel {
+        gemm::set_kernel(kernel);
+    }
     let report = run_bench(&BenchOptions {
         preset: args.preset,
         conditional: args.conditional,

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::model::memory::{self, format_bytes, MemoryEstimate};
 use pixelcnn_studio::model::receptive_field::receptive_field_size;
 use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::train::TrainConfig;
 
 use super::model_args::ModelArgs;
 
@@ -23,24 +25,62 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let cfg = match &args.checkpoint {
-        Some(path) => checkpoint::load(path)?.model,
-        None => args.model.to_config()?,
+    let (cfg, batch_size) = match &args.checkpoint {
+        Some(path) => {
+            let snapshot = checkpoint::load(path)?;
+            (snapshot.model, snapshot.config.batch_size)
+        }
+        None => (args.model.to_config()?, TrainConfig::default().batch_size),
     };
+    // The figures of a run with the trainer's defaults: a 10x10 grid of samples per epoch.
+    let samples = TrainConfig::default().samples_per_epoch;
+    let work = memory::Workload::training(batch_size, samples, memory::TEST_IMAGES);
+    let need = memory::estimate(&cfg, &work);
     if cfg.is_gated() {
         return if args.json {
-            super::print_json(&gated_json(&cfg))
+            let mut report = gated_json(&cfg);
+            report["memory_estimate"] = memory_json(&need);
+            super::print_json(&report)
         } else {
-            print!("{}", gated_text(&cfg));
+            print!("{}{}", gated_text(&cfg), memory_text(&need));
             Ok(())
         };
     }
     if args.json {
-        super::print_json(&inspect_json(&cfg))
+        super::print_json(&inspect_json(&cfg, &need))
     } else {
-        print!("{}", inspect_text(&cfg));
+        print!("{}", inspect_text(&cfg, &need));
         Ok(())
     }
+}
+
+fn memory_json(need: &MemoryEstimate) -> serde_json::Value {
+    serde_json::json!({
+        "batch_size": need.batch_size,
+        "sample_count": need.sample_count,
+        "training_bytes": need.training_bytes(),
+        "evaluation_only_bytes": need.evaluation_only_bytes(),
+        "sampling_only_bytes": need.sampling_only_bytes(),
+        "parts": need,
+        "available_bytes": memory::available_bytes(),
+    })
+}
+
+fn memory_text(need: &MemoryEstimate) -> String {
+    let available = memory::available_bytes().map_or_else(|| "unknown".to_string(), format_bytes);
+    format!(
+        "memory (estimate): training at batch size {} needs {} (weights {}, gradients and Adam {}, \
+         activations {}, evaluation {}, {} samples {}); evaluation alone {}; available {available}\n",
+        need.batch_size,
+        format_bytes(need.training_bytes()),
+        format_bytes(need.weights_bytes),
+        format_bytes(need.optimizer_bytes),
+        format_bytes(need.activation_bytes),
+        format_bytes(need.evaluation_bytes),
+        need.sample_count,
+        format_bytes(need.sampling_bytes),
+        format_bytes(need.evaluation_only_bytes()),
+    )
 }
 
 /// What a gated convolution is for.
@@ -152,7 +192,7 @@ fn mask_label(cfg_layer: &pixelcnn_studio::model::LayerSpec) -> &'static str {
     cfg_layer.mask_kind().map_or("-", |k| k.label())
 }
 
-fn inspect_json(cfg: &ModelConfig) -> serde_json::Value {
+fn inspect_json(cfg: &ModelConfig, need: &MemoryEstimate) -> serde_json::Value {
     let layers = cfg.layers();
     let rows: Vec<_> = layers
         .iter()
@@ -179,10 +219,11 @@ fn inspect_json(cfg: &ModelConfig) -> serde_json::Value {
         "config": cfg,
         "layers": rows,
         "total_params": cfg.parameter_count(),
+        "memory_estimate": memory_json(need),
     })
 }
 
-fn inspect_text(cfg: &ModelConfig) -> String {
+fn inspect_text(cfg: &ModelConfig, need: &MemoryEstimate) -> String {
     let layers = cfg.layers();
     let mut out = format!(
         "{:<12} {:<18} {:>6} {:>4} {:>10} {:>10} {:>6} {:>10} {:>9}\n",
@@ -210,6 +251,7 @@ fn inspect_text(cfg: &ModelConfig) -> String {
         ));
     }
     out.push_str(&format!("total parameters: {}\n", cfg.parameter_count()));
+    out.push_str(&memory_text(need));
     out.push_str("field = input pixels visible from the centre pixel through the layers so far\n");
     let mut shown = Vec::new();
     for l in layers.iter().filter(|l| l.mask_kind().is_some()) {

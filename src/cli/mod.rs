@@ -40,6 +40,8 @@ enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // A misspelt kernel choice is an error, not silently the default.
+    pixelcnn_studio::model::gemm::kernel_from_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         None => pixelcnn_studio::ui::run_studio(cli.data),
         Some(Command::Train(args)) => train::run(args),
@@ -60,4 +62,50 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 fn load_data(dir: Option<&std::path::Path>) -> anyhow::Result<pixelcnn_studio::data::Mnist> {
     let dir = dir.map_or_else(pixelcnn_studio::data::default_data_dir, |d| d.to_path_buf());
     Ok(pixelcnn_studio::data::load_mnist(&dir)?)
+}
+
+/// clap's usage error as one line: its paragraphs but the usage and the pointer to `--help`,
+/// joined, e.g. "error: unexpected argument '--jsn' found; tip: a similar argument exists:
+/// '--json' (see --help)".
+pub fn usage_error_line(rendered: &str) -> String {
+    let paragraphs: Vec<String> = rendered
+        .split("\n\n")
+        .filter(|p| {
+            let p = p.trim_start();
+            !p.is_empty() && !p.starts_with("Usage:") && !p.starts_with("For more information")
+        })
+        .map(|p| {
+            p.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let text = paragraphs.join("; ");
+    let text = if text.starts_with("error:") {
+        text
+    } else {
+        format!("error: {text}")
+    };
+    format!("{text} (see --help)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_error_becomes_one_line_with_its_tip() {
+        let rendered = "error: unexpected argument '--jsn' found\n\n  tip: a similar argument exists: '--json'\n\nUsage: pixelcnn-studio eval --checkpoint <FILE> --json\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(rendered),
+            "error: unexpected argument '--jsn' found; tip: a similar argument exists: '--json' (see --help)"
+        );
+        let missing = "error: the following required arguments were not provided:\n  --checkpoint <FILE>\n\nUsage: pixelcnn-studio eval --checkpoint <FILE>\n";
+        assert_eq!(
+            usage_error_line(missing),
+            "error: the following required arguments were not provided: --checkpoint <FILE> (see --help)"
+        );
+    }
 }

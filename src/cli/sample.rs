@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::model::memory;
 use pixelcnn_studio::model::{sample_fast, sample_naive, ClassChoice, CpuNet};
+use pixelcnn_studio::train::backend::check_probabilities;
 use pixelcnn_studio::train::{Backend, DeviceChoice};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -66,6 +68,17 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         snapshot.model.conditional || choice.is_none(),
         "this model is not class-conditional: --class and --classes need a model trained with --conditional"
     );
+    let need = memory::estimate(
+        &snapshot.model,
+        // No evaluation: a batch of one, no test images.
+        &memory::Workload::training(1, args.count, 0),
+    );
+    // The loaded snapshot is allocated already; the network and the sampler are not.
+    memory::check(
+        || format!("sampling {} images from this model", args.count),
+        need.sampling_only_bytes()
+            .saturating_sub(need.baseline_bytes + need.snapshot_bytes),
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let labels = if snapshot.model.conditional {
         choice.unwrap_or_default().labels(args.count, &mut rng)
@@ -75,10 +88,12 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let grid = if args.device == DeviceChoice::Cpu {
         let net = CpuNet::new(&snapshot.model, &snapshot.params);
-        match args.sampler {
-            Sampler::Fast => sample_fast(&net, args.count, &labels, &mut rng, &mut |_| {}).0,
-            Sampler::Naive => sample_naive(&net, args.count, &labels, &mut rng, &mut |_| {}).0,
-        }
+        let (grid, probabilities) = match args.sampler {
+            Sampler::Fast => sample_fast(&net, args.count, &labels, &mut rng, &mut |_| {}),
+            Sampler::Naive => sample_naive(&net, args.count, &labels, &mut rng, &mut |_| {}),
+        };
+        check_probabilities(&probabilities).map_err(anyhow::Error::msg)?;
+        grid
     } else {
         Backend::new(args.device, &snapshot.model, &snapshot.params)
             .and_then(|backend| backend.sample(args.count, &labels, &mut rng, &mut |_| {}))

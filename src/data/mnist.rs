@@ -9,8 +9,10 @@
 //!
 //! Every file is validated here before the `mnist` crate sees it, because that crate
 //! panics on anything unexpected: magic number, 28x28 dimensions, the exact file length
-//! implied by the header, labels 0-9, equal image and label counts per split, and the
-//! standard 60,000/10,000 split (the only one the crate reads). Problems come back as a
+//! implied by the header, equal image and label counts per split, labels 0-9, and the
+//! standard 60,000/10,000 split (the only one the crate reads). Headers, lengths and counts
+//! are all checked before any data is read, so a header announcing billions of items costs
+//! nothing. Temporary files of decompressions that were killed are removed on the next one. Problems come back as a
 //! [`DataError`] naming the file. Fashion-MNIST uses the same names and format and loads
 //! the same way (Debian's `dataset-fashion-mnist` installs it in
 //! `/usr/share/datasets/fashion-mnist`).
@@ -338,6 +340,10 @@ pub fn load_mnist_with_cache(dir: &Path, cache_dir: &Path) -> Result<Mnist, Data
     for (split, images, labels, _) in splits {
         check_counts_agree(dir, split, images, labels)?;
     }
+    // Only now, with every count known to be at most a standard split's, read the labels.
+    for labels in [&train_labels, &test_labels] {
+        check_label_values(labels)?;
+    }
     for (split, images, _, expected) in splits {
         check_standard_count(dir, split, images, expected)?;
     }
@@ -352,6 +358,8 @@ pub fn load_mnist_with_cache(dir: &Path, cache_dir: &Path) -> Result<Mnist, Data
 struct Checked {
     /// Name as found in the data folder, `.gz` included.
     shown_name: String,
+    /// The user's file (the `.gz` file for a decompressed copy).
+    shown_path: PathBuf,
     /// Path of the raw IDX bytes.
     raw_path: PathBuf,
     header: IdxHeader,
@@ -398,6 +406,7 @@ fn prepare(
         })?;
         return Ok(Checked {
             shown_name: name.to_string(),
+            shown_path: raw.clone(),
             raw_path: raw,
             header,
         });
@@ -427,7 +436,8 @@ fn is_file(path: &Path, name: &str) -> Result<bool, DataError> {
     }
 }
 
-/// Validate a raw IDX file on disk: header, exact length, and the label range.
+/// Validate a raw IDX file on disk from its header: magic, dimensions, an item count no
+/// standard split exceeds, and the exact length. Reads only the header.
 fn check_raw(path: &Path, kind: IdxKind, decompressed: bool) -> Result<IdxHeader, Failure> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
@@ -448,13 +458,42 @@ fn check_raw(path: &Path, kind: IdxKind, decompressed: bool) -> Result<IdxHeader
         },
         other => other,
     })?;
+    check_item_count(&header)?;
     idx::check_len(&header, len, decompressed)?;
-    if kind == IdxKind::Labels {
-        let mut labels = Vec::with_capacity(header.count);
-        file.read_to_end(&mut labels)?;
-        idx::check_labels(&labels)?;
-    }
     Ok(header)
+}
+
+/// Refuse a header that announces more items than the largest standard split holds.
+fn check_item_count(header: &IdxHeader) -> Result<(), IdxProblem> {
+    if header.count > TRAIN_COUNT {
+        return Err(IdxProblem::TooManyItems {
+            found: header.count,
+            max: TRAIN_COUNT,
+        });
+    }
+    Ok(())
+}
+
+/// Check that every label of a checked labels file is a digit 0-9 (reads at most
+/// [`TRAIN_COUNT`] bytes: the header's count was bounded before).
+fn check_label_values(labels: &Checked) -> Result<(), DataError> {
+    let read_error = |error: io::Error| DataError::Read {
+        file: labels.shown_name.clone(),
+        path: labels.raw_path.clone(),
+        error,
+    };
+    let mut file = File::open(&labels.raw_path).map_err(read_error)?;
+    let mut header = vec![0u8; IdxKind::Labels.header_len()];
+    file.read_exact(&mut header).map_err(read_error)?;
+    let mut values = Vec::with_capacity(labels.header.count);
+    file.take(labels.header.count as u64)
+        .read_to_end(&mut values)
+        .map_err(read_error)?;
+    idx::check_labels(&values).map_err(|problem| DataError::Invalid {
+        file: labels.shown_name.clone(),
+        path: labels.shown_path.clone(),
+        problem,
+    })
 }
 
 /// Decompress (or reuse the cached copy of) a `.gz` file and validate the result.
@@ -487,6 +526,7 @@ fn prepare_gz(
         if let Ok(header) = check_raw(&cached, kind, true) {
             return Ok(Checked {
                 shown_name: gz_name,
+                shown_path: gz.to_path_buf(),
                 raw_path: cached,
                 header,
             });
@@ -495,6 +535,7 @@ fn prepare_gz(
         let _ = fs::remove_file(&cached);
     }
 
+    remove_stale_tmp_files(cache_dir);
     let tmp = unique_tmp_path(&cached);
     let outcome = decompress(gz, kind, cache_dir, &tmp)
         .map_err(|error| match error {
@@ -521,6 +562,7 @@ fn prepare_gz(
     }
     Ok(Checked {
         shown_name: gz_name,
+        shown_path: gz.to_path_buf(),
         raw_path: cached,
         header,
     })
@@ -562,12 +604,7 @@ fn decompress(gz: &Path, kind: IdxKind, cache_dir: &Path, tmp: &Path) -> Result<
         .read_to_end(&mut head)
         .map_err(corrupt)?;
     let header = idx::parse_header(kind, &head, true).map_err(Decompress::Problem)?;
-    if header.count > TRAIN_COUNT {
-        return Err(Decompress::Problem(IdxProblem::TooManyItems {
-            found: header.count,
-            max: TRAIN_COUNT,
-        }));
-    }
+    check_item_count(&header).map_err(Decompress::Problem)?;
     let expected = header.file_len();
 
     fs::create_dir_all(cache_dir)
@@ -653,6 +690,36 @@ fn unique_tmp_path(target: &Path) -> PathBuf {
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     target.with_file_name(format!(".{file_name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Remove the temporary files (`.NAME.PID.N.tmp`) of decompressions whose process is gone.
+/// Best effort: errors are ignored.
+fn remove_stale_tmp_files(cache_dir: &Path) {
+    let Ok(entries) = fs::read_dir(cache_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if let Some(pid) = tmp_file_pid(name) {
+            if crate::atomic_file::process_is_gone(pid) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// The process id in a name made by [`unique_tmp_path`], `None` for any other name.
+fn tmp_file_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = inner.rsplitn(3, '.');
+    let counter = parts.next()?;
+    let pid = parts.next()?;
+    parts.next()?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 /// Check that a split's images and labels files hold the same number of items.
@@ -919,6 +986,16 @@ mod tests {
             assert!(ink > 30 && ink < 400, "digit {i} has {ink} inked pixels");
             assert_eq!(image[0], 0, "corner of digit {i} is blank");
         }
+    }
+
+    #[test]
+    fn temporary_names_carry_the_process_id() {
+        let tmp = unique_tmp_path(Path::new("/cache/train-labels-idx1-ubyte-00ff"));
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(tmp_file_pid(name), Some(std::process::id()));
+        assert_eq!(tmp_file_pid("train-labels-idx1-ubyte-00ff"), None);
+        assert_eq!(tmp_file_pid(".x.tmp"), None);
+        assert_eq!(tmp_file_pid(".a.b.12.tmp"), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod gated_net;
 pub mod gated_spec;
 pub mod gemm;
 pub mod mask;
+pub mod memory;
 pub mod params;
 mod plain_net;
 pub mod receptive_field;

@@ -376,13 +376,8 @@ impl<'a> PlainHalf<'a> {
                     if !((0..side).contains(&yy) && (0..side).contains(&xx)) {
                         continue;
                     }
-                    let lhs = MatRef {
-                        data: &input[offset(yy, xx)..],
-                        rows: images,
-                        cols: cin,
-                        row_stride: image_stride,
-                        col_stride: 1,
-                    };
+                    let lhs =
+                        MatRef::strided(&input[offset(yy, xx)..], images, cin, image_stride, 1);
                     let weights = &layer.op.packed[t * cin * cout..(t + 1) * cin * cout];
                     matmul(out, lhs, MatRef::row_major(weights, cin, cout), !first);
                     first = false;

@@ -222,7 +222,11 @@ impl Backend {
         let blank = SampleGrid::blank(count);
         self.check_labels(&blank.pixels, labels)?;
         match self {
-            Backend::Cpu(net) => Ok(sample_fast_while(net, count, labels, rng, control).0),
+            Backend::Cpu(net) => {
+                let (grid, probabilities) = sample_fast_while(net, count, labels, rng, control);
+                check_probabilities(&probabilities)?;
+                Ok(grid)
+            }
             Backend::Candle(c) => {
                 let mut grid = blank;
                 let y = c.labels(labels)?;
@@ -236,6 +240,7 @@ impl Backend {
                         .map_err(candle_err)?;
                     for image in 0..count {
                         let p = sigmoid(logits[image * IMAGE_PIXELS + pos]);
+                        check_probabilities(&[p])?;
                         let pixel = if rng.random::<f32>() < p { 1.0 } else { 0.0 };
                         grid.pixels[image * IMAGE_PIXELS + pos] = pixel;
                     }
@@ -247,6 +252,17 @@ impl Backend {
                 Ok(grid)
             }
         }
+    }
+}
+
+/// Refuses samples drawn from probabilities that are not numbers (a model whose outputs
+/// overflow draws blank images that look like a result).
+pub fn check_probabilities(probabilities: &[f32]) -> Result<(), String> {
+    match probabilities.iter().find(|p| !p.is_finite()) {
+        Some(p) => Err(format!(
+            "the model's output is not a finite number (a pixel probability is {p}): its weights are too large or damaged"
+        )),
+        None => Ok(()),
     }
 }
 

@@ -248,6 +248,47 @@ mod tests {
     }
 
     #[test]
+    fn the_overview_averages_each_bucket_and_halves_when_full() {
+        let point = |epoch: f64, loss: f64| StepPoint {
+            epoch,
+            loss_nats_per_pixel: loss,
+            global_step: epoch as u64 + 1,
+        };
+        // Epoch and loss of a point (the mean step of a bucket is checked above).
+        let el = |p: Option<&StepPoint>| p.map(|p| (p.epoch, p.loss_nats_per_pixel));
+        let mut history = StepHistory::default();
+        // Step i at epoch i with loss 3i: every mean below is exact in binary.
+        let push =
+            |history: &mut StepHistory, i: usize| history.push(point(i as f64, 3.0 * i as f64));
+        for i in 0..OVERVIEW_CAPACITY {
+            push(&mut history, i);
+        }
+        assert_eq!(history.overview_stride, 1);
+        assert_eq!(el(history.overview.get(7)), Some((7.0, 21.0)));
+        // One point more than the overview holds: neighbours are averaged in pairs.
+        push(&mut history, OVERVIEW_CAPACITY);
+        assert_eq!(history.overview_stride, 2);
+        assert_eq!(history.overview.len(), OVERVIEW_CAPACITY / 2 + 1);
+        assert_eq!(el(history.overview.first()), Some((0.5, 1.5)));
+        assert_eq!(el(history.overview.get(1)), Some((2.5, 7.5)));
+        assert_eq!(el(history.overview.get(999)), Some((1998.5, 5995.5)));
+        assert_eq!(el(history.overview.get(1000)), Some((2000.0, 6000.0)));
+        // New steps now fill buckets of two before they appear.
+        push(&mut history, 2001);
+        assert_eq!(history.overview.len(), 1001);
+        push(&mut history, 2002);
+        assert_eq!(el(history.overview.last()), Some((2001.5, 6004.5)));
+        // The recent window holds the last steps whole; the plot joins the overview before it.
+        assert_eq!(history.recent.len(), RECENT_CAPACITY);
+        assert_eq!(el(history.recent.front()), Some((3.0, 9.0)));
+        let plot = history.plot_points();
+        assert_eq!(el(plot.first()), Some((0.5, 1.5)));
+        assert_eq!(el(plot.get(1)), Some((2.5, 7.5)));
+        assert_eq!(el(plot.get(2)), Some((3.0, 9.0)));
+        assert_eq!(plot.len(), 2 + RECENT_CAPACITY);
+    }
+
+    #[test]
     fn unit_conversions_match_the_paper_scale() {
         assert!((nats_per_image(0.1) - 78.4).abs() < 1e-9);
         assert!((bits_per_dim(std::f64::consts::LN_2) - 1.0).abs() < 1e-12);

@@ -16,8 +16,8 @@ pub use driver::{
 pub use metrics::{
     bits_per_dim, nats_per_image, EpochRecord, History, SettingsRecord, StepHistory, StepPoint,
 };
-pub use optimizer::{Adam, AdamConfig};
+pub use optimizer::{Adam, AdamConfig, NonFiniteUpdate};
 pub use trainer::{
-    eval_chunk_images, evaluate_cost, Evaluation, Progress, StepReport, TrainConfig, TrainError,
-    Trainer, TrainingSnapshot,
+    eval_chunk_images, evaluate_cost, Evaluation, NonFiniteValue, Progress, StepReport,
+    TrainConfig, TrainError, Trainer, TrainingSnapshot,
 };

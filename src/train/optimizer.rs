@@ -52,34 +52,90 @@ impl Adam {
         }
     }
 
-    /// Applies one update of `grads` to `params`.
+    /// Applies one update of `grads` to `params`, unconditionally (see [`Adam::try_step`]).
     pub fn step(&mut self, params: &mut Params, grads: &Params) {
         self.step_count += 1;
-        let AdamConfig {
-            learning_rate,
-            beta1,
-            beta2,
-            eps,
-        } = self.config;
-        let t = self.step_count as i32;
-        let step_size = (learning_rate / (1.0 - beta1.powi(t))) as f32;
-        let v_correction = (1.0 - beta2.powi(t)).sqrt() as f32;
-        let (beta1, beta2, eps) = (beta1 as f32, beta2 as f32, eps as f32);
-        let tensors = params
+        let update = Update::new(&self.config, self.step_count);
+        for (((p, g), m), v) in params
             .tensors
             .iter_mut()
             .zip(&grads.tensors)
             .zip(self.first_moment.tensors.iter_mut())
-            .zip(self.second_moment.tensors.iter_mut());
-        for (((p, g), m), v) in tensors {
-            for (i, value) in p.data.iter_mut().enumerate() {
-                let grad = g.data[i];
-                let (m, v) = (&mut m.data[i], &mut v.data[i]);
-                *m = beta1 * *m + (1.0 - beta1) * grad;
-                *v = beta2 * *v + (1.0 - beta2) * grad * grad;
-                *value -= step_size * *m / (v.sqrt() / v_correction + eps);
+            .zip(self.second_moment.tensors.iter_mut())
+        {
+            let values = p.data.iter_mut().zip(&g.data);
+            for ((value, &grad), (m, v)) in values.zip(m.data.iter_mut().zip(v.data.iter_mut())) {
+                (*value, *m, *v) = update.apply(*value, grad, *m, *v);
             }
         }
+    }
+
+    /// Applies one update only if every new weight and moment is finite; otherwise changes
+    /// nothing (not even the step count) and says so. A moment near `f32::MAX` (from a damaged
+    /// checkpoint, say) would otherwise turn weights into infinities that no later step undoes.
+    pub fn try_step(&mut self, params: &mut Params, grads: &Params) -> Result<(), NonFiniteUpdate> {
+        let update = Update::new(&self.config, self.step_count + 1);
+        let tensors = params.tensors.iter().zip(&grads.tensors).zip(
+            self.first_moment
+                .tensors
+                .iter()
+                .zip(&self.second_moment.tensors),
+        );
+        for ((p, g), (m, v)) in tensors {
+            let values = p.data.iter().zip(&g.data).zip(m.data.iter().zip(&v.data));
+            for ((&value, &grad), (&m, &v)) in values {
+                let (value, m, v) = update.apply(value, grad, m, v);
+                if !(value.is_finite() && m.is_finite() && v.is_finite()) {
+                    return Err(NonFiniteUpdate {
+                        tensor: p.name.clone(),
+                    });
+                }
+            }
+        }
+        self.step(params, grads);
+        Ok(())
+    }
+}
+
+/// An Adam update that would have made a weight or moment NaN or infinite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonFiniteUpdate {
+    /// The first parameter tensor concerned.
+    pub tensor: String,
+}
+
+/// The constants of update number `t`, and the update of one value (the same arithmetic for
+/// [`Adam::step`] and the check of [`Adam::try_step`]).
+struct Update {
+    step_size: f32,
+    v_correction: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+}
+
+impl Update {
+    fn new(config: &AdamConfig, step: u64) -> Update {
+        let t = i32::try_from(step).unwrap_or(i32::MAX);
+        Update {
+            step_size: (config.learning_rate / (1.0 - config.beta1.powi(t))) as f32,
+            v_correction: (1.0 - config.beta2.powi(t)).sqrt() as f32,
+            beta1: config.beta1 as f32,
+            beta2: config.beta2 as f32,
+            eps: config.eps as f32,
+        }
+    }
+
+    /// The new `(value, m, v)`.
+    #[inline]
+    fn apply(&self, value: f32, grad: f32, m: f32, v: f32) -> (f32, f32, f32) {
+        let m = self.beta1 * m + (1.0 - self.beta1) * grad;
+        let v = self.beta2 * v + (1.0 - self.beta2) * grad * grad;
+        (
+            value - self.step_size * m / (v.sqrt() / self.v_correction + self.eps),
+            m,
+            v,
+        )
     }
 }
 
@@ -115,6 +171,36 @@ mod tests {
         assert!((params.tensors[0].data[0] - (1.0 - 1e-3)).abs() < 1e-6);
         assert_eq!(adam.step_count, 1);
         assert!((adam.first_moment.tensors[0].data[0] - 0.05).abs() < 1e-7);
+    }
+
+    #[test]
+    fn an_update_that_would_overflow_changes_nothing() {
+        let mut params = one(1.0);
+        let mut adam = Adam::new(&params, AdamConfig::default());
+        // A first moment at f32::MAX (finite, so a checkpoint may hold it) and a zero gradient
+        // (a masked-out tap): the step divides the moment by eps and the weight becomes -inf.
+        adam.first_moment.tensors[0].data[0] = f32::MAX;
+        let before = (params.clone(), adam.clone());
+        let err = adam.try_step(&mut params, &one(0.0)).unwrap_err();
+        assert_eq!(err.tensor, "w");
+        assert_eq!((params.clone(), adam.clone()), before);
+        // The unchecked step does overflow, which is what the check is for.
+        adam.step(&mut params, &one(0.0));
+        assert!(params.tensors[0].data[0].is_infinite());
+    }
+
+    #[test]
+    fn a_checked_step_is_the_same_as_an_unchecked_one() {
+        let (mut a, mut b) = (one(1.0), one(1.0));
+        let (mut adam_a, mut adam_b) = (
+            Adam::new(&a, AdamConfig::default()),
+            Adam::new(&b, AdamConfig::default()),
+        );
+        for grad in [0.5, -0.25, 0.125] {
+            adam_a.try_step(&mut a, &one(grad)).unwrap();
+            adam_b.step(&mut b, &one(grad));
+        }
+        assert_eq!((a, adam_a), (b, adam_b));
     }
 
     #[test]

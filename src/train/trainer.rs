@@ -16,6 +16,7 @@ use super::backend::{Backend, DeviceChoice};
 use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{clip_gradients, Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
+use crate::model::memory::{self, MemoryError};
 use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
@@ -122,20 +123,59 @@ pub enum TrainError {
     /// The training configuration is invalid.
     #[error("invalid training configuration: {0}")]
     InvalidConfig(String),
-    /// The loss or a gradient became NaN or infinite; the weights are those before this step.
-    #[error("the loss became {loss} at step {step}: training stopped, the last good weights are kept (try a lower learning rate)")]
+    /// The loss, a gradient, Adam's update or the test cost became NaN or infinite; the state
+    /// is the one before the step that failed.
+    #[error("{what} at step {step}: training stopped, the last good weights are kept (try a lower learning rate)")]
     NonFinite {
         /// Global step that failed.
         step: u64,
-        /// The offending loss.
-        loss: f64,
+        /// What became NaN or infinite.
+        what: NonFiniteValue,
     },
+    /// A model's test cost is NaN or infinite (its outputs overflow: weights too large).
+    #[error("the test cost is {cost}: the model's outputs are not finite numbers (its weights are too large or damaged)")]
+    NonFiniteCost {
+        /// The cost.
+        cost: f64,
+    },
+    /// The model and batch need more memory than the machine has available.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
     /// A dataset split has no images.
     #[error("the {0} set is empty: check --data and the limits")]
     EmptyData(&'static str),
     /// The compute device failed (e.g. CUDA unavailable).
     #[error("{0}")]
     Device(String),
+}
+
+/// What became NaN or infinite in a training step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NonFiniteValue {
+    /// The minibatch loss, with its value.
+    Loss(f64),
+    /// A gradient (the loss was finite).
+    Gradient,
+    /// Adam's update of a weight or moment, in this parameter tensor.
+    Update(String),
+    /// The test cost at the end of the epoch, with its value.
+    TestCost(f64),
+}
+
+impl std::fmt::Display for NonFiniteValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NonFiniteValue::Loss(loss) => write!(f, "the loss became {loss}"),
+            NonFiniteValue::Gradient => {
+                write!(f, "a gradient became NaN or infinite (the loss was finite)")
+            }
+            NonFiniteValue::Update(tensor) => write!(
+                f,
+                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
+            ),
+            NonFiniteValue::TestCost(cost) => write!(f, "the test cost became {cost}"),
+        }
+    }
 }
 
 /// Where a run stands; saved in checkpoints so that resuming is exact.
@@ -231,6 +271,11 @@ pub struct Trainer {
     total_train_secs: f64,
     /// Images trained in `total_train_secs`.
     total_images: usize,
+    /// The batch size whose training memory was checked against the machine's.
+    memory_checked_batch: Option<usize>,
+    /// The state before the current epoch's last step, until the epoch closes: its test cost
+    /// may fail, and the epoch is then rolled back to before that step.
+    before_epoch_end: Option<Box<TrainingSnapshot>>,
 }
 
 impl Trainer {
@@ -238,6 +283,8 @@ impl Trainer {
     pub fn new(model: ModelConfig, config: TrainConfig) -> Result<Trainer, TrainError> {
         model.validate()?;
         config.validate()?;
+        // A new trainer is made to train: refuse before the weights are even allocated.
+        check_training_memory(&model, &config, config.batch_size, None, false)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let params = Params::init(&model, &mut rng);
         let adam = Adam::new(
@@ -268,6 +315,7 @@ impl Trainer {
     pub fn from_snapshot(snapshot: TrainingSnapshot) -> Result<Trainer, TrainError> {
         snapshot.model.validate()?;
         snapshot.config.validate()?;
+        check_resident_memory(&snapshot.model, &snapshot.config)?;
         let backend = Backend::new(snapshot.config.device, &snapshot.model, &snapshot.params)
             .map_err(TrainError::Device)?;
         let grads = snapshot.params.zeros_like();
@@ -284,6 +332,8 @@ impl Trainer {
             epoch_images: 0,
             total_train_secs: 0.0,
             total_images: 0,
+            memory_checked_batch: None,
+            before_epoch_end: None,
         })
     }
 
@@ -351,10 +401,29 @@ impl Trainer {
             epoch_finished: None,
         };
         if self.epoch_steps_done(&data.train) {
-            let test_cost = self.test_cost(&data.test)?;
+            let test_cost = match self.test_cost(&data.test) {
+                Ok(cost) => cost,
+                Err(err) => {
+                    self.roll_back_epoch_end()?;
+                    return Err(err);
+                }
+            };
             report.epoch_finished = Some(self.close_epoch(&data.train, test_cost));
         }
         Ok(report)
+    }
+
+    /// Goes back to the state before the current epoch's last step (when its epoch cannot
+    /// close), so nothing unloadable is kept; returns whether there was such a state.
+    pub fn roll_back_epoch_end(&mut self) -> Result<bool, TrainError> {
+        let Some(before) = self.before_epoch_end.take() else {
+            return Ok(false);
+        };
+        self.snapshot = *before;
+        self.backend
+            .set_params(&self.snapshot.params)
+            .map_err(TrainError::Device)?;
+        Ok(true)
     }
 
     /// Whether every minibatch of the current epoch is trained: the epoch waits for its test
@@ -372,28 +441,49 @@ impl Trainer {
         }
         let steps_per_epoch = self.steps_per_epoch(&data.train);
         let batch_size = self.snapshot.config.batch_size.min(train_len);
+        if self.memory_checked_batch != Some(batch_size) {
+            let config = &self.snapshot.config;
+            let test_images = limited(data.test.len(), config.test_limit);
+            check_training_memory(
+                &self.snapshot.model,
+                config,
+                batch_size,
+                Some(test_images),
+                true,
+            )?;
+            self.memory_checked_batch = Some(batch_size);
+        }
         let started = Instant::now();
         if self.snapshot.progress.step_in_epoch == 0 {
             self.epoch_started = Some(started);
             self.epoch_train_secs = 0.0;
             self.epoch_images = 0;
         }
+        // The state before a step that closes the epoch, kept in case its test cost fails.
+        let before_epoch_end = (self.snapshot.progress.step_in_epoch + 1 >= steps_per_epoch)
+            .then(|| self.snapshot.clone());
+        let rollback_before = before_epoch_end.map(Box::new);
+        let rng_before = self.snapshot.progress.rng.clone();
         self.fill_batch(data, train_len, batch_size);
         let loss = self
             .backend
             .loss_and_grads(&self.batch, &self.batch_labels, &mut self.grads)
             .map_err(TrainError::Device)?;
-        let progress = &mut self.snapshot.progress;
-        if !loss.is_finite() || !self.grads.all_finite() {
-            return Err(TrainError::NonFinite {
-                step: progress.global_step + 1,
-                loss,
-            });
+        if !loss.is_finite() {
+            return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)));
+        }
+        if !self.grads.all_finite() {
+            return Err(self.non_finite(rng_before, NonFiniteValue::Gradient));
         }
         clip_gradients(&mut self.grads, GRADIENT_CLIP);
-        self.snapshot
+        if let Err(update) = self
+            .snapshot
             .adam
-            .step(&mut self.snapshot.params, &self.grads);
+            .try_step(&mut self.snapshot.params, &self.grads)
+        {
+            return Err(self.non_finite(rng_before, NonFiniteValue::Update(update.tensor)));
+        }
+        let progress = &mut self.snapshot.progress;
         self.backend
             .set_params(&self.snapshot.params)
             .map_err(TrainError::Device)?;
@@ -412,7 +502,20 @@ impl Trainer {
             loss_nats_per_pixel: loss,
             global_step: progress.global_step,
         });
+        if rollback_before.is_some() {
+            self.before_epoch_end = rollback_before;
+        }
         Ok(loss)
+    }
+
+    /// The error of a step that failed on `what`, with the binarization RNG put back as it was
+    /// before the step: the state is then exactly the one before it.
+    fn non_finite(&mut self, rng_before: ChaCha8Rng, what: NonFiniteValue) -> TrainError {
+        self.snapshot.progress.rng = rng_before;
+        TrainError::NonFinite {
+            step: self.snapshot.progress.global_step + 1,
+            what,
+        }
     }
 
     /// Training images per second over the current epoch so far (steps timed by this trainer).
@@ -445,11 +548,13 @@ impl Trainer {
         progress.step_in_epoch = 0;
         progress.epoch_loss_sum = 0.0;
         self.snapshot.history.epochs.push(record);
+        self.before_epoch_end = None;
         record
     }
 
     /// Mean cross-entropy, nats per pixel, on the fixed binarization of the (limited) test set:
-    /// a whole [`Evaluation`] at once (it blocks until done).
+    /// a whole [`Evaluation`] at once (it blocks until done); an error when it is not a finite
+    /// number.
     pub fn test_cost(&mut self, test: &Dataset) -> Result<f64, TrainError> {
         let mut evaluation = self.begin_evaluation(test)?;
         loop {
@@ -503,8 +608,23 @@ impl Trainer {
         }
         evaluation.next_image = end;
         evaluation.secs += started.elapsed().as_secs_f64();
-        Ok((end >= evaluation.images)
-            .then(|| evaluation.weighted_nats / (evaluation.images * IMAGE_PIXELS).max(1) as f64))
+        if end < evaluation.images {
+            return Ok(None);
+        }
+        let cost = evaluation.weighted_nats / (evaluation.images * IMAGE_PIXELS).max(1) as f64;
+        if cost.is_finite() {
+            return Ok(Some(cost));
+        }
+        // An epoch that cannot close goes back to the state before its last step: nothing
+        // unloadable is kept.
+        if self.roll_back_epoch_end()? {
+            Err(TrainError::NonFinite {
+                step: self.snapshot.progress.global_step + 1,
+                what: NonFiniteValue::TestCost(cost),
+            })
+        } else {
+            Err(TrainError::NonFiniteCost { cost })
+        }
     }
 
     /// Binarizes the (limited) test images once; returns how many there are.
@@ -603,6 +723,51 @@ impl Trainer {
             self.batch_labels.push(data.train.label(index).unwrap_or(0));
         }
     }
+}
+
+/// Refuses a loaded model whose network, optimizer state and an evaluation pass would not fit
+/// in the memory available (the snapshot itself is allocated already, the rest is not).
+fn check_resident_memory(model: &ModelConfig, config: &TrainConfig) -> Result<(), MemoryError> {
+    let work = workload(config, config.batch_size, None);
+    let need = memory::estimate(model, &work);
+    memory::check(
+        || "this model".to_string(),
+        need.evaluation_only_bytes()
+            .saturating_sub(need.baseline_bytes + need.snapshot_bytes),
+    )
+}
+
+/// What the trainer does with `config` at `batch_size`, evaluating `test_images` (when known,
+/// else the test limit or the whole test split).
+fn workload(
+    config: &TrainConfig,
+    batch_size: usize,
+    test_images: Option<usize>,
+) -> memory::Workload {
+    let test_images = test_images.unwrap_or(limited(memory::TEST_IMAGES, config.test_limit));
+    memory::Workload::training(batch_size, config.samples_per_epoch, test_images)
+}
+
+/// Refuses training `model` at `batch_size` when it would not fit in the memory available.
+/// `held` says whether the trainer's weights and optimizer state are allocated already.
+fn check_training_memory(
+    model: &ModelConfig,
+    config: &TrainConfig,
+    batch_size: usize,
+    test_images: Option<usize>,
+    held: bool,
+) -> Result<(), MemoryError> {
+    let work = workload(config, batch_size, test_images);
+    let need = memory::estimate(model, &work);
+    let more = if held {
+        need.training_bytes().saturating_sub(need.resident_bytes())
+    } else {
+        need.training_bytes()
+    };
+    memory::check(
+        || format!("training this model at batch size {batch_size}"),
+        more,
+    )
 }
 
 /// Mean cross-entropy in nats per pixel of `backend` on binarized `pixels` (and their digit
