@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::explore::ModelSnapshot;
 use crate::model::{ModelConfig, SampleGrid};
 use crate::train::{EpochRecord, History, StepPoint, TrainConfig};
 
@@ -74,6 +75,9 @@ pub enum WorkerCommand {
         /// Checkpoint file to read.
         path: PathBuf,
     },
+    /// Send a copy of the current weights ([`WorkerEvent::WeightsSnapshot`]) for the Explore
+    /// view. Taken between two training steps; training goes on at once.
+    SnapshotWeights,
     /// Deliberately panic inside the worker's guarded section (to test that panics are
     /// caught and reported); never sent by the UI.
     #[doc(hidden)]
@@ -228,6 +232,9 @@ pub enum WorkerEvent {
         /// Where the restored run stands.
         progress: RunProgress,
     },
+    /// A copy of the current weights, answering [`WorkerCommand::SnapshotWeights`] (with no
+    /// model yet an [`WorkerEvent::Error`] answers instead).
+    WeightsSnapshot(ModelSnapshot),
     /// The model was forgotten (after `Reset`).
     ResetDone,
     /// A one-line note for the status bar (e.g. "loaded 60000 training images").

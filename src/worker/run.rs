@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::{checkpoint_io, RepaintFn, STEP_EVENT_INTERVAL};
 use crate::data::{load_mnist, Mnist};
+use crate::explore::ModelSnapshot;
 use crate::messages::{DataSource, RunProgress, WorkerCommand, WorkerEvent, WorkerState};
 use crate::model::{ClassChoice, ModelConfig, SampleGrid};
 use crate::train::{StepPoint, TrainConfig, Trainer};
@@ -220,6 +221,15 @@ impl WorkerLoop {
                 }
             }
             WorkerCommand::OpenCheckpoint { path } => self.open(path),
+            WorkerCommand::SnapshotWeights => {
+                let event = match &self.trainer {
+                    Some(trainer) => WorkerEvent::WeightsSnapshot(ModelSnapshot::of(trainer)),
+                    None => WorkerEvent::Error(
+                        "there is no model to explore yet: train one or open a checkpoint".into(),
+                    ),
+                };
+                self.emit(event);
+            }
             WorkerCommand::DebugPanic => panic!("a debug panic was requested"),
             WorkerCommand::Shutdown => {
                 self.running = false;
