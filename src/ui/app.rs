@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::controls::{controls_ui, ControlSettings, ControlsContext, Preset, SAMPLE_COUNT};
 use super::curves::{curves_ui, CostUnit, CurveData};
 use super::dialogs::{spawn_dialog, DialogPurpose, DialogResult, FileDialogs};
+use super::explore::{explore_ui, ExploreContext, ExploreSettings, ExploreView};
 use super::inspector::{inspector_ui, InspectorState};
 use super::samples::{samples_ui, save_png, SamplesView};
 use super::status::{status_ui, StatusInfo};
@@ -35,6 +36,8 @@ pub enum Tab {
     Training,
     /// Masks, layer table and receptive field.
     Inspector,
+    /// Likelihood heatmaps and completions of test images or drawn digits.
+    Explore,
 }
 
 /// The user's choices, persisted across launches (eframe persistence). Runtime state (the
@@ -48,6 +51,8 @@ pub struct UiSettings {
     pub unit: CostUnit,
     /// The view shown.
     pub tab: Tab,
+    /// The Explore tab's tool, brush and completion settings.
+    pub explore: ExploreSettings,
     /// Show frame-time statistics in the status area.
     pub show_frame_stats: bool,
 }
@@ -135,6 +140,9 @@ pub struct StudioApp {
     curves: CurveData,
     samples: SamplesView,
     inspector: InspectorState,
+    explore: ExploreView,
+    /// Bumped whenever the worker's model is replaced (started, opened, reset).
+    model_generation: u64,
     has_model: bool,
     message: String,
     message_is_error: bool,
@@ -191,6 +199,8 @@ impl StudioApp {
             curves: CurveData::default(),
             samples: SamplesView::default(),
             inspector: InspectorState::default(),
+            explore: ExploreView::new(ctx),
+            model_generation: 0,
             has_model: false,
             last_error: is_error.then(|| message.clone()),
             message,
@@ -226,6 +236,11 @@ impl StudioApp {
     /// The sample view.
     pub fn samples(&self) -> &SamplesView {
         &self.samples
+    }
+
+    /// The Explore tab's state.
+    pub fn explore(&self) -> &ExploreView {
+        &self.explore
     }
 
     /// Whether the worker holds a model (architecture locked until Reset).
@@ -290,6 +305,7 @@ impl StudioApp {
         while let Ok(item) = self.background_rx.try_recv() {
             self.on_background(item);
         }
+        self.explore.poll();
     }
 
     fn show_message(&mut self, message: impl Into<String>) {
@@ -320,6 +336,7 @@ impl StudioApp {
         progress: RunProgress,
     ) {
         self.has_model = true;
+        self.model_generation += 1;
         self.restore_controls(model, train);
         self.curves.set_history(history);
         self.progress = progress;
@@ -359,8 +376,10 @@ impl StudioApp {
                 self.samples.clear();
                 self.last_error = None;
             }
+            WorkerEvent::WeightsSnapshot(snapshot) => self.explore.set_model(snapshot),
             WorkerEvent::ResetDone => {
                 self.has_model = false;
+                self.model_generation += 1;
                 self.curves.clear();
                 self.samples.clear();
                 self.progress = RunProgress::default();
@@ -492,6 +511,7 @@ impl StudioApp {
             UiCommand::SavePng(Some(path)) => self.save_png_to(path),
             UiCommand::SavePng(None) => self.open_dialog(DialogPurpose::SavePng, true),
             UiCommand::ShowTab(tab) => self.settings.tab = tab,
+            UiCommand::SnapshotWeights => self.send(WorkerCommand::SnapshotWeights),
             UiCommand::Confirm(yes) => match (self.confirm.take(), yes) {
                 (Some(Confirm::Reset), true) => self.send(WorkerCommand::Reset),
                 (Some(Confirm::Open(path)), true) => self.open_checkpoint(path),
@@ -523,7 +543,11 @@ impl StudioApp {
                 ui.checkbox(&mut self.settings.show_frame_stats, "Frame-time statistics");
             });
             ui.separator();
-            for (tab, label) in [(Tab::Training, "Training"), (Tab::Inspector, "Inspector")] {
+            for (tab, label) in [
+                (Tab::Training, "Training"),
+                (Tab::Inspector, "Inspector"),
+                (Tab::Explore, "Explore"),
+            ] {
                 if ui
                     .selectable_label(self.settings.tab == tab, label)
                     .clicked()
@@ -669,6 +693,17 @@ impl eframe::App for StudioApp {
             Tab::Inspector => {
                 let model = self.settings.controls.model.clone();
                 inspector_ui(ui, &model, &mut self.inspector);
+            }
+            Tab::Explore => {
+                let context = ExploreContext {
+                    has_model: self.has_model,
+                    model_generation: self.model_generation,
+                    global_step: self.progress.global_step,
+                    data: &self.data,
+                };
+                let commands =
+                    explore_ui(ui, &mut self.explore, &mut self.settings.explore, &context);
+                self.pending.extend(commands);
             }
         });
         let ctx = ui.ctx().clone();

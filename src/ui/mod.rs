@@ -8,6 +8,7 @@ mod app;
 pub mod controls;
 pub mod curves;
 pub mod dialogs;
+pub mod explore;
 pub mod inspector;
 pub mod samples;
 mod startup;
@@ -20,7 +21,7 @@ use anyhow::anyhow;
 pub use app::{FrameStats, StudioApp, StudioOptions, Tab, UiSettings, EVENT_BUDGET};
 pub use dialogs::{DialogPurpose, DialogResult, FileDialogs, FixedDialogs, RfdDialogs};
 pub use startup::{
-    AUTOSTART_ENV, EPOCHS_ENV, FRAME_LOG_ENV, MODEL_ENV, PRESET_ENV, TEST_LIMIT_ENV,
+    AUTOSTART_ENV, EPOCHS_ENV, FRAME_LOG_ENV, MODEL_ENV, OPEN_ENV, PRESET_ENV, TEST_LIMIT_ENV,
     TRAIN_LIMIT_ENV, VIEW_ENV,
 };
 
@@ -52,6 +53,8 @@ pub enum UiCommand {
     SavePng(Option<PathBuf>),
     /// Show another view.
     ShowTab(Tab),
+    /// Ask the worker for a copy of the current weights (for the Explore tab).
+    SnapshotWeights,
     /// The user answered the confirmation question (`true`: go ahead).
     Confirm(bool),
 }
