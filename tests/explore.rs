@@ -15,14 +15,15 @@ use egui_kittest::Harness;
 use pixelcnn_studio::data::{
     binarize_fixed, binarize_fixed_image, default_data_dir, load_mnist, Mnist, IMAGE_PIXELS,
 };
-use pixelcnn_studio::explore::completion::prefix_grid;
+use pixelcnn_studio::explore::completion::{completion_labels, prefix_grid};
 use pixelcnn_studio::explore::image_input::encode_png;
 use pixelcnn_studio::explore::{
-    complete, nll_map, read_image_png, ExploreEvent, ExploreRequest, Explorer, Hole,
-    ImageInputError, ModelSnapshot,
+    complete, nll_map, read_image_png, CompletionSpec, ExploreEvent, ExploreRequest, Explorer,
+    Hole, ImageInputError, ModelSnapshot,
 };
 use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{sample_naive_from, CpuNet, ModelConfig, Params};
+use pixelcnn_studio::model::sampler::sample_naive_pixels;
+use pixelcnn_studio::model::{CpuNet, ModelConfig, Params};
 use pixelcnn_studio::train::{evaluate_cost, Backend, DeviceChoice, TrainConfig, Trainer};
 use pixelcnn_studio::ui::explore::{CompletionMode, ImageOrigin, CANVAS_LABEL};
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
@@ -45,6 +46,27 @@ fn tiny_model(residual: bool) -> ModelConfig {
     }
 }
 
+/// A tiny gated model, conditioned on the digit label or not.
+fn tiny_gated(conditional: bool) -> ModelConfig {
+    ModelConfig {
+        first_kernel: 5,
+        masked_layers: 2,
+        feature_maps: 8,
+        conditional,
+        ..ModelConfig::gated()
+    }
+}
+
+/// Every family the explorer must serve.
+fn all_models() -> [ModelConfig; 4] {
+    [
+        tiny_model(false),
+        tiny_model(true),
+        tiny_gated(false),
+        tiny_gated(true),
+    ]
+}
+
 fn tiny_train(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -56,9 +78,9 @@ fn tiny_train(epochs: usize) -> TrainConfig {
 }
 
 /// A tiny model trained for a few steps on synthetic digits, and that data.
-fn trained(residual: bool) -> (Trainer, Mnist) {
+fn trained(model: ModelConfig) -> (Trainer, Mnist) {
     let data = Mnist::synthetic(100, 12, 4);
-    let mut trainer = Trainer::new(tiny_model(residual), tiny_train(1)).unwrap();
+    let mut trainer = Trainer::new(model, tiny_train(1)).unwrap();
     for _ in 0..3 {
         trainer.step(&data).unwrap();
     }
@@ -75,62 +97,82 @@ fn relative_gap(a: f64, b: f64) -> f64 {
 
 #[test]
 fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
-    let (mut trainer, data) = trained(false);
-    let net = net_of(&trainer);
-    let backend = Backend::new(
-        DeviceChoice::Cpu,
-        trainer.model_config(),
-        &trainer.snapshot().params,
-    )
-    .unwrap();
-    for index in [0, 5, 11] {
-        let image = binarize_fixed_image(&data.test.images, index).unwrap();
-        let map = nll_map(&net, &image).unwrap();
-        assert_eq!(map.cost_nats.len(), IMAGE_PIXELS);
-        assert!(map.cost_nats.iter().all(|&c| c >= 0.0));
-        // The image exactly as eval binarizes the test set, scored the way eval scores it.
-        let upto = binarize_fixed(&data.test.images[..(index + 1) * IMAGE_PIXELS]);
-        let eval_image = &upto[index * IMAGE_PIXELS..];
-        assert_eq!(eval_image, image.as_slice());
-        let eval_nll = evaluate_cost(&backend, eval_image).unwrap() * IMAGE_PIXELS as f64;
-        assert!(
-            relative_gap(map.nll_nats(), eval_nll) < 1e-4,
-            "image {index}: heatmap sum {} vs eval {eval_nll}",
-            map.nll_nats()
-        );
+    for model in all_models() {
+        let conditional = model.conditional;
+        let (mut trainer, data) = trained(model);
+        let net = net_of(&trainer);
+        let backend = Backend::new(
+            DeviceChoice::Cpu,
+            trainer.model_config(),
+            &trainer.snapshot().params,
+        )
+        .unwrap();
+        for index in [0, 5, 11] {
+            let image = binarize_fixed_image(&data.test.images, index).unwrap();
+            let label = data.test.label(index);
+            let map = nll_map(&net, &image, label).unwrap();
+            assert_eq!(map.cost_nats.len(), IMAGE_PIXELS);
+            assert!(map.cost_nats.iter().all(|&c| c >= 0.0));
+            // The image exactly as eval binarizes the test set, scored the way eval scores it.
+            let upto = binarize_fixed(&data.test.images[..(index + 1) * IMAGE_PIXELS]);
+            let eval_image = &upto[index * IMAGE_PIXELS..];
+            assert_eq!(eval_image, image.as_slice());
+            let eval_nll = evaluate_cost(&backend, eval_image, label.as_slice()).unwrap()
+                * IMAGE_PIXELS as f64;
+            assert!(
+                relative_gap(map.nll_nats(), eval_nll) < 1e-4,
+                "{:?} image {index}: heatmap sum {} vs eval {eval_nll}",
+                trainer.model_config(),
+                map.nll_nats()
+            );
+            // A conditional model scores the same pixels differently as another digit.
+            let other = label.map(|l| (l + 1) % 10);
+            let as_other = nll_map(&net, &image, other).unwrap().nll_nats();
+            assert_eq!(as_other != map.nll_nats(), conditional);
+        }
+        // And through the trainer's own test cost, limited to the first image.
+        let mut config = trainer.config().clone();
+        config.test_limit = Some(1);
+        trainer.set_config(config).unwrap();
+        let eval_nll = trainer.test_cost(&data.test).unwrap() * IMAGE_PIXELS as f64;
+        let first = binarize_fixed_image(&data.test.images, 0).unwrap();
+        let map = nll_map(&net, &first, data.test.label(0)).unwrap();
+        assert!(relative_gap(map.nll_nats(), eval_nll) < 1e-4);
+        let bits = map.nll_nats() / IMAGE_PIXELS as f64 / std::f64::consts::LN_2;
+        assert!((map.bits_per_dim() - bits).abs() < 1e-12);
     }
-    // And through the trainer's own test cost, limited to the first image.
-    let mut config = trainer.config().clone();
-    config.test_limit = Some(1);
-    trainer.set_config(config).unwrap();
-    let eval_nll = trainer.test_cost(&data.test).unwrap() * IMAGE_PIXELS as f64;
-    let map = nll_map(&net, &binarize_fixed_image(&data.test.images, 0).unwrap()).unwrap();
-    assert!(relative_gap(map.nll_nats(), eval_nll) < 1e-4);
-    let bits = map.nll_nats() / IMAGE_PIXELS as f64 / std::f64::consts::LN_2;
-    assert!((map.bits_per_dim() - bits).abs() < 1e-12);
 }
 
 #[test]
 fn a_completion_keeps_its_prefix_exactly_and_matches_the_straightforward_sampler() {
-    for residual in [false, true] {
-        let (trainer, data) = trained(residual);
+    for model in all_models() {
+        let (trainer, data) = trained(model);
         let net = net_of(&trainer);
         let image = binarize_fixed_image(&data.test.images, 3).unwrap();
         let hole = Hole::spanning((9, 6), (15, 20));
         for keep_pixels in [0, 10 * 28, hole.first_pixel(), IMAGE_PIXELS] {
-            let count = 3;
+            let spec = CompletionSpec {
+                keep_pixels,
+                count: 3,
+                label: Some(3),
+                seed: 17,
+            };
             let mut rows = 0;
-            let fast = complete(&net, &image, keep_pixels, count, 17, &mut |_| rows += 1).unwrap();
-            let start = prefix_grid(&image, keep_pixels, count).unwrap();
-            let (naive, _) = sample_naive_from(
+            let fast = complete(&net, &image, spec, &mut |_| rows += 1).unwrap();
+            let start = prefix_grid(&image, keep_pixels, spec.count).unwrap();
+            let (naive, _) = sample_naive_pixels(
                 &net,
-                &start,
+                start,
+                &completion_labels(spec),
+                IMAGE_PIXELS,
                 &mut ChaCha8Rng::seed_from_u64(17),
                 &mut |_| {},
             );
             assert_eq!(
-                fast.pixels, naive.pixels,
-                "keep {keep_pixels}: same seed, same prefix, same pixels"
+                fast.pixels,
+                naive.pixels,
+                "{:?}, keep {keep_pixels}: same seed, same prefix, same pixels",
+                trainer.model_config()
             );
             assert_eq!(fast.pixels_done, IMAGE_PIXELS);
             assert_eq!(rows, 28 - keep_pixels / 28, "progress after each drawn row");
@@ -144,8 +186,14 @@ fn a_completion_keeps_its_prefix_exactly_and_matches_the_straightforward_sampler
             }
         }
         // The drawn part depends on the seed.
-        let a = complete(&net, &image, 0, 4, 1, &mut |_| {}).unwrap();
-        let b = complete(&net, &image, 0, 4, 2, &mut |_| {}).unwrap();
+        let spec = |seed| CompletionSpec {
+            keep_pixels: 0,
+            count: 4,
+            label: Some(3),
+            seed,
+        };
+        let a = complete(&net, &image, spec(1), &mut |_| {}).unwrap();
+        let b = complete(&net, &image, spec(2), &mut |_| {}).unwrap();
         assert_ne!(a.pixels, b.pixels);
     }
 }
@@ -206,7 +254,8 @@ fn next_event<T>(explorer: &Explorer, mut pick: impl FnMut(ExploreEvent) -> Opti
 
 #[test]
 fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
-    let (trainer, _) = trained(false);
+    // A conditional model: the label travels with every request.
+    let (trainer, _) = trained(tiny_gated(true));
     let net = net_of(&trainer);
     let explorer = Explorer::spawn(Arc::new(|| {})).unwrap();
     let data = DataSource::Synthetic {
@@ -219,6 +268,7 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
         .send(ExploreRequest::NllMap {
             id: 1,
             image: vec![0.0; IMAGE_PIXELS],
+            label: None,
         })
         .unwrap();
     let message = next_event(&explorer, |e| match e {
@@ -256,6 +306,7 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
         .send(ExploreRequest::NllMap {
             id: 2,
             image: image.clone(),
+            label: Some(7),
         })
         .unwrap();
     let (step, map) = next_event(&explorer, |e| match e {
@@ -267,25 +318,26 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
         _ => None,
     });
     assert_eq!(step, 3);
-    assert_eq!(map, nll_map(&net, &image).unwrap());
+    assert_eq!(map, nll_map(&net, &image, Some(7)).unwrap());
 
+    let spec = CompletionSpec {
+        keep_pixels: 12 * 28,
+        count: 5,
+        label: Some(2),
+        seed: 9,
+    };
     explorer
         .send(ExploreRequest::Complete {
             id: 3,
             image: image.clone(),
-            keep_pixels: 12 * 28,
-            count: 5,
-            seed: 9,
+            spec,
         })
         .unwrap();
     let grid = next_event(&explorer, |e| match e {
         ExploreEvent::Completed { id: 3, grid, .. } => Some(grid),
         _ => None,
     });
-    assert_eq!(
-        grid,
-        complete(&net, &image, 12 * 28, 5, 9, &mut |_| {}).unwrap()
-    );
+    assert_eq!(grid, complete(&net, &image, spec, &mut |_| {}).unwrap());
 
     let started = Instant::now();
     drop(explorer);
@@ -564,17 +616,71 @@ fn bad_image_input_gives_a_clear_one_line_error() {
         "1",
     ]);
     both.failure();
+
+    // The digit: refused for a model that does not read one, required with --image for one
+    // that does.
+    std::fs::write(
+        dir.path().join("digit.png"),
+        encode_png(&[0.0; IMAGE_PIXELS]).unwrap(),
+    )
+    .unwrap();
+    assert_clean_error(
+        run(&[
+            "nll-map",
+            "--checkpoint",
+            "ck.safetensors",
+            "--image",
+            "digit.png",
+            "--class",
+            "3",
+        ]),
+        "not class-conditional",
+    );
+    let conditional = Trainer::new(tiny_gated(true), tiny_train(1)).unwrap();
+    pixelcnn_studio::checkpoint::save(&dir.path().join("cond.safetensors"), conditional.snapshot())
+        .unwrap();
+    assert_clean_error(
+        run(&[
+            "complete",
+            "--checkpoint",
+            "cond.safetensors",
+            "--image",
+            "digit.png",
+            "--keep-rows",
+            "10",
+            "--out",
+            "g.png",
+        ]),
+        "--class D",
+    );
     assert!(
         !dir.path().join("g.png").exists(),
         "nothing written on error"
     );
+    let scored = run(&[
+        "nll-map",
+        "--checkpoint",
+        "cond.safetensors",
+        "--image",
+        "digit.png",
+        "--class",
+        "3",
+        "--json",
+    ])
+    .success();
+    let json: serde_json::Value = serde_json::from_slice(&scored.get_output().stdout).unwrap();
+    assert_eq!(json["class"], 3);
 }
 
 // --- The Explore tab ------------------------------------------------------------------------
 
 fn tab_harness() -> Harness<'static, StudioApp> {
+    tab_harness_for(tiny_model(false))
+}
+
+fn tab_harness_for(model: ModelConfig) -> Harness<'static, StudioApp> {
     let mut settings = UiSettings::default();
-    settings.controls.model = tiny_model(false);
+    settings.controls.model = model;
     settings.controls.train.epochs = 1;
     settings.controls.train.batch_size = 20;
     settings.controls.train.samples_per_epoch = 0;
@@ -730,4 +836,53 @@ fn the_tab_completes_the_image_below_the_cut_line_and_fills_a_dragged_hole() {
     for completion in grid.pixels.chunks_exact(IMAGE_PIXELS) {
         assert_eq!(completion[..keep], app.explore().image()[..keep]);
     }
+}
+
+#[test]
+fn a_digit_picker_shows_for_a_conditional_model_only_and_rescores_the_image() {
+    let mut harness = tab_harness();
+    harness.step();
+    harness.get_by_label("Start").click();
+    wait_until(&mut harness, "the run to finish", |app| {
+        app.state() == WorkerState::Finished
+    });
+    harness.get_by_label("Explore").click();
+    wait_until(&mut harness, "a heatmap", |app| {
+        app.explore().map_is_current()
+    });
+    assert!(harness.query_by_label("Digit").is_none(), "no picker");
+    assert_eq!(harness.state().explore().class(), None);
+
+    let mut harness = tab_harness_for(tiny_gated(true));
+    harness.step();
+    harness.get_by_label("Start").click();
+    wait_until(&mut harness, "the run to finish", |app| {
+        app.state() == WorkerState::Finished
+    });
+    harness.get_by_label("Explore").click();
+    wait_until(&mut harness, "a heatmap of test image 0", |app| {
+        app.explore().map_is_current()
+            && matches!(app.explore().origin(), ImageOrigin::Test { index: 0, .. })
+    });
+    harness.get_by_label("Digit");
+    let ImageOrigin::Test { label, .. } = harness.state().explore().origin() else {
+        unreachable!()
+    };
+    assert_eq!(
+        harness.state().explore().class(),
+        label,
+        "the test label by default"
+    );
+    let as_label = harness.state().explore().shown_nll_nats().unwrap();
+    // A digit no other widget is named by (the brush sizes are 1-3).
+    let other = if label == Some(7) { 8 } else { 7 };
+    harness.get_by_label(&other.to_string()).click();
+    wait_until(&mut harness, "the image scored as another digit", |app| {
+        app.explore().map_is_current() && app.explore().class() == Some(other)
+    });
+    assert_ne!(
+        harness.state().explore().shown_nll_nats().unwrap(),
+        as_label
+    );
+    harness.get_by_label_contains(&format!("as a {other}"));
 }

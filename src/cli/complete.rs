@@ -6,8 +6,11 @@ use std::time::Instant;
 
 use clap::Args;
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::explore::completion::completion_labels;
 use pixelcnn_studio::explore::render::completion_sheet;
-use pixelcnn_studio::explore::{complete, keep_pixels_for_rows, nll_maps, MAX_COMPLETIONS};
+use pixelcnn_studio::explore::{
+    complete, keep_pixels_for_rows, nll_maps, CompletionSpec, MAX_COMPLETIONS,
+};
 use pixelcnn_studio::model::CpuNet;
 
 use super::image_source::ImageSourceArgs;
@@ -52,16 +55,16 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
     );
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let picked = args.source.pick()?;
+    let class = args.source.class_for(&picked, &snapshot.model)?;
     let net = CpuNet::new(&snapshot.model, &snapshot.params);
-    let started = Instant::now();
-    let grid = complete(
-        &net,
-        &picked.pixels,
+    let spec = CompletionSpec {
         keep_pixels,
-        args.count,
-        args.seed,
-        &mut |_| {},
-    )?;
+        count: args.count,
+        label: class,
+        seed: args.seed,
+    };
+    let started = Instant::now();
+    let grid = complete(&net, &picked.pixels, spec, &mut |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
     let sheet = completion_sheet(
         &picked.pixels,
@@ -73,7 +76,7 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
     );
     super::save_rgb_png(sheet, &args.out)?;
     if args.json {
-        let maps = nll_maps(&net, &grid.pixels);
+        let maps = nll_maps(&net, &grid.pixels, &completion_labels(spec));
         let completions: Vec<_> = grid
             .pixels
             .chunks_exact(784)
@@ -85,6 +88,7 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
             .collect();
         return super::print_json(&serde_json::json!({
             "source": picked.source,
+            "class": class,
             "keep_rows": args.keep_rows,
             "count": args.count,
             "seed": args.seed,
@@ -93,8 +97,9 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
             "completions": completions,
         }));
     }
+    let as_class = class.map_or(String::new(), |c| format!(" as a {c}"));
     println!(
-        "{}: kept {} rows, drew {} completions in {seconds:.2} s: {}",
+        "{}{as_class}: kept {} rows, drew {} completions in {seconds:.2} s: {}",
         picked.description,
         args.keep_rows,
         args.count,

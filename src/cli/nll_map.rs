@@ -35,14 +35,16 @@ pub struct NllMapArgs {
 pub fn run(args: NllMapArgs) -> anyhow::Result<()> {
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let picked = args.source.pick()?;
+    let class = args.source.class_for(&picked, &snapshot.model)?;
     let net = CpuNet::new(&snapshot.model, &snapshot.params);
-    let map = nll_map(&net, &picked.pixels).context("the image is not 28x28")?;
+    let map = nll_map(&net, &picked.pixels, class).context("the image is not 28x28")?;
     if let Some(out) = &args.out {
         save_heatmap(&map, &picked.pixels, out)?;
     }
     if args.json {
         return super::print_json(&serde_json::json!({
             "source": picked.source,
+            "class": class,
             "nll_nats": map.nll_nats(),
             "bits_per_dim": map.bits_per_dim(),
             "cost_nats_per_pixel": map.cost_nats_per_pixel(),
@@ -51,8 +53,9 @@ pub fn run(args: NllMapArgs) -> anyhow::Result<()> {
             "out": args.out,
         }));
     }
+    let as_class = class.map_or(String::new(), |c| format!(" as a {c}"));
     println!(
-        "{}: NLL {:.3} nats = {:.4} bits/dim; most surprising pixel {:.2} nats",
+        "{}{as_class}: NLL {:.3} nats = {:.4} bits/dim; most surprising pixel {:.2} nats",
         picked.description,
         map.nll_nats(),
         map.bits_per_dim(),

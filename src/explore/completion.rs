@@ -78,23 +78,43 @@ impl Hole {
     }
 }
 
-/// Draws `count` completions of `image` (784 pixels, 0.0 or 1.0): its first `keep_pixels`
-/// pixels are kept exactly, the rest drawn by the fast sampler from an RNG seeded by `seed`.
-/// `progress` sees the completions after each image row drawn.
+/// What to complete and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletionSpec {
+    /// Pixels kept from the start of the image (the top rows, or all before a hole).
+    pub keep_pixels: usize,
+    /// Completions to draw.
+    pub count: usize,
+    /// The digit a class-conditional model completes (others ignore it; without one it draws 0).
+    pub label: Option<u8>,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+/// Draws `spec.count` completions of `image` (784 pixels, 0.0 or 1.0): its first
+/// `spec.keep_pixels` pixels are kept exactly, the rest drawn by the fast sampler from an RNG
+/// seeded by `spec.seed`. `progress` sees the completions after each image row drawn.
 pub fn complete(
     net: &CpuNet,
     image: &[f32],
-    keep_pixels: usize,
-    count: usize,
-    seed: u64,
+    spec: CompletionSpec,
     progress: Progress<'_>,
 ) -> Result<SampleGrid, CompletionError> {
-    let start = prefix_grid(image, keep_pixels, count)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    Ok(sample_fast_from(net, &start, &mut rng, progress).0)
+    let start = prefix_grid(image, spec.keep_pixels, spec.count)?;
+    let labels = completion_labels(spec);
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    Ok(sample_fast_from(net, start, &labels, &mut rng, progress).0)
 }
 
-/// `count` copies of `image` with `keep_pixels` of each marked done: where a sampler starts.
+/// The label of each completion: `spec.label` for all, or none.
+pub fn completion_labels(spec: CompletionSpec) -> Vec<u8> {
+    spec.label
+        .map(|label| vec![label; spec.count])
+        .unwrap_or_default()
+}
+
+/// `count` copies of `image` with its first `keep_pixels` kept (marked done) and the rest
+/// blank: where a sampler starts.
 pub fn prefix_grid(
     image: &[f32],
     keep_pixels: usize,
@@ -106,10 +126,15 @@ pub fn prefix_grid(
     if count == 0 || count > MAX_COMPLETIONS {
         return Err(CompletionError::Count(count));
     }
+    let keep_pixels = keep_pixels.min(IMAGE_PIXELS);
+    let mut pixels = image.repeat(count);
+    for copy in pixels.chunks_exact_mut(IMAGE_PIXELS) {
+        copy[keep_pixels..].fill(0.0);
+    }
     Ok(SampleGrid {
         count,
-        pixels: image.repeat(count),
-        pixels_done: keep_pixels.min(IMAGE_PIXELS),
+        pixels,
+        pixels_done: keep_pixels,
     })
 }
 

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use anyhow::Context as _;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
-use super::completion::complete;
+use super::completion::{complete, CompletionSpec};
 use super::nll_map::{nll_map, NllMap};
 use super::snapshot::ModelSnapshot;
 use crate::data::{binarize_fixed_image, load_mnist, Dataset, Mnist};
@@ -43,28 +43,27 @@ pub enum ExploreRequest {
         /// Which image.
         index: usize,
     },
-    /// The likelihood map of `image` (784 pixels, 0.0 or 1.0); answered by
-    /// [`ExploreEvent::NllMap`] or [`ExploreEvent::Failed`] with the same `id`.
+    /// The likelihood map of `image` (784 pixels, 0.0 or 1.0) under the digit `label` (read
+    /// by a class-conditional model); answered by [`ExploreEvent::NllMap`] or
+    /// [`ExploreEvent::Failed`] with the same `id`.
     NllMap {
         /// Chosen by the UI, returned with the answer.
         id: u64,
         /// The image.
         image: Vec<f32>,
+        /// The digit a conditional model reads.
+        label: Option<u8>,
     },
-    /// `count` completions of `image` keeping its first `keep_pixels` pixels, sampled from an
-    /// RNG seeded by `seed`; answered by [`ExploreEvent::CompletionProgress`] events and then
-    /// [`ExploreEvent::Completed`] (or [`ExploreEvent::Failed`]) with the same `id`.
+    /// Completions of `image` as `spec` says; answered by [`ExploreEvent::CompletionProgress`]
+    /// events and then [`ExploreEvent::Completed`] (or [`ExploreEvent::Failed`]) with the same
+    /// `id`.
     Complete {
         /// Chosen by the UI, returned with the answers.
         id: u64,
         /// The image to complete (784 pixels).
         image: Vec<f32>,
-        /// Pixels kept (the top rows, or all before a hole).
-        keep_pixels: usize,
-        /// Completions to draw.
-        count: usize,
-        /// Seed of the sampler.
-        seed: u64,
+        /// Pixels kept, count, label and seed.
+        spec: CompletionSpec,
     },
     /// End the thread.
     Shutdown,
@@ -194,8 +193,8 @@ struct Pending {
     /// `Some(None)`: forget the model.
     model: Option<Option<ModelSnapshot>>,
     test_image: Option<(DataSource, usize)>,
-    nll_map: Option<(u64, Vec<f32>)>,
-    complete: Option<(u64, Vec<f32>, usize, usize, u64)>,
+    nll_map: Option<(u64, Vec<f32>, Option<u8>)>,
+    complete: Option<(u64, Vec<f32>, CompletionSpec)>,
     shutdown: bool,
 }
 
@@ -205,14 +204,10 @@ impl Pending {
             ExploreRequest::SetModel(snapshot) => self.model = Some(Some(snapshot)),
             ExploreRequest::ForgetModel => self.model = Some(None),
             ExploreRequest::TestImage { data, index } => self.test_image = Some((data, index)),
-            ExploreRequest::NllMap { id, image } => self.nll_map = Some((id, image)),
-            ExploreRequest::Complete {
-                id,
-                image,
-                keep_pixels,
-                count,
-                seed,
-            } => self.complete = Some((id, image, keep_pixels, count, seed)),
+            ExploreRequest::NllMap { id, image, label } => {
+                self.nll_map = Some((id, image, label));
+            }
+            ExploreRequest::Complete { id, image, spec } => self.complete = Some((id, image, spec)),
             ExploreRequest::Shutdown => self.shutdown = true,
         }
     }
@@ -282,10 +277,10 @@ impl ExplorerLoop {
         if let Some((data, index)) = pending.test_image {
             self.test_image(data, index);
         }
-        if let Some((id, image)) = pending.nll_map {
+        if let Some((id, image, label)) = pending.nll_map {
             let event = match &self.net {
                 None => no_model(id),
-                Some(loaded) => match nll_map(&loaded.net, &image) {
+                Some(loaded) => match nll_map(&loaded.net, &image, label) {
                     Some(map) => ExploreEvent::NllMap {
                         id,
                         global_step: loaded.global_step,
@@ -299,8 +294,8 @@ impl ExplorerLoop {
             };
             self.emit(event);
         }
-        if let Some((id, image, keep_pixels, count, seed)) = pending.complete {
-            self.complete(id, &image, keep_pixels, count, seed);
+        if let Some((id, image, spec)) = pending.complete {
+            self.complete(id, &image, spec);
         }
     }
 
@@ -356,7 +351,7 @@ impl ExplorerLoop {
         self.emit(event);
     }
 
-    fn complete(&mut self, id: u64, image: &[f32], keep_pixels: usize, count: usize, seed: u64) {
+    fn complete(&mut self, id: u64, image: &[f32], spec: CompletionSpec) {
         let Some(loaded) = &self.net else {
             self.emit(no_model(id));
             return;
@@ -371,7 +366,7 @@ impl ExplorerLoop {
             });
             repaint();
         };
-        let event = match complete(&loaded.net, image, keep_pixels, count, seed, &mut on_row) {
+        let event = match complete(&loaded.net, image, spec, &mut on_row) {
             Ok(grid) => ExploreEvent::Completed {
                 id,
                 global_step: loaded.global_step,

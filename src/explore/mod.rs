@@ -12,7 +12,9 @@ pub mod nll_map;
 pub mod render;
 pub mod snapshot;
 
-pub use completion::{complete, keep_pixels_for_rows, CompletionError, Hole, MAX_COMPLETIONS};
+pub use completion::{
+    complete, keep_pixels_for_rows, CompletionError, CompletionSpec, Hole, MAX_COMPLETIONS,
+};
 pub use explorer::{ExploreEvent, ExploreRequest, Explorer};
 pub use image_input::{read_image_png, ImageInputError};
 pub use nll_map::{nll_map, nll_maps, NllMap};

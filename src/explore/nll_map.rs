@@ -61,15 +61,16 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// The maps of `images` (`[n * 784]`, pixels 0.0 or 1.0) from one batched forward pass.
+/// The maps of `images` (`[n * 784]`, pixels 0.0 or 1.0) from one batched forward pass; a
+/// class-conditional model reads one digit label per image from `labels` (others ignore it).
 /// A trailing partial image is ignored.
-pub fn nll_maps(net: &CpuNet, images: &[f32]) -> Vec<NllMap> {
+pub fn nll_maps(net: &CpuNet, images: &[f32], labels: &[u8]) -> Vec<NllMap> {
     let whole = images.len() / IMAGE_PIXELS * IMAGE_PIXELS;
     let images = &images[..whole];
     if images.is_empty() {
         return Vec::new();
     }
-    let logits = net.forward(images);
+    let logits = net.forward(images, labels);
     logits
         .chunks_exact(IMAGE_PIXELS)
         .zip(images.chunks_exact(IMAGE_PIXELS))
@@ -77,12 +78,13 @@ pub fn nll_maps(net: &CpuNet, images: &[f32]) -> Vec<NllMap> {
         .collect()
 }
 
-/// The map of one image (784 pixels, 0.0 or 1.0); `None` when `image` is not 784 values long.
-pub fn nll_map(net: &CpuNet, image: &[f32]) -> Option<NllMap> {
+/// The map of one image (784 pixels, 0.0 or 1.0) under the digit `label` (read by a
+/// class-conditional model, which takes 0 without one); `None` when `image` is not 784 values.
+pub fn nll_map(net: &CpuNet, image: &[f32], label: Option<u8>) -> Option<NllMap> {
     if image.len() != IMAGE_PIXELS {
         return None;
     }
-    nll_maps(net, image).pop()
+    nll_maps(net, image, label.as_slice()).pop()
 }
 
 #[cfg(test)]

@@ -699,6 +699,7 @@ impl eframe::App for StudioApp {
                     has_model: self.has_model,
                     model_generation: self.model_generation,
                     global_step: self.progress.global_step,
+                    conditional: self.has_model && self.settings.controls.model.conditional,
                     data: &self.data,
                 };
                 let commands =

@@ -16,7 +16,8 @@ use super::UiCommand;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::explore::render::{completion_sheet, heat_color, Rgb, CUT_LINE, HEAT_SCALE_MAX_NATS};
 use crate::explore::{
-    ExploreEvent, ExploreRequest, Explorer, Hole, ModelSnapshot, NllMap, MAX_COMPLETIONS,
+    CompletionSpec, ExploreEvent, ExploreRequest, Explorer, Hole, ModelSnapshot, NllMap,
+    MAX_COMPLETIONS,
 };
 use crate::messages::DataSource;
 use crate::model::SampleGrid;
@@ -76,6 +77,8 @@ pub struct ExploreSettings {
     pub seed: u64,
     /// Top rows or hole.
     pub mode: CompletionMode,
+    /// The digit a class-conditional model reads: `None` takes the test image's label.
+    pub class: Option<u8>,
 }
 
 impl Default for ExploreSettings {
@@ -87,6 +90,7 @@ impl Default for ExploreSettings {
             count: 10,
             seed: 1,
             mode: CompletionMode::TopRows,
+            class: None,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct ExploreContext<'a> {
     pub model_generation: u64,
     /// Training steps of the worker's model, as last reported.
     pub global_step: u64,
+    /// Whether the worker's model is class-conditional (then a class picker shows).
+    pub conditional: bool,
     /// Where the test images come from.
     pub data: &'a DataSource,
 }
@@ -146,8 +152,12 @@ pub struct ExploreView {
     explorer_error: Option<String>,
     image: Vec<f32>,
     origin: ImageOrigin,
-    /// Bumped on every change of the image.
+    /// Bumped on every change of the image (or of the digit a conditional model reads).
     image_version: u64,
+    /// The label of the test image the canvas shows (or was drawn over).
+    image_label: Option<u8>,
+    /// The digit a conditional model reads with the image (`None` for other models).
+    class: Option<u8>,
     test_index: usize,
     test_count: Option<usize>,
     test_asked: Option<usize>,
@@ -183,6 +193,8 @@ impl ExploreView {
             image: vec![0.0; IMAGE_PIXELS],
             origin: ImageOrigin::Nothing,
             image_version: 0,
+            image_label: None,
+            class: None,
             test_index: 0,
             test_count: None,
             test_asked: None,
@@ -287,6 +299,21 @@ impl ExploreView {
         }
     }
 
+    /// Follows the digit a conditional model reads: the picked one, else the image's label,
+    /// else 0; a change rescored the image like an edit.
+    fn follow_class(&mut self, settings: &ExploreSettings, conditional: bool) {
+        let class = conditional.then(|| settings.class.or(self.image_label).unwrap_or(0));
+        if class != self.class {
+            self.class = class;
+            self.image_version += 1;
+        }
+    }
+
+    /// The digit a conditional model reads with the image (`None` for other models).
+    pub fn class(&self) -> Option<u8> {
+        self.class
+    }
+
     fn fresh_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -316,6 +343,7 @@ impl ExploreView {
                     self.test_asked = None;
                     self.test_index = index;
                     self.origin = ImageOrigin::Test { index, label };
+                    self.image_label = label;
                     self.set_image(pixels);
                 }
             }
@@ -445,6 +473,7 @@ impl ExploreView {
         if self.send(ExploreRequest::NllMap {
             id,
             image: self.image.clone(),
+            label: self.class,
         }) {
             self.map_in_flight = Some((id, version));
         }
@@ -470,9 +499,12 @@ impl ExploreView {
         let request = ExploreRequest::Complete {
             id,
             image: self.image.clone(),
-            keep_pixels,
-            count,
-            seed: settings.seed,
+            spec: CompletionSpec {
+                keep_pixels,
+                count,
+                label: self.class,
+                seed: settings.seed,
+            },
         };
         if self.send(request) {
             self.completion_in_flight = Some(id);
@@ -536,6 +568,7 @@ impl ExploreView {
     fn clear(&mut self) {
         self.set_image(vec![0.0; IMAGE_PIXELS]);
         self.origin = ImageOrigin::Drawn { from_test: None };
+        self.image_label = None;
         self.hole = None;
     }
 }
@@ -613,6 +646,7 @@ pub fn explore_ui(
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     view.follow_model(context, &mut commands);
+    view.follow_class(settings, context.conditional);
     if view.origin == ImageOrigin::Nothing && view.test_asked.is_none() && view.message.is_none() {
         view.ask_test_image(context.data, 0);
     }
@@ -763,6 +797,40 @@ fn image_ui(
         ImageOrigin::Drawn { from_test: None } => "drawn by you".to_string(),
     };
     ui.label(caption);
+    if context.conditional {
+        class_picker_ui(ui, view, settings);
+    }
+}
+
+/// The digit a class-conditional model reads with the image (shown only for such models).
+fn class_picker_ui(ui: &mut egui::Ui, view: &ExploreView, settings: &mut ExploreSettings) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Digit").on_hover_text(
+            "The class-conditional model scores and completes the image as this digit",
+        );
+        let label_text = match view.image_label {
+            Some(label) => format!("label ({label})"),
+            None => "label".to_string(),
+        };
+        if ui
+            .selectable_label(settings.class.is_none(), label_text)
+            .on_hover_text("The test image's own label (0 for a drawing from scratch)")
+            .clicked()
+        {
+            settings.class = None;
+        }
+        for digit in 0..10u8 {
+            if ui
+                .selectable_label(settings.class == Some(digit), digit.to_string())
+                .clicked()
+            {
+                settings.class = Some(digit);
+            }
+        }
+    });
+    if settings.class.is_none() && view.image_label.is_none() {
+        ui.label(egui::RichText::new("read as a 0: pick the digit you drew").small());
+    }
 }
 
 fn canvas_ui(ui: &mut egui::Ui, view: &mut ExploreView, settings: &mut ExploreSettings) {
@@ -885,8 +953,9 @@ fn likelihood_ui(ui: &mut egui::Ui, view: &mut ExploreView) {
                 ))
                 .strong(),
             );
+            let as_class = view.class.map_or(String::new(), |c| format!(", as a {c}"));
             ui.label(format!(
-                "scored by the model after {} steps; white squares mark ink",
+                "scored by the model after {} steps{as_class}; white squares mark ink",
                 shown.global_step
             ));
         }
