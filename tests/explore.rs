@@ -554,6 +554,18 @@ fn nll_map_and_complete_work_from_the_command_line() {
     );
     assert_eq!(from_file["nll_nats"], map["nll_nats"]);
     assert_eq!(from_file["source"]["image"], "digit.png");
+
+    let past_the_end = studio()
+        .args([
+            "nll-map",
+            "--checkpoint",
+            "ck.safetensors",
+            "--test-index",
+            "10000",
+        ])
+        .current_dir(dir.path())
+        .assert();
+    assert_clean_error(past_the_end, "--test-index 10000 is out of range");
 }
 
 #[test]
