@@ -897,4 +897,15 @@ fn a_digit_picker_shows_for_a_conditional_model_only_and_rescores_the_image() {
         as_label
     );
     harness.get_by_label_contains(&format!("as a {other}"));
+
+    // The pick belongs to that image: the next test image is read as its own label.
+    harness.get_by_label(">").click();
+    wait_until(&mut harness, "test image 1 scored", |app| {
+        app.explore().map_is_current()
+            && matches!(app.explore().origin(), ImageOrigin::Test { index: 1, .. })
+    });
+    let ImageOrigin::Test { label, .. } = harness.state().explore().origin() else {
+        unreachable!()
+    };
+    assert_eq!(harness.state().explore().class(), label);
 }

@@ -77,8 +77,6 @@ pub struct ExploreSettings {
     pub seed: u64,
     /// Top rows or hole.
     pub mode: CompletionMode,
-    /// The digit a class-conditional model reads: `None` takes the test image's label.
-    pub class: Option<u8>,
 }
 
 impl Default for ExploreSettings {
@@ -90,7 +88,6 @@ impl Default for ExploreSettings {
             count: 10,
             seed: 1,
             mode: CompletionMode::TopRows,
-            class: None,
         }
     }
 }
@@ -156,6 +153,9 @@ pub struct ExploreView {
     image_version: u64,
     /// The label of the test image the canvas shows (or was drawn over).
     image_label: Option<u8>,
+    /// The digit picked for a conditional model (`None`: the image's label); reset when
+    /// another test image is shown.
+    picked_class: Option<u8>,
     /// The digit a conditional model reads with the image (`None` for other models).
     class: Option<u8>,
     test_index: usize,
@@ -194,6 +194,7 @@ impl ExploreView {
             origin: ImageOrigin::Nothing,
             image_version: 0,
             image_label: None,
+            picked_class: None,
             class: None,
             test_index: 0,
             test_count: None,
@@ -301,8 +302,8 @@ impl ExploreView {
 
     /// Follows the digit a conditional model reads: the picked one, else the image's label,
     /// else 0; a change rescored the image like an edit.
-    fn follow_class(&mut self, settings: &ExploreSettings, conditional: bool) {
-        let class = conditional.then(|| settings.class.or(self.image_label).unwrap_or(0));
+    fn follow_class(&mut self, conditional: bool) {
+        let class = conditional.then(|| self.picked_class.or(self.image_label).unwrap_or(0));
         if class != self.class {
             self.class = class;
             self.image_version += 1;
@@ -344,6 +345,7 @@ impl ExploreView {
                     self.test_index = index;
                     self.origin = ImageOrigin::Test { index, label };
                     self.image_label = label;
+                    self.picked_class = None;
                     self.set_image(pixels);
                 }
             }
@@ -530,17 +532,25 @@ impl ExploreView {
         }
     }
 
-    /// Applies the pen, eraser or hole tool at canvas cell `cell` (a press or a drag).
-    fn paint(&mut self, settings: &mut ExploreSettings, cell: (usize, usize), erase: bool) {
+    /// Applies the pen, eraser or hole tool at canvas cell `cell`, for a stroke that started
+    /// at `start` (where the button was pressed: a fast stroke may have moved on by the first
+    /// frame that sees it).
+    fn paint(
+        &mut self,
+        settings: &mut ExploreSettings,
+        start: (usize, usize),
+        cell: (usize, usize),
+        erase: bool,
+    ) {
         let tool = if erase { Tool::Eraser } else { settings.tool };
         if tool == Tool::Hole {
-            let anchor = *self.hole_anchor.get_or_insert(cell);
+            let anchor = *self.hole_anchor.get_or_insert(start);
             self.hole = Some(Hole::spanning(anchor, cell));
             settings.mode = CompletionMode::Hole;
             return;
         }
         let value = if tool == Tool::Pen { 1.0 } else { 0.0 };
-        let from = self.last_cell.unwrap_or(cell);
+        let from = self.last_cell.unwrap_or(start);
         let mut changed = false;
         for (row, col) in line_cells(from, cell) {
             for (r, c) in brush_cells(row, col, settings.brush) {
@@ -624,9 +634,10 @@ fn cell_at(rect: Rect, pos: Pos2) -> Option<(usize, usize)> {
     if !rect.contains(pos) {
         return None;
     }
-    let col = ((pos.x - rect.min.x) / CELL).floor() as usize;
-    let row = ((pos.y - rect.min.y) / CELL).floor() as usize;
-    (row < IMAGE_SIDE && col < IMAGE_SIDE).then_some((row, col))
+    // The far edges belong to the last row and column.
+    let col = (((pos.x - rect.min.x) / CELL).floor() as usize).min(IMAGE_SIDE - 1);
+    let row = (((pos.y - rect.min.y) / CELL).floor() as usize).min(IMAGE_SIDE - 1);
+    Some((row, col))
 }
 
 fn cell_rect(rect: Rect, pos: usize) -> Rect {
@@ -646,7 +657,7 @@ pub fn explore_ui(
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     view.follow_model(context, &mut commands);
-    view.follow_class(settings, context.conditional);
+    view.follow_class(context.conditional);
     if view.origin == ImageOrigin::Nothing && view.test_asked.is_none() && view.message.is_none() {
         view.ask_test_image(context.data, 0);
     }
@@ -798,12 +809,12 @@ fn image_ui(
     };
     ui.label(caption);
     if context.conditional {
-        class_picker_ui(ui, view, settings);
+        class_picker_ui(ui, view);
     }
 }
 
 /// The digit a class-conditional model reads with the image (shown only for such models).
-fn class_picker_ui(ui: &mut egui::Ui, view: &ExploreView, settings: &mut ExploreSettings) {
+fn class_picker_ui(ui: &mut egui::Ui, view: &mut ExploreView) {
     ui.horizontal_wrapped(|ui| {
         ui.label("Digit").on_hover_text(
             "The class-conditional model scores and completes the image as this digit",
@@ -813,22 +824,22 @@ fn class_picker_ui(ui: &mut egui::Ui, view: &ExploreView, settings: &mut Explore
             None => "label".to_string(),
         };
         if ui
-            .selectable_label(settings.class.is_none(), label_text)
+            .selectable_label(view.picked_class.is_none(), label_text)
             .on_hover_text("The test image's own label (0 for a drawing from scratch)")
             .clicked()
         {
-            settings.class = None;
+            view.picked_class = None;
         }
         for digit in 0..10u8 {
             if ui
-                .selectable_label(settings.class == Some(digit), digit.to_string())
+                .selectable_label(view.picked_class == Some(digit), digit.to_string())
                 .clicked()
             {
-                settings.class = Some(digit);
+                view.picked_class = Some(digit);
             }
         }
     });
-    if settings.class.is_none() && view.image_label.is_none() {
+    if view.picked_class.is_none() && view.image_label.is_none() {
         ui.label(egui::RichText::new("read as a 0: pick the digit you drew").small());
     }
 }
@@ -845,8 +856,20 @@ fn canvas_ui(ui: &mut egui::Ui, view: &mut ExploreView, settings: &mut ExploreSe
     let pressed =
         response.is_pointer_button_down_on() || response.clicked() || response.secondary_clicked();
     if pressed {
-        if let Some(cell) = pointer.and_then(|pos| cell_at(rect, pos)) {
-            view.paint(settings, cell, erase);
+        let start = ui
+            .input(|i| i.pointer.press_origin())
+            .and_then(|pos| cell_at(rect, pos));
+        // A hole follows the pointer to the canvas edge; pen and eraser stop at it.
+        let dragging_hole = settings.tool == Tool::Hole && !erase;
+        let cell = pointer.and_then(|pos| {
+            if dragging_hole {
+                cell_at(rect, rect.clamp(pos))
+            } else {
+                cell_at(rect, pos)
+            }
+        });
+        if let Some(cell) = cell {
+            view.paint(settings, start.unwrap_or(cell), cell, erase);
         }
     } else {
         view.last_cell = None;
