@@ -11,8 +11,12 @@ use crate::model::SampleGrid;
 /// Saves `grid` as a greyscale PNG (`side * 28` pixels square, white strokes on black). The
 /// image is encoded in memory and written atomically.
 pub fn save_grid_png(grid: &SampleGrid, path: &Path) -> anyhow::Result<()> {
-    let bytes = grid_png_bytes(grid)?;
-    atomic_file::write(path, &bytes).map_err(|err| {
+    write_png(path, &grid_png_bytes(grid)?)
+}
+
+/// Writes encoded PNG `bytes` to `path` atomically (an existing file survives a failed write).
+pub fn write_png(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    atomic_file::write(path, bytes).map_err(|err| {
         anyhow::anyhow!(
             "writing the PNG failed ({} failed: {}): {}",
             err.action,

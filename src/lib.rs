@@ -1,13 +1,14 @@
 //! PixelCNN Studio: train, watch and inspect a PixelCNN (van den Oord et al. 2016,
 //! arXiv 1601.06759) on dynamically binarized MNIST.
 //!
-//! The engine (`data`, `model`, `train`, `checkpoint`) knows nothing of egui; the command line
-//! (`cli`) and the desktop studio (`ui`, through `worker`) both drive it.
+//! The engine (`data`, `model`, `train`, `checkpoint`, `explore`) knows nothing of egui; the
+//! command line (`cli`) and the desktop studio (`ui`, through `worker`) both drive it.
 
 pub mod atomic_file;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod explore;
 pub mod imaging;
 pub mod messages;
 pub mod model;

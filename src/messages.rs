@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::explore::ModelSnapshot;
 use crate::model::{ModelConfig, SampleGrid};
 use crate::train::{EpochRecord, History, SampleStamp, StepPoint, TrainConfig};
 
@@ -84,6 +85,9 @@ pub enum WorkerCommand {
     /// Delete the autosave this worker wrote (if any) and write none on exit: the user chose to
     /// discard the model.
     ForgetAutosave,
+    /// Send a copy of the current weights ([`WorkerEvent::WeightsSnapshot`]) for the Explore
+    /// view. Taken between two training steps; training goes on at once.
+    SnapshotWeights,
     /// Deliberately panic inside the worker's guarded section (to test that panics are
     /// caught and reported); never sent by the UI.
     #[doc(hidden)]
@@ -266,6 +270,9 @@ pub enum WorkerEvent {
         /// Where the restored run stands.
         progress: RunProgress,
     },
+    /// A copy of the current weights, answering [`WorkerCommand::SnapshotWeights`] (with no
+    /// model yet an [`WorkerEvent::Error`] answers instead).
+    WeightsSnapshot(ModelSnapshot),
     /// The model was forgotten (after `Reset`).
     ResetDone,
     /// A one-line note for the status bar (e.g. "loaded 60000 training images").

@@ -1,9 +1,12 @@
 //! The command line: argument definitions and dispatch to one module per subcommand.
 
 mod bench;
+mod complete;
 mod eval;
+mod image_source;
 mod inspect;
 mod model_args;
+mod nll_map;
 mod sample;
 mod train;
 
@@ -36,6 +39,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure training/eval speed, sampling time and peak memory (medians of several runs).
     Bench(bench::BenchArgs),
+    /// Score one image pixel by pixel: its NLL and where the model is surprised (a heatmap).
+    NllMap(nll_map::NllMapArgs),
+    /// Keep the top rows of an image and let the model complete the rest, several times.
+    Complete(complete::CompleteArgs),
 }
 
 /// Runs the parsed command line.
@@ -49,6 +56,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Sample(args)) => sample::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::NllMap(args)) => nll_map::run(args),
+        Some(Command::Complete(args)) => complete::run(args),
     }
 }
 
@@ -62,6 +71,21 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 fn load_data(dir: Option<&std::path::Path>) -> anyhow::Result<pixelcnn_studio::data::Mnist> {
     let dir = dir.map_or_else(pixelcnn_studio::data::default_data_dir, |d| d.to_path_buf());
     Ok(pixelcnn_studio::data::load_mnist(&dir)?)
+}
+
+/// Writes an RGB picture as a PNG, atomically, with the path in any error.
+fn save_rgb_png(
+    canvas: pixelcnn_studio::explore::render::Canvas,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let image = image::RgbImage::from_raw(canvas.width as u32, canvas.height as u32, canvas.rgb)
+        .context("the picture has the wrong number of pixels")?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .context("encoding the PNG failed")?;
+    pixelcnn_studio::imaging::write_png(path, &bytes.into_inner())
 }
 
 /// clap's usage error as one line: its paragraphs but the usage and the pointer to `--help`,

@@ -6,6 +6,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::mnist::IMAGE_PIXELS;
+
 /// Seed of the one fixed binarization of the test set used for evaluation.
 pub const TEST_BINARIZATION_SEED: u64 = 0x7E57_B1A2_2016_0601;
 
@@ -32,6 +34,20 @@ pub fn binarize_fixed(images: &[u8]) -> Vec<f32> {
     out
 }
 
+/// Image `index` of the fixed test binarization: the same 784 values as
+/// `binarize_fixed(images)[index * 784..][..784]`, found by moving the generator to that image's
+/// draws instead of making all those before it (one `u32` word per pixel). `None` when `images`
+/// has no image `index`.
+pub fn binarize_fixed_image(images: &[u8], index: usize) -> Option<Vec<f32>> {
+    let start = index.checked_mul(IMAGE_PIXELS)?;
+    let image = images.get(start..start.checked_add(IMAGE_PIXELS)?)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(TEST_BINARIZATION_SEED);
+    rng.set_word_pos(start as u128);
+    let mut out = vec![0.0; IMAGE_PIXELS];
+    binarize_into(image, &mut rng, &mut out);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +58,18 @@ mod tests {
         let mut out = [0.5f32; 4];
         binarize_into(&[0, 255, 0, 255], &mut rng, &mut out);
         assert_eq!(out, [0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn one_fixed_test_image_is_the_same_as_in_the_whole_fixed_binarization() {
+        let images: Vec<u8> = (0..5 * IMAGE_PIXELS)
+            .map(|i| (i * 37 % 256) as u8)
+            .collect();
+        let all = binarize_fixed(&images);
+        for index in 0..5 {
+            let one = binarize_fixed_image(&images, index).expect("image in range");
+            assert_eq!(one, all[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]);
+        }
+        assert_eq!(binarize_fixed_image(&images, 5), None);
     }
 }

@@ -10,7 +10,7 @@ pub mod binarize;
 pub mod idx;
 pub mod mnist;
 
-pub use binarize::{binarize_fixed, binarize_into, TEST_BINARIZATION_SEED};
+pub use binarize::{binarize_fixed, binarize_fixed_image, binarize_into, TEST_BINARIZATION_SEED};
 pub use mnist::{
     default_cache_dir, default_data_dir, load_mnist, load_mnist_with_cache, DataError, Dataset,
     Mnist, IMAGE_PIXELS, IMAGE_SIDE,

@@ -11,6 +11,7 @@ pub mod controls;
 pub mod curves;
 pub mod dialogs;
 pub mod estimate;
+pub mod explore;
 pub mod help;
 pub mod inspector;
 pub mod message_log;
@@ -30,7 +31,7 @@ pub use app::{
 pub use dialogs::{DialogPurpose, DialogResult, FileDialogs, FixedDialogs, RfdDialogs};
 pub use prompts::CloseChoice;
 pub use startup::{
-    AUTOSTART_ENV, EPOCHS_ENV, FRAME_LOG_ENV, MODEL_ENV, PRESET_ENV, TEST_LIMIT_ENV,
+    AUTOSTART_ENV, EPOCHS_ENV, FRAME_LOG_ENV, MODEL_ENV, OPEN_ENV, PRESET_ENV, TEST_LIMIT_ENV,
     TRAIN_LIMIT_ENV, VIEW_ENV,
 };
 
@@ -83,7 +84,9 @@ pub enum UiCommand {
     ShowHelp,
     /// Show another view.
     ShowTab(Tab),
-    /// The user answered the discard question (`true`: go ahead).
+    /// Ask the worker for a copy of the current weights (for the Explore tab).
+    SnapshotWeights,
+    /// The user answered the confirmation question (`true`: go ahead).
     Confirm(bool),
     /// The user answered the close prompt.
     CloseChoice(CloseChoice),

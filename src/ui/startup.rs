@@ -9,7 +9,7 @@ use crate::model::ModelConfig;
 
 /// Set to `1` to press Start as soon as the window opens (for scripted screenshots).
 pub const AUTOSTART_ENV: &str = "PIXELCNN_STUDIO_AUTOSTART";
-/// Set to `training` or `inspector` to open that view (for scripted screenshots).
+/// Set to `training`, `inspector` or `explore` to open that view (for scripted screenshots).
 pub const VIEW_ENV: &str = "PIXELCNN_STUDIO_VIEW";
 /// Set to `seed` or `paper` to pick that preset at start-up (for scripted screenshots).
 pub const PRESET_ENV: &str = "PIXELCNN_STUDIO_PRESET";
@@ -22,6 +22,8 @@ pub const EPOCHS_ENV: &str = "PIXELCNN_STUDIO_EPOCHS";
 pub const TRAIN_LIMIT_ENV: &str = "PIXELCNN_STUDIO_TRAIN_LIMIT";
 /// Set to a number of test images to evaluate each epoch on (for scripted screenshots).
 pub const TEST_LIMIT_ENV: &str = "PIXELCNN_STUDIO_TEST_LIMIT";
+/// Set to a checkpoint file to open it at start-up (for scripted screenshots).
+pub const OPEN_ENV: &str = "PIXELCNN_STUDIO_OPEN";
 /// Set to `1` to print frame-time statistics (median, p99) to stderr every few seconds.
 pub const FRAME_LOG_ENV: &str = "PIXELCNN_STUDIO_FRAME_LOG";
 
@@ -34,6 +36,7 @@ pub(super) struct Startup {
     epochs: Option<usize>,
     train_limit: Option<usize>,
     test_limit: Option<usize>,
+    open: Option<std::path::PathBuf>,
     /// Print frame-time statistics to stderr.
     pub(super) frame_log: bool,
 }
@@ -58,12 +61,16 @@ impl Startup {
             view: match env(VIEW_ENV).as_deref() {
                 Some("inspector") => Some(Tab::Inspector),
                 Some("training") => Some(Tab::Training),
+                Some("explore") => Some(Tab::Explore),
                 _ => None,
             },
             model,
             epochs: number(EPOCHS_ENV),
             train_limit: number(TRAIN_LIMIT_ENV),
             test_limit: number(TEST_LIMIT_ENV),
+            open: env(OPEN_ENV)
+                .filter(|v| !v.trim().is_empty())
+                .map(Into::into),
             frame_log: env(FRAME_LOG_ENV).is_some_and(|v| v == "1"),
         })
     }
@@ -86,6 +93,9 @@ impl Startup {
         }
         if let Some(limit) = self.test_limit {
             controls.train.test_limit = Some(limit.max(1));
+        }
+        if let Some(path) = &self.open {
+            app.apply(UiCommand::OpenCheckpoint(Some(path.clone())));
         }
         if self.autostart {
             app.apply(UiCommand::Start);

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::{checkpoint_io, RepaintFn, WorkerOptions, STEP_EVENT_INTERVAL};
 use crate::data::{load_mnist, Mnist};
+use crate::explore::ModelSnapshot;
 use crate::messages::{DataSource, RunProgress, WorkerCommand, WorkerEvent, WorkerState};
 use crate::model::{ClassChoice, ModelConfig};
 use crate::train::{
@@ -384,6 +385,17 @@ impl WorkerLoop {
             WorkerCommand::ForgetAutosave => {
                 self.out.delete_autosave();
                 self.out.autosave.forgotten = true;
+            }
+            WorkerCommand::SnapshotWeights => {
+                let event = match &self.session {
+                    Some(session) => {
+                        WorkerEvent::WeightsSnapshot(ModelSnapshot::of(&session.trainer))
+                    }
+                    None => WorkerEvent::Error(
+                        "there is no model to explore yet: train one or open a checkpoint".into(),
+                    ),
+                };
+                self.out.emit(event);
             }
             WorkerCommand::DebugPanic => panic!("a debug panic was requested"),
             WorkerCommand::Shutdown => {

@@ -92,6 +92,9 @@ impl StudioApp {
             UiCommand::ShowCompare => self.compare_open = !self.compare_open,
             UiCommand::ShowHelp => self.help_open = !self.help_open,
             UiCommand::ShowTab(tab) => self.settings.tab = tab,
+            UiCommand::SnapshotWeights => {
+                self.send(WorkerCommand::SnapshotWeights);
+            }
             UiCommand::Confirm(yes) => match (self.confirm.take(), yes) {
                 (Some(Confirm::Reset), true) => self.send_action(WorkerCommand::Reset, None),
                 (Some(Confirm::Open(path)), true) => self.open_checkpoint(path),

@@ -9,6 +9,7 @@ use crate::ui::compare::compare_window_ui;
 use crate::ui::controls::{controls_ui, ControlsContext};
 use crate::ui::curves::curves_ui;
 use crate::ui::estimate::{estimate_line, EstimateLine, ProbeKey};
+use crate::ui::explore::{explore_ui, ExploreContext};
 use crate::ui::help::help_ui;
 use crate::ui::inspector::inspector_ui;
 use crate::ui::paths::{typed_path, PathField};
@@ -53,6 +54,18 @@ impl StudioApp {
             Tab::Inspector => {
                 let model = self.settings.controls.model.clone();
                 inspector_ui(ui, &model, &mut self.inspector);
+            }
+            Tab::Explore => {
+                let context = ExploreContext {
+                    has_model: self.has_model,
+                    model_generation: self.model_generation,
+                    global_step: self.progress.global_step,
+                    conditional: self.has_model && self.settings.controls.model.conditional,
+                    data: &self.data,
+                };
+                let commands =
+                    explore_ui(ui, &mut self.explore, &mut self.settings.explore, &context);
+                self.pending.extend(commands);
             }
         });
         let ctx = ui.ctx().clone();

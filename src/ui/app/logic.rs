@@ -34,6 +34,7 @@ impl StudioApp {
         while let Ok(item) = self.background_rx.try_recv() {
             self.on_background(item);
         }
+        self.explore.poll();
     }
 
     /// Applies one worker event: what [`StudioApp::drain_events`] does with each event it takes
@@ -107,8 +108,10 @@ impl StudioApp {
                 self.samples.clear();
                 self.unsaved = false;
             }
+            WorkerEvent::WeightsSnapshot(snapshot) => self.explore.set_model(snapshot),
             WorkerEvent::ResetDone => {
                 self.has_model = false;
+                self.model_generation += 1;
                 self.unsaved = false;
                 self.curves.clear();
                 self.samples.clear();
@@ -172,6 +175,7 @@ impl StudioApp {
         progress: RunProgress,
     ) {
         self.has_model = true;
+        self.model_generation += 1;
         let controls = &mut self.settings.controls;
         controls.preset = Preset::of(&model);
         controls.model = model;

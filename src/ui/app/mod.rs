@@ -20,6 +20,7 @@ use super::controls::ControlSettings;
 use super::curves::{CurveData, CurveSettings};
 use super::dialogs::{DialogResult, FileDialogs, FixedDialogs};
 use super::estimate::{EstimateState, FixedProbe, ProbeKey, SpeedProbe};
+use super::explore::{ExploreSettings, ExploreView};
 use super::inspector::InspectorState;
 use super::message_log::MessageLog;
 use super::paths::PathField;
@@ -45,17 +46,20 @@ pub enum Tab {
     Training,
     /// Masks, layer table and receptive field.
     Inspector,
+    /// Likelihood heatmaps and completions of test images or drawn digits.
+    Explore,
 }
 
 impl Tab {
     /// Every tab, in the order of the tab bar.
-    pub const ALL: [Tab; 2] = [Tab::Training, Tab::Inspector];
+    pub const ALL: [Tab; 3] = [Tab::Training, Tab::Inspector, Tab::Explore];
 
     /// The tab's name.
     pub fn label(self) -> &'static str {
         match self {
             Tab::Training => "Training",
             Tab::Inspector => "Inspector",
+            Tab::Explore => "Explore",
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct UiSettings {
     pub curves: CurveSettings,
     /// The view shown.
     pub tab: Tab,
+    /// The Explore tab's tool, brush and completion settings.
+    pub explore: ExploreSettings,
     /// Show the controls panel (it can be collapsed to give the plots room).
     pub show_controls: bool,
     /// Show frame-time statistics in the status area.
@@ -83,6 +89,7 @@ impl Default for UiSettings {
             controls: ControlSettings::default(),
             curves: CurveSettings::default(),
             tab: Tab::Training,
+            explore: ExploreSettings::default(),
             show_controls: true,
             show_frame_stats: false,
         }
@@ -235,6 +242,9 @@ pub struct StudioApp {
     compared: ComparedRuns,
     samples: SamplesView,
     inspector: InspectorState,
+    explore: ExploreView,
+    /// Bumped whenever the worker's model is replaced (started, opened, reset).
+    model_generation: u64,
     has_model: bool,
     /// The model has training that was not saved to a checkpoint by the user.
     unsaved: bool,
@@ -317,6 +327,8 @@ impl StudioApp {
             compared: ComparedRuns::default(),
             samples: SamplesView::default(),
             inspector: InspectorState::default(),
+            explore: ExploreView::new(ctx),
+            model_generation: 0,
             has_model: false,
             unsaved: false,
             log,
@@ -368,6 +380,11 @@ impl StudioApp {
     /// The runs compared with this one.
     pub fn compared(&self) -> &ComparedRuns {
         &self.compared
+    }
+
+    /// The Explore tab's state.
+    pub fn explore(&self) -> &ExploreView {
+        &self.explore
     }
 
     /// The sample view.

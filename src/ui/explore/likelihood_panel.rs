@@ -1,0 +1,112 @@
+//! The likelihood panel: the per-pixel heatmap with its colour legend, the NLL and the hovered
+//! pixel's probability.
+
+use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
+
+use super::grid::{cell_at, cell_rect, color};
+use super::{ExploreView, CELL};
+use crate::data::IMAGE_SIDE;
+use crate::explore::render::{heat_color, HEAT_SCALE_MAX_NATS};
+
+pub(super) fn likelihood_ui(ui: &mut egui::Ui, view: &mut ExploreView) {
+    ui.strong("Likelihood: where the model is surprised");
+    let side = IMAGE_SIDE as f32 * CELL;
+    let (rect, response) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
+    if let Some(pos) = response.hover_pos() {
+        view.hovered = cell_at(rect, pos).map(|(r, c)| r * IMAGE_SIDE + c);
+    }
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, Color32::from_gray(16));
+    if let Some(shown) = &view.map {
+        for (pos, &cost) in shown.map.cost_nats.iter().enumerate() {
+            painter.rect_filled(cell_rect(rect, pos), 0.0, color(heat_color(cost)));
+        }
+        for (pos, _) in view.image.iter().enumerate().filter(|(_, &p)| p > 0.5) {
+            let cell = cell_rect(rect, pos).shrink(CELL / 3.0);
+            painter.rect_filled(cell, 0.0, Color32::WHITE);
+        }
+    }
+    if let Some(pos) = view.hovered {
+        painter.rect_stroke(
+            cell_rect(rect, pos),
+            0.0,
+            Stroke::new(1.0, Color32::from_rgb(80, 200, 255)),
+            egui::StrokeKind::Inside,
+        );
+    }
+    legend_ui(ui, side);
+    match &view.map {
+        None => {
+            ui.label("NLL: no map yet (it needs a model)");
+        }
+        Some(shown) => {
+            let stale = if view.map_is_current() {
+                ""
+            } else {
+                " (updating...)"
+            };
+            ui.label(
+                egui::RichText::new(format!(
+                    "NLL {:.2} nats = {:.4} bits/dim{stale}",
+                    shown.map.nll_nats(),
+                    shown.map.bits_per_dim()
+                ))
+                .strong(),
+            );
+            let as_class = view.class.map_or(String::new(), |c| format!(", as a {c}"));
+            ui.label(format!(
+                "scored by the model after {} steps{as_class}; white squares mark ink",
+                shown.global_step
+            ));
+        }
+    }
+    let hover_text = match (view.hovered, &view.map) {
+        (Some(pos), Some(shown)) => {
+            let (row, col) = (pos / IMAGE_SIDE, pos % IMAGE_SIDE);
+            let ink = view.image.get(pos).is_some_and(|&p| p > 0.5);
+            let prob = shown.map.prob_on.get(pos).copied().unwrap_or_default();
+            let cost = shown.map.cost_nats.get(pos).copied().unwrap_or_default();
+            format!(
+                "row {row}, column {col}: {}; p(on) = {prob:.3}, cost {cost:.3} nats",
+                if ink { "ink" } else { "background" }
+            )
+        }
+        (Some(pos), None) => format!("row {}, column {}", pos / IMAGE_SIDE, pos % IMAGE_SIDE),
+        (None, _) => "hover a pixel for the model's probability that it is on".to_string(),
+    };
+    ui.label(hover_text);
+}
+
+fn legend_ui(ui: &mut egui::Ui, width: f32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
+    let painter = ui.painter_at(rect);
+    let steps = 56;
+    let step_width = width / steps as f32;
+    for i in 0..steps {
+        let cost = HEAT_SCALE_MAX_NATS * (i as f64 + 0.5) / steps as f64;
+        let x = rect.min.x + i as f32 * step_width;
+        let cell = Rect::from_min_size(Pos2::new(x, rect.min.y), Vec2::new(step_width + 0.5, 14.0));
+        painter.rect_filled(cell, 0.0, color(heat_color(cost)));
+    }
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 0.0;
+        let tick_width = width / HEAT_SCALE_MAX_NATS as f32;
+        for nats in 0..=(HEAT_SCALE_MAX_NATS as usize) {
+            let text = if nats == HEAT_SCALE_MAX_NATS as usize {
+                format!("{nats}+ nats")
+            } else {
+                format!("{nats}")
+            };
+            let width = if nats == 0 {
+                tick_width / 2.0
+            } else {
+                tick_width
+            };
+            ui.add_sized(
+                [width, 14.0],
+                egui::Label::new(egui::RichText::new(text).small()),
+            );
+        }
+    });
+    ui.label(egui::RichText::new("cost of each pixel, -ln p(pixel | pixels before it)").small());
+}
