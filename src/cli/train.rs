@@ -2,9 +2,10 @@
 //! checkpoint (and metrics CSV) is written at every epoch end; Ctrl-C stops after the current
 //! step, evaluation chunk or sample row and still writes them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -12,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::train::metrics_csv::write_history_csv;
 use pixelcnn_studio::train::{
-    bits_per_dim, nats_per_image, DeviceChoice, Driver, RunHooks, RunOutcome, TrainConfig,
-    TrainEvent, Trainer,
+    bits_per_dim, default_learning_rate, nats_per_image, DeviceChoice, Driver, RunHooks,
+    RunOutcome, TrainConfig, TrainEvent, Trainer,
 };
 
 use super::model_args::ModelArgs;
@@ -29,7 +30,8 @@ pub struct TrainArgs {
     /// Images per minibatch [default: 100].
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
-    /// Adam's learning rate [default: 0.001].
+    /// Adam's learning rate [default: 0.001 for the plain family (the reference recipe), 0.003
+    /// for the gated family].
     #[arg(long, value_name = "F")]
     lr: Option<f64>,
     /// Seed of initialisation, shuffling, binarization and sampling [default: 1].
@@ -62,6 +64,11 @@ pub struct TrainArgs {
     /// cross-check) or `cuda` (needs a build with `--features cuda`) [default: cpu].
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
     device: Option<DeviceChoice>,
+    /// Stop training after this many seconds of wall clock (steps, evaluations and grids
+    /// included), then measure the test cost of the model as it stands (reported as the final
+    /// test cost) and write `--out`.
+    #[arg(long, value_name = "SECS")]
+    time_limit: Option<f64>,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -113,6 +120,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let model = args.model.to_config()?;
             let config = args.apply(TrainConfig {
                 epochs: 1,
+                learning_rate: default_learning_rate(&model),
                 ..TrainConfig::default()
             });
             Trainer::new(model, config)?
@@ -145,15 +153,36 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    if let Some(secs) = args.time_limit {
+        anyhow::ensure!(
+            secs.is_finite() && secs > 0.0,
+            "--time-limit {secs} is not a positive number of seconds"
+        );
+    }
     let mut hooks = CliHooks {
         bar: &bar,
         stop: &stop,
         args: &args,
         failure: None,
+        deadline: args
+            .time_limit
+            .map(|secs| Instant::now() + Duration::from_secs_f64(secs)),
+        time_up: false,
     };
-    let result = Driver::new().run(&mut trainer, &data, &mut hooks);
+    let mut result = Driver::new().run(&mut trainer, &data, &mut hooks);
     bar.finish_and_clear();
     let failure = hooks.failure.take();
+    // Stopped by the time limit part-way through an epoch: the cost of the model as it stands.
+    let mut final_test_cost = None;
+    if hooks.time_up && failure.is_none() && result.is_ok() {
+        if !args.json {
+            eprintln!("time limit reached: measuring the test cost of the model as it stands");
+        }
+        match trainer.test_cost(&data.test) {
+            Ok(cost) => final_test_cost = Some(cost),
+            Err(err) => result = Err(err),
+        }
+    }
     // The weights are the last good ones even when training failed: save them either way.
     let saved = save_outputs(&args, &trainer);
     let outcome = match (result, saved) {
@@ -172,7 +201,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         &trainer,
         trainer.overall_images_per_sec(),
         outcome == RunOutcome::Yielded,
-        args.out.as_deref(),
+        final_test_cost,
     )
 }
 
@@ -195,6 +224,22 @@ struct CliHooks<'a> {
     args: &'a TrainArgs,
     /// The first failure of a file written during the run.
     failure: Option<anyhow::Error>,
+    /// When `--time-limit` ends the run.
+    deadline: Option<Instant>,
+    /// Whether the deadline ended it.
+    time_up: bool,
+}
+
+impl CliHooks<'_> {
+    /// A line for the user above the progress bar (printed plainly when stderr is no terminal
+    /// and the bar is hidden, so logs still get it).
+    fn say(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
 }
 
 impl RunHooks for CliHooks<'_> {
@@ -222,7 +267,7 @@ impl RunHooks for CliHooks<'_> {
             }
             TrainEvent::EpochFinished(record) => {
                 if !self.args.json {
-                    self.bar.println(format!(
+                    self.say(format!(
                         "epoch {}: train {:.5} nats/pixel, test {:.5} nats/pixel = {:.2} nats/image ({:.0} img/s)",
                         record.epoch,
                         record.train_cost_nats_per_pixel,
@@ -251,7 +296,13 @@ impl RunHooks for CliHooks<'_> {
     }
 
     fn should_yield(&mut self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.failure.is_some()
+        if self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            self.time_up = true;
+        }
+        self.time_up || self.stop.load(Ordering::Relaxed) || self.failure.is_some()
     }
 }
 
@@ -260,8 +311,9 @@ fn report(
     trainer: &Trainer,
     images_per_sec: f64,
     stopped: bool,
-    out: Option<&Path>,
+    final_test_cost: Option<f64>,
 ) -> anyhow::Result<()> {
+    let out = args.out.as_deref();
     let last = trainer.history().epochs.last();
     let train_cost = last.map(|r| r.train_cost_nats_per_pixel);
     let test_cost = last.map(|r| r.test_cost_nats_per_pixel);
@@ -276,11 +328,21 @@ fn report(
             "test_bits_per_dim": test_cost.map(bits_per_dim),
             "images_per_sec": images_per_sec,
             "stopped": stopped,
+            "final_test_cost_nats_per_pixel": final_test_cost,
+            "final_test_nll_nats_per_image": final_test_cost.map(nats_per_image),
             "checkpoint": out,
         }));
     }
     if stopped {
         println!("stopped after step {}", progress.global_step);
+    }
+    if let Some(test) = final_test_cost {
+        println!(
+            "at the time limit ({} steps, epoch {:.2}): test {test:.5} nats/pixel = {:.2} nats/image",
+            progress.global_step,
+            trainer.history().steps.recent.back().map_or(0.0, |p| p.epoch),
+            nats_per_image(test)
+        );
     }
     if let (Some(train), Some(test)) = (train_cost, test_cost) {
         println!(

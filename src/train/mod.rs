@@ -18,6 +18,6 @@ pub use metrics::{
 };
 pub use optimizer::{Adam, AdamConfig, NonFiniteUpdate};
 pub use trainer::{
-    eval_chunk_images, evaluate_cost, Evaluation, NonFiniteValue, Progress, StepReport,
-    TrainConfig, TrainError, Trainer, TrainingSnapshot,
+    default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, NonFiniteValue, Progress,
+    StepReport, TrainConfig, TrainError, Trainer, TrainingSnapshot,
 };
