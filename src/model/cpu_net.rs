@@ -14,6 +14,7 @@ use super::plain_net::PlainNet;
 
 /// The network of one family.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per network, never moved in a hot loop
 pub(crate) enum Body {
     Plain(PlainNet),
     Gated(GatedNet),
