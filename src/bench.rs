@@ -1,9 +1,14 @@
 //! The speed benchmark behind `pixelcnn-studio bench`: training and evaluation images/s, the
-//! time to sample a 10x10 grid with the fast and the straightforward sampler, and peak memory.
+//! time to sample a 10x10 grid with each sampler, and peak memory.
 //!
-//! Every figure is the median of several timed runs after a warm-up. Training runs the same
-//! step as the trainer (forward, backward, gradient clipping, Adam, re-packing the weights) on a
-//! batch of 100 random binary images; evaluation is one forward pass over the same batch.
+//! Every figure is the median of several timed runs after a warm-up; a run is as many steps
+//! (or passes) as fill about half a second, so a fast GPU is timed over enough work. Training
+//! runs the trainer's step ([`Backend::train_step`]: forward, backward, gradient clipping,
+//! Adam; on a device all of it there, with the loss read back each step) on a batch of random
+//! binary images (`--batch-size`, 100 by default); evaluation is a forward pass and the loss
+//! over the same batch. Sampling draws a 10x10 grid: with the fast CPU sampler always, with the
+//! device's own sampler on a device, and (scaled from a few rows) with the straightforward
+//! 784-pass sampler on the CPU.
 
 use std::time::Instant;
 
@@ -14,13 +19,16 @@ use serde::Serialize;
 
 use crate::data::IMAGE_PIXELS;
 use crate::model::sampler::sample_naive_pixels;
-use crate::model::{ClassChoice, CpuNet, ModelConfig, Params, SampleGrid};
-use crate::train::optimizer::{clip_gradients, Adam, AdamConfig};
-use crate::train::trainer::GRADIENT_CLIP;
-use crate::train::{Backend, DeviceChoice};
+use crate::model::{sample_fast, ClassChoice, CpuNet, ModelConfig, Params, SampleGrid};
+use crate::train::optimizer::{Adam, AdamConfig};
+use crate::train::{Backend, DeviceChoice, Precision};
 
-/// Images per training and evaluation batch, and per sampled grid (10 x 10).
+/// Images per training and evaluation batch unless asked otherwise.
 pub const BENCH_BATCH: usize = 100;
+/// Images per sampled grid (10 x 10).
+pub const GRID_IMAGES: usize = 100;
+/// Seconds a timed run aims to last.
+const RUN_TARGET_SECS: f64 = 0.5;
 
 /// What to measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +47,10 @@ pub struct BenchOptions {
     /// Where training, evaluation and sampling run (the straightforward sampler is always
     /// timed on the CPU kernels).
     pub device: DeviceChoice,
+    /// How a GPU multiplies f32 matrices (`tf32` needs `cuda`).
+    pub precision: Precision,
+    /// Images per training and evaluation batch, 1..=10000.
+    pub batch_size: usize,
 }
 
 impl Default for BenchOptions {
@@ -50,6 +62,8 @@ impl Default for BenchOptions {
             skip_naive: false,
             naive_rows: None,
             device: DeviceChoice::Cpu,
+            precision: Precision::Fp32,
+            batch_size: BENCH_BATCH,
         }
     }
 }
@@ -63,8 +77,12 @@ pub struct BenchReport {
     pub conditional: bool,
     /// Where training, evaluation and sampling ran (`cpu`, `candle-cpu`, `cuda`).
     pub device: String,
-    /// Images per batch (and per sampled grid).
+    /// Matmul precision on a GPU (`fp32` or `tf32`).
+    pub precision: String,
+    /// Images per training and evaluation batch.
     pub batch: usize,
+    /// Images per sampled grid.
+    pub grid_images: usize,
     /// Worker threads (rayon's pool).
     pub threads: usize,
     /// Timed runs per figure.
@@ -75,16 +93,22 @@ pub struct BenchReport {
     pub train_images_per_sec: f64,
     /// Each run's training throughput.
     pub train_runs_images_per_sec: Vec<f64>,
-    /// Forward passes per timed evaluation run.
+    /// Forward passes (of `batch` images) per timed evaluation run.
     pub eval_passes_per_run: usize,
     /// Median evaluation throughput (forward only), images/s.
     pub eval_images_per_sec: f64,
     /// Each run's evaluation throughput.
     pub eval_runs_images_per_sec: Vec<f64>,
-    /// Median seconds to sample a 10x10 grid with the fast (incremental) sampler.
+    /// Median seconds to sample a 10x10 grid with the fast (incremental) sampler on the CPU
+    /// kernels (on a device: with its weights, read back once; the read is not timed).
     pub sample_grid_secs_fast: f64,
     /// Each run's fast-sampler seconds.
     pub sample_fast_runs_secs: Vec<f64>,
+    /// Median seconds to sample a 10x10 grid with the device's incremental sampler (each layer
+    /// at each position computed once, on the device); `None` on the CPU.
+    pub sample_grid_secs_device: Option<f64>,
+    /// Each run's device-sampler seconds.
+    pub sample_device_runs_secs: Vec<f64>,
     /// Seconds for a whole 10x10 grid with the straightforward sampler (784 full forward
     /// passes): measured if `naive_rows_timed` is 28, else the timed rows scaled to 28 (every
     /// pass costs the same); `None` when skipped.
@@ -102,43 +126,53 @@ pub struct BenchReport {
 /// Runs the benchmark. Takes about a minute for the seed preset with the straightforward sampler.
 ///
 /// # Errors
-/// An unknown preset, or `runs == 0`.
+/// An unknown preset, `runs == 0`, a batch size out of range, `tf32` off a GPU, or a device
+/// that fails.
 pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let mut cfg = ModelConfig::preset(&options.preset).context("choose the benchmark's model")?;
     cfg.conditional = options.conditional;
     cfg.validate()?;
     anyhow::ensure!(options.runs > 0, "runs must be at least 1");
+    anyhow::ensure!(
+        (1..=10_000).contains(&options.batch_size),
+        "batch size {} is out of range: use 1..=10000",
+        options.batch_size
+    );
+    options
+        .precision
+        .apply(options.device)
+        .map_err(anyhow::Error::msg)?;
     let runs = options.runs;
-    // The paper-sized presets are about 25 times the work per image: fewer steps per run.
+    let batch_size = options.batch_size;
     let paper = matches!(options.preset.as_str(), "paper" | "gated-large");
     let mut rng = ChaCha8Rng::seed_from_u64(2016);
     let mut params = Params::init(&cfg, &mut rng);
     // About MNIST's share of ink, so ReLU sparsity looks like real data.
-    let batch: Vec<f32> = (0..BENCH_BATCH * IMAGE_PIXELS)
+    let batch: Vec<f32> = (0..batch_size * IMAGE_PIXELS)
         .map(|_| if rng.random::<f32>() < 0.13 { 1.0 } else { 0.0 })
         .collect();
-    let labels: Vec<u8> = if cfg.conditional {
-        ClassChoice::Any.labels(BENCH_BATCH, &mut rng)
+    let (labels, grid_labels): (Vec<u8>, Vec<u8>) = if cfg.conditional {
+        (
+            ClassChoice::Any.labels(batch_size, &mut rng),
+            ClassChoice::Rows.labels(GRID_IMAGES, &mut rng),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
 
     // Training: the trainer's step on the chosen device.
     let mut backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
-    let mut grads = params.zeros_like();
     let mut adam = Adam::new(&params, AdamConfig::default());
     let mut train_step = || -> anyhow::Result<()> {
         backend
-            .loss_and_grads(&batch, &labels, &mut grads)
-            .map_err(anyhow::Error::msg)?;
-        clip_gradients(&mut grads, GRADIENT_CLIP);
-        adam.step(&mut params, &grads);
-        backend.set_params(&params).map_err(anyhow::Error::msg)
+            .train_step(&batch, &labels, &mut params, &mut adam)
+            .map_err(|err| anyhow::anyhow!("a benchmark training step failed: {err}"))?;
+        Ok(())
     };
-    let train_steps_per_run = if paper { 2 } else { 10 };
-    for _ in 0..if paper { 1 } else { 3 } {
+    for _ in 0..if paper { 2 } else { 3 } {
         train_step()?;
     }
+    let train_steps_per_run = steps_for_target(time_secs_result(&mut train_step)?);
     let mut train_runs = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
@@ -146,42 +180,57 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
             train_step()?;
         }
         let secs = started.elapsed().as_secs_f64();
-        train_runs.push((BENCH_BATCH * train_steps_per_run) as f64 / secs);
+        train_runs.push((batch_size * train_steps_per_run) as f64 / secs);
     }
-    let backend = Backend::new(options.device, &cfg, &params).map_err(anyhow::Error::msg)?;
+    backend
+        .download(&mut params, &mut adam)
+        .map_err(anyhow::Error::msg)?;
 
     // Evaluation: a forward pass and the loss.
-    let eval_passes_per_run = if paper { 3 } else { 20 };
-    for _ in 0..2 {
+    let mut eval_pass = || -> anyhow::Result<()> {
         std::hint::black_box(backend.loss(&batch, &labels).map_err(anyhow::Error::msg)?);
-    }
+        Ok(())
+    };
+    eval_pass()?;
+    let eval_passes_per_run = steps_for_target(time_secs_result(&mut eval_pass)?);
     let mut eval_runs = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
         for _ in 0..eval_passes_per_run {
-            std::hint::black_box(backend.loss(&batch, &labels).map_err(anyhow::Error::msg)?);
+            eval_pass()?;
         }
         let secs = started.elapsed().as_secs_f64();
-        eval_runs.push((BENCH_BATCH * eval_passes_per_run) as f64 / secs);
+        eval_runs.push((batch_size * eval_passes_per_run) as f64 / secs);
     }
 
-    // Sampling a 10x10 grid: the fast sampler on the CPU; on a candle device, the device's
-    // (straightforward) sampler.
-    let draw = |seed: u64| {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        backend
-            .sample(BENCH_BATCH, &labels, &mut rng, &mut |_| {})
-            .map_err(anyhow::Error::msg)
-    };
-    std::hint::black_box(draw(0)?);
-    let mut fast_runs = Vec::with_capacity(runs);
-    for run in 0..runs {
-        let started = Instant::now();
-        std::hint::black_box(draw(run as u64 + 1)?);
-        fast_runs.push(started.elapsed().as_secs_f64());
-    }
-    let sample_grid_secs_fast = median(&fast_runs);
+    // Sampling a 10x10 grid: the fast CPU sampler with the trained weights, and on a device its
+    // own sampler.
     let net = CpuNet::new(&cfg, &params);
+    let fast_runs = timed_runs(runs, |seed| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        std::hint::black_box(sample_fast(
+            &net,
+            GRID_IMAGES,
+            &grid_labels,
+            &mut rng,
+            &mut |_| {},
+        ));
+        Ok(())
+    })?;
+    let device_runs = if backend.trains_on_device() {
+        timed_runs(runs, |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            std::hint::black_box(
+                backend
+                    .sample(GRID_IMAGES, &grid_labels, &mut rng, &mut |_| {})
+                    .map_err(anyhow::Error::msg)?,
+            );
+            Ok(())
+        })?
+    } else {
+        Vec::new()
+    };
+    let sample_grid_secs_fast = median(&fast_runs);
 
     let naive_rows = options
         .naive_rows
@@ -195,8 +244,8 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         let secs = time_secs(|| {
             std::hint::black_box(sample_naive_pixels(
                 &net,
-                SampleGrid::blank(BENCH_BATCH),
-                &labels,
+                SampleGrid::blank(GRID_IMAGES),
+                &grid_labels,
                 pixels,
                 &mut rng,
                 &mut |_| {},
@@ -209,7 +258,9 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         preset: options.preset.clone(),
         conditional: cfg.conditional,
         device: options.device.name().to_string(),
-        batch: BENCH_BATCH,
+        precision: options.precision.name().to_string(),
+        batch: batch_size,
+        grid_images: GRID_IMAGES,
         threads: rayon::current_num_threads(),
         runs,
         train_steps_per_run,
@@ -220,6 +271,8 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         eval_runs_images_per_sec: eval_runs,
         sample_grid_secs_fast,
         sample_fast_runs_secs: fast_runs,
+        sample_grid_secs_device: (!device_runs.is_empty()).then(|| median(&device_runs)),
+        sample_device_runs_secs: device_runs,
         sample_grid_secs_naive,
         naive_rows_timed: if options.skip_naive { 0 } else { naive_rows },
         naive_secs_timed,
@@ -228,20 +281,53 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     })
 }
 
+/// Steps that fill about [`RUN_TARGET_SECS`] when one takes `step_secs` (2..=1000).
+fn steps_for_target(step_secs: f64) -> usize {
+    if step_secs > 0.0 {
+        ((RUN_TARGET_SECS / step_secs).ceil() as usize).clamp(2, 1000)
+    } else {
+        1000
+    }
+}
+
+/// After one untimed warm-up, `runs` timed calls of `body` (given the run's number as a seed).
+fn timed_runs(
+    runs: usize,
+    mut body: impl FnMut(u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    body(0)?;
+    (1..=runs as u64)
+        .map(|seed| {
+            let started = Instant::now();
+            body(seed)?;
+            Ok(started.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+/// Seconds one call of a fallible `body` took.
+fn time_secs_result(body: &mut impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    body()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
 impl BenchReport {
     /// A few human-readable lines.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "preset {}{} | batch {} | {} threads | median of {} runs\n\
+            "preset {}{} | device {} ({}) | batch {} | {} threads | median of {} runs\n\
              train   {:>9.1} images/s\n\
              eval    {:>9.1} images/s\n\
-             sample  {:>9.3} s per 10x10 grid (fast sampler)\n",
+             sample  {:>9.3} s per 10x10 grid, fast sampler on the CPU kernels\n",
             self.preset,
             if self.conditional {
                 " (conditional)"
             } else {
                 ""
             },
+            self.device,
+            self.precision,
             self.batch,
             self.threads,
             self.runs,
@@ -249,6 +335,12 @@ impl BenchReport {
             self.eval_images_per_sec,
             self.sample_grid_secs_fast,
         );
+        if let Some(device) = self.sample_grid_secs_device {
+            out.push_str(&format!(
+                "        {device:>9.3} s per 10x10 grid, fast sampler on the device ({})\n",
+                self.device
+            ));
+        }
         if let (Some(naive), Some(speedup)) =
             (self.sample_grid_secs_naive, self.fast_sampler_speedup)
         {

@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::train::{
-    bits_per_dim, nats_per_image, DeviceChoice, TrainConfig, TrainEvent, Trainer,
+    bits_per_dim, nats_per_image, DeviceChoice, Precision, TrainConfig, TrainEvent, Trainer,
 };
 
 use super::model_args::ModelArgs;
@@ -50,10 +50,13 @@ pub struct TrainArgs {
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]
     samples_dir: Option<PathBuf>,
-    /// Where the network runs: `cpu` (fast kernels), `candle-cpu` (candle's conv2d, a slow
-    /// cross-check) or `cuda` (needs a build with `--features cuda`) [default: cpu].
+    /// Where the network runs: `cpu` (fast kernels), `cuda` (the GPU path; needs a build with
+    /// `--features cuda`) or `candle-cpu` (the GPU path on the CPU: slow, a check) [default: cpu].
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
     device: Option<DeviceChoice>,
+    /// Matmul precision on a GPU: `fp32` or `tf32` (tensor cores; needs --device cuda).
+    #[arg(long, value_name = "P", value_parser = parse_precision, default_value = "fp32")]
+    precision: Precision,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -62,6 +65,11 @@ pub struct TrainArgs {
 /// Parses `--device`.
 pub fn parse_device(name: &str) -> Result<DeviceChoice, String> {
     DeviceChoice::parse(name)
+}
+
+/// Parses `--precision`.
+pub fn parse_precision(name: &str) -> Result<Precision, String> {
+    Precision::parse(name)
 }
 
 impl TrainArgs {
@@ -110,6 +118,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             Trainer::new(model, config)?
         }
     };
+    args.precision
+        .apply(trainer.config().device)
+        .map_err(anyhow::Error::msg)?;
     if let Some(dir) = &args.samples_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the samples folder failed: {}", dir.display()))?;

@@ -3,6 +3,7 @@
 //! flag between steps and never prints.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -11,9 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::backend::{Backend, DeviceChoice};
+use super::backend::{Backend, DeviceChoice, StepError};
 use super::metrics::{EpochRecord, History, StepPoint};
-use super::optimizer::{clip_gradients, Adam, AdamConfig};
+use super::optimizer::{Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
 
@@ -221,10 +222,23 @@ pub struct RunSummary {
 }
 
 /// Owns a model, its optimizer and the run's state.
+///
+/// On a device backend the weights and Adam's moments live on the device while training: the
+/// host copies in `snapshot` fall behind, and [`Trainer::snapshot`] reads the device's back
+/// (once per step, and only when asked: for a checkpoint or a look at the weights).
 pub struct Trainer {
     snapshot: TrainingSnapshot,
     backend: Backend,
-    grads: Params,
+    /// Whether the backend's weights and moments are ahead of `snapshot`'s.
+    host_behind: bool,
+    /// While `host_behind`: the progress, history and Adam step count that `snapshot`'s
+    /// weights and moments belong to (what a checkpoint falls back to if the device cannot be
+    /// read).
+    host_position: Option<(Progress, History, u64)>,
+    /// `snapshot` with the device's weights and moments, read at most once per step.
+    synced: OnceLock<TrainingSnapshot>,
+    /// Why reading the device's weights back failed (reported by the next step).
+    sync_error: OnceLock<String>,
     batch: Vec<f32>,
     /// The digit of each image of `batch`.
     batch_labels: Vec<u8>,
@@ -278,11 +292,13 @@ impl Trainer {
         snapshot.config.validate()?;
         let backend = Backend::new(snapshot.config.device, &snapshot.model, &snapshot.params)
             .map_err(TrainError::Device)?;
-        let grads = snapshot.params.zeros_like();
         Ok(Trainer {
             snapshot,
             backend,
-            grads,
+            host_behind: false,
+            host_position: None,
+            synced: OnceLock::new(),
+            sync_error: OnceLock::new(),
             batch: Vec::new(),
             batch_labels: Vec::new(),
             epoch_order: None,
@@ -295,9 +311,66 @@ impl Trainer {
         })
     }
 
-    /// The full state, for a checkpoint.
+    /// The full state, for a checkpoint. After device training the weights and Adam's moments
+    /// are read back from the device here (at most once per step). Should that fail (a lost
+    /// GPU), this is the last state the host holds, with the progress and history it belongs
+    /// to, so a checkpoint written from it still resumes correctly; the next step reports the
+    /// failure.
     pub fn snapshot(&self) -> &TrainingSnapshot {
-        &self.snapshot
+        if !self.host_behind {
+            return &self.snapshot;
+        }
+        self.synced.get_or_init(|| {
+            let mut current = self.snapshot.clone();
+            match self
+                .backend
+                .download(&mut current.params, &mut current.adam)
+            {
+                Ok(()) => current,
+                Err(err) => {
+                    let _ = self.sync_error.set(err);
+                    let mut fallback = self.snapshot.clone();
+                    if let Some((progress, history, step_count)) = &self.host_position {
+                        fallback.progress = progress.clone();
+                        fallback.history = history.clone();
+                        fallback.adam.step_count = *step_count;
+                    }
+                    fallback
+                }
+            }
+        })
+    }
+
+    /// Takes over weights and moments that [`Trainer::snapshot`] read back; reports a failed
+    /// read-back.
+    fn adopt_synced(&mut self) -> Result<(), TrainError> {
+        if let Some(err) = self.sync_error.take() {
+            self.synced = OnceLock::new();
+            return Err(TrainError::Device(format!(
+                "reading the weights back from the device failed: {err}"
+            )));
+        }
+        if let Some(synced) = self.synced.take() {
+            self.snapshot.params = synced.params;
+            self.snapshot.adam = synced.adam;
+            self.host_behind = false;
+            self.host_position = None;
+        }
+        Ok(())
+    }
+
+    /// Brings the host weights and moments up to date with the device's.
+    fn bring_host_up_to_date(&mut self) -> Result<(), TrainError> {
+        self.adopt_synced()?;
+        if self.host_behind {
+            let snapshot = &mut self.snapshot;
+            self.backend
+                .download(&mut snapshot.params, &mut snapshot.adam)
+                .map_err(TrainError::Device)?;
+            self.host_behind = false;
+            self.host_position = None;
+        }
+        Ok(())
     }
 
     /// The architecture.
@@ -319,6 +392,7 @@ impl Trainer {
     pub fn set_config(&mut self, config: TrainConfig) -> Result<(), TrainError> {
         config.validate()?;
         if config.device != self.snapshot.config.device {
+            self.bring_host_up_to_date()?;
             self.backend = Backend::new(config.device, &self.snapshot.model, &self.snapshot.params)
                 .map_err(TrainError::Device)?;
         }
@@ -363,25 +437,38 @@ impl Trainer {
             self.epoch_train_secs = 0.0;
             self.epoch_images = 0;
         }
+        self.adopt_synced()?;
         self.fill_batch(data, train_len, batch_size);
-        let loss = self
-            .backend
-            .loss_and_grads(&self.batch, &self.batch_labels, &mut self.grads)
-            .map_err(TrainError::Device)?;
-        let progress = &mut self.snapshot.progress;
-        if !loss.is_finite() || !self.grads.all_finite() {
-            return Err(TrainError::NonFinite {
-                step: progress.global_step + 1,
-                loss,
-            });
+        if self.backend.trains_on_device() && !self.host_behind {
+            let snapshot = &self.snapshot;
+            self.host_position = Some((
+                snapshot.progress.clone(),
+                snapshot.history.clone(),
+                snapshot.adam.step_count,
+            ));
         }
-        clip_gradients(&mut self.grads, GRADIENT_CLIP);
-        self.snapshot
-            .adam
-            .step(&mut self.snapshot.params, &self.grads);
-        self.backend
-            .set_params(&self.snapshot.params)
-            .map_err(TrainError::Device)?;
+        let snapshot = &mut self.snapshot;
+        let stepped = self.backend.train_step(
+            &self.batch,
+            &self.batch_labels,
+            &mut snapshot.params,
+            &mut snapshot.adam,
+        );
+        let progress = &mut snapshot.progress;
+        let loss = match stepped {
+            Ok(loss) => loss,
+            Err(StepError::NonFinite { loss }) => {
+                return Err(TrainError::NonFinite {
+                    step: progress.global_step + 1,
+                    loss,
+                })
+            }
+            Err(StepError::Device(message)) => return Err(TrainError::Device(message)),
+        };
+        if self.backend.trains_on_device() {
+            self.host_behind = true;
+            self.synced = OnceLock::new();
+        }
         progress.global_step += 1;
         progress.step_in_epoch += 1;
         progress.epoch_loss_sum += loss;
@@ -453,8 +540,8 @@ impl Trainer {
         evaluate_cost(&self.backend, pixels, labels).map_err(TrainError::Device)
     }
 
-    /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
-    /// straightforward one on a candle device. A conditional model draws the digits `classes`
+    /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler of the backend (on
+    /// the CPU or on the device). A conditional model draws the digits `classes`
     /// asks for. `progress` sees the canvas after each row.
     pub fn sample(
         &self,
