@@ -138,21 +138,22 @@ impl PlainState {
         pos: usize,
     ) -> Result<Tensor> {
         let count = self.count;
-        let mut out = canvas.narrow(1, pos, 1)?.reshape((count, 1))?;
-        for (index, layer) in layers.iter().enumerate() {
+        // The previous layer's output at `pos` (the next layer's input and residual).
+        let mut out: Option<Tensor> = None;
+        for (layer, cache) in layers.iter().zip(&self.inputs) {
             let weights = views.conv(&layer.conv);
-            let pre = match (index, &self.inputs[index]) {
-                (0, _) => layer.conv.at_positions(canvas, weights, pos, 1)?,
-                (_, Some(cache)) => {
+            let pre = match (&out, cache) {
+                (None, _) => layer.conv.at_positions(canvas, weights, pos, 1)?,
+                (Some(input), Some(cache)) => {
                     let channels = layer.conv.in_channels;
-                    cache.slice_set(&out.reshape((count, 1, channels))?, 1, pos)?;
+                    cache.slice_set(&input.reshape((count, 1, channels))?, 1, pos)?;
                     layer.conv.at_positions(cache, weights, pos, 1)?
                 }
-                (_, None) => layer.conv.forward(&out, weights, count)?,
+                (Some(input), None) => layer.conv.forward(input, weights, count)?,
             };
-            out = layer.epilogue.apply_tensor(&pre, None, Some(&out))?;
+            out = Some(layer.epilogue.apply_tensor(&pre, None, out.as_ref())?);
         }
-        Ok(out)
+        out.ok_or_else(|| candle_core::Error::Msg("the model has no layers".into()))
     }
 }
 
