@@ -306,6 +306,27 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
 }
 
 #[test]
+fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
+    let data = Mnist::synthetic(40, 20, 6);
+    let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
+    trainer.step(&data).unwrap();
+    let read_back = trainer.snapshot().params.clone();
+    let slower = TrainConfig {
+        learning_rate: 1e-4,
+        ..device_config()
+    };
+    trainer.set_config(slower).unwrap();
+    assert_eq!(trainer.snapshot().config.learning_rate, 1e-4);
+    assert_eq!(trainer.snapshot().adam.config.learning_rate, 1e-4);
+    assert_eq!(trainer.snapshot().params, read_back);
+    trainer.step(&data).unwrap();
+    let after = trainer.snapshot();
+    assert_eq!(after.adam.config.learning_rate, 1e-4);
+    assert_eq!(after.adam.step_count, 2);
+    assert_ne!(after.params, read_back);
+}
+
+#[test]
 fn a_non_finite_step_on_the_device_changes_nothing() {
     let cfg = plain(6, true);
     let (params, batch, labels) = setup(&cfg, 2, 8);

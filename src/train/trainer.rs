@@ -235,7 +235,9 @@ pub struct Trainer {
     /// weights and moments belong to (what a checkpoint falls back to if the device cannot be
     /// read).
     host_position: Option<(Progress, History, u64)>,
-    /// `snapshot` with the device's weights and moments, read at most once per step.
+    /// `snapshot` with the device's weights and moments, read at most once per step. Every
+    /// method that changes `snapshot` first calls [`Trainer::adopt_synced`], so what was read
+    /// back never goes stale.
     synced: OnceLock<TrainingSnapshot>,
     /// Why reading the device's weights back failed (reported by the next step).
     sync_error: OnceLock<String>,
@@ -341,27 +343,23 @@ impl Trainer {
         })
     }
 
-    /// Takes over weights and moments that [`Trainer::snapshot`] read back; reports a failed
-    /// read-back.
-    fn adopt_synced(&mut self) -> Result<(), TrainError> {
-        if let Some(err) = self.sync_error.take() {
-            self.synced = OnceLock::new();
-            return Err(TrainError::Device(format!(
-                "reading the weights back from the device failed: {err}"
-            )));
-        }
+    /// Takes over the weights and moments that [`Trainer::snapshot`] read back (and forgets a
+    /// failed read's fallback), before `snapshot` changes.
+    fn adopt_synced(&mut self) {
         if let Some(synced) = self.synced.take() {
-            self.snapshot.params = synced.params;
-            self.snapshot.adam = synced.adam;
-            self.host_behind = false;
-            self.host_position = None;
+            if self.sync_error.get().is_none() {
+                self.snapshot.params = synced.params;
+                self.snapshot.adam.first_moment = synced.adam.first_moment;
+                self.snapshot.adam.second_moment = synced.adam.second_moment;
+                self.host_behind = false;
+                self.host_position = None;
+            }
         }
-        Ok(())
     }
 
     /// Brings the host weights and moments up to date with the device's.
     fn bring_host_up_to_date(&mut self) -> Result<(), TrainError> {
-        self.adopt_synced()?;
+        self.adopt_synced();
         if self.host_behind {
             let snapshot = &mut self.snapshot;
             self.backend
@@ -391,6 +389,7 @@ impl Trainer {
     /// Changes the settings of the remaining run (epochs target, learning rate, limits...).
     pub fn set_config(&mut self, config: TrainConfig) -> Result<(), TrainError> {
         config.validate()?;
+        self.adopt_synced();
         if config.device != self.snapshot.config.device {
             self.bring_host_up_to_date()?;
             self.backend = Backend::new(config.device, &self.snapshot.model, &self.snapshot.params)
@@ -431,13 +430,18 @@ impl Trainer {
         }
         let steps_per_epoch = self.steps_per_epoch(&data.train);
         let batch_size = self.snapshot.config.batch_size.min(train_len);
+        self.adopt_synced();
+        if let Some(err) = self.sync_error.take() {
+            return Err(TrainError::Device(format!(
+                "reading the weights back from the device failed: {err}"
+            )));
+        }
         let started = Instant::now();
         if self.snapshot.progress.step_in_epoch == 0 {
             self.epoch_started = Some(started);
             self.epoch_train_secs = 0.0;
             self.epoch_images = 0;
         }
-        self.adopt_synced()?;
         self.fill_batch(data, train_len, batch_size);
         if self.backend.trains_on_device() && !self.host_behind {
             let snapshot = &self.snapshot;

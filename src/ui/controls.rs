@@ -280,11 +280,11 @@ fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
             (DeviceChoice::Cpu, "fast mask-aware CPU kernels"),
             (
                 DeviceChoice::CandleCpu,
-                "candle's conv2d on the CPU: slow, a cross-check of the fast kernels",
+                "the GPU code path on the CPU: slow, a check of that code",
             ),
             (
                 DeviceChoice::Cuda,
-                "candle's CUDA backend: needs a build with --features cuda and a GPU",
+                "the GPU: training stays on it; needs a build with --features cuda",
             ),
         ];
         for (choice, hint) in choices {
