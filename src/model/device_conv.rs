@@ -64,6 +64,13 @@ impl TapGather {
     /// 784, c]`, contiguous): `[images * count, taps * c]`.
     pub fn gather_positions(&self, x: &Tensor, first: usize, count: usize) -> Result<Tensor> {
         let (images, _, channels) = x.dims3()?;
+        // candle's CUDA gather counts its elements in 32 bits.
+        let values = images as u64 * (count * self.taps * channels) as u64;
+        if values > u64::from(u32::MAX) {
+            candle_core::bail!(
+                "a gather of {values} values is more than the device can index at once: use a smaller batch"
+            );
+        }
         let ids = self
             .forward
             .narrow(0, first * self.taps, count * self.taps)?;
