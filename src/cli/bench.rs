@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// [default: 28 for seed, 2 for paper].
     #[arg(long, value_name = "N")]
     naive_rows: Option<usize>,
-    /// Where training, evaluation and sampling run: cpu, candle-cpu or cuda [default: cpu].
+    /// Where training, evaluation and sampling run: cpu, candle-cpu or cuda.
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: pixelcnn_studio::train::DeviceChoice,
     /// Matmul precision on a GPU: `fp32` or `tf32` (needs --device cuda).

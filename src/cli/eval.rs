@@ -19,7 +19,7 @@ pub struct EvalArgs {
     /// Folder with the four MNIST IDX files (raw or .gz); default: the shipped copy.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Where the network runs: cpu, candle-cpu or cuda [default: cpu].
+    /// Where the network runs: cpu, candle-cpu or cuda.
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: pixelcnn_studio::train::DeviceChoice,
     /// Matmul precision on a GPU: `fp32` or `tf32` (needs --device cuda).

@@ -45,7 +45,7 @@ pub struct SampleArgs {
     #[arg(long, value_enum, default_value_t = Sampler::Fast)]
     sampler: Sampler,
     /// Where the network runs: `cpu` uses --sampler; `cuda` and `candle-cpu` run the device's
-    /// fast sampler (each layer at each position computed once, on the device) [default: cpu].
+    /// fast sampler (each layer at each position computed once, on the device).
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: DeviceChoice,
     /// Matmul precision on a GPU: `fp32` or `tf32` (needs --device cuda).
