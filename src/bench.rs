@@ -16,11 +16,13 @@ use serde::Serialize;
 use crate::data::{Mnist, IMAGE_PIXELS};
 use crate::model::sampler::sample_naive_pixels;
 use crate::model::{gemm, memory};
-use crate::model::{ClassChoice, CpuNet, ModelConfig, SampleGrid};
-use crate::train::{DeviceChoice, Driver, RunHooks, TrainConfig, TrainEvent, Trainer};
+use crate::model::{sample_fast, ClassChoice, CpuNet, ModelConfig, SampleGrid};
+use crate::train::{DeviceChoice, Driver, Precision, RunHooks, TrainConfig, TrainEvent, Trainer};
 
-/// Images per training and evaluation batch, and per sampled grid (10 x 10).
+/// Images per training and evaluation batch unless asked otherwise.
 pub const BENCH_BATCH: usize = 100;
+/// Images per sampled grid (10 x 10).
+pub const GRID_IMAGES: usize = 100;
 
 /// What to measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub struct BenchOptions {
     /// Where training, evaluation and sampling run (the straightforward sampler is always
     /// timed on the CPU kernels).
     pub device: DeviceChoice,
+    /// How a GPU multiplies f32 matrices (`tf32` needs `cuda`).
+    pub precision: Precision,
+    /// Images per training minibatch, 1..=10000.
+    pub batch_size: usize,
 }
 
 impl Default for BenchOptions {
@@ -50,6 +56,8 @@ impl Default for BenchOptions {
             skip_naive: false,
             naive_rows: None,
             device: DeviceChoice::Cpu,
+            precision: Precision::Fp32,
+            batch_size: BENCH_BATCH,
         }
     }
 }
@@ -63,8 +71,12 @@ pub struct BenchReport {
     pub conditional: bool,
     /// Where training, evaluation and sampling ran (`cpu`, `candle-cpu`, `cuda`).
     pub device: String,
-    /// Images per batch (and per sampled grid).
+    /// Matmul precision on a GPU (`fp32` or `tf32`).
+    pub precision: String,
+    /// Images per training minibatch.
     pub batch: usize,
+    /// Images per sampled grid.
+    pub grid_images: usize,
     /// Worker threads (rayon's pool).
     pub threads: usize,
     /// The GEMM kernel of the cpu device: `avx512` or `portable` (`bench --kernel`,
@@ -88,6 +100,11 @@ pub struct BenchReport {
     pub sample_grid_secs_fast: f64,
     /// Each run's fast-sampler seconds.
     pub sample_fast_runs_secs: Vec<f64>,
+    /// Median seconds to sample a 10x10 grid with the device's incremental sampler (each layer
+    /// at each position computed once, on the device); `None` on the CPU.
+    pub sample_grid_secs_device: Option<f64>,
+    /// Each run's device-sampler seconds.
+    pub sample_device_runs_secs: Vec<f64>,
     /// Seconds for a whole 10x10 grid with the straightforward sampler (784 full forward
     /// passes): measured if `naive_rows_timed` is 28, else the timed rows scaled to 28 (every
     /// pass costs the same); `None` when skipped.
@@ -114,7 +131,17 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     cfg.conditional = options.conditional;
     cfg.validate()?;
     anyhow::ensure!(options.runs > 0, "runs must be at least 1");
+    anyhow::ensure!(
+        (1..=10_000).contains(&options.batch_size),
+        "batch size {} is out of range: use 1..=10000",
+        options.batch_size
+    );
+    options
+        .precision
+        .apply(options.device)
+        .map_err(anyhow::Error::msg)?;
     let runs = options.runs;
+    let batch_size = options.batch_size;
     // The paper-sized presets are about 25 times the work per image: fewer steps per run.
     let paper = matches!(options.preset.as_str(), "paper" | "gated-large");
     let train_steps_per_run = if paper { 2 } else { 10 };
@@ -124,13 +151,13 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     // Synthetic digits (about MNIST's share of ink, so ReLU sparsity looks like real data),
     // enough that the timed steps never reach an epoch's end.
     let data = Mnist::synthetic(
-        BENCH_BATCH * (total_steps + 1),
+        batch_size * (total_steps + 1),
         BENCH_BATCH * eval_passes_per_run,
         2016,
     );
     let config = TrainConfig {
         epochs: 1,
-        batch_size: BENCH_BATCH,
+        batch_size,
         seed: 2016,
         samples_per_epoch: 0,
         device: options.device,
@@ -151,7 +178,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let mut train_runs = Vec::with_capacity(runs);
     for _ in 0..runs {
         let secs = train_steps(&mut trainer, train_steps_per_run)?;
-        train_runs.push((BENCH_BATCH * train_steps_per_run) as f64 / secs);
+        train_runs.push((batch_size * train_steps_per_run) as f64 / secs);
     }
 
     // Evaluation: the trainer's test evaluation (forward and loss, in its chunks).
@@ -164,19 +191,40 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         eval_runs.push((BENCH_BATCH * eval_passes_per_run) as f64 / secs);
     }
 
-    // Sampling a 10x10 grid: the fast sampler on the CPU; on a candle device, the device's
-    // (straightforward) sampler.
-    let draw = |seed: u64| trainer.sample(BENCH_BATCH, seed, ClassChoice::Rows, &mut |_| {});
-    std::hint::black_box(draw(0)?);
-    let mut fast_runs = Vec::with_capacity(runs);
-    for run in 0..runs {
-        let started = Instant::now();
-        std::hint::black_box(draw(run as u64 + 1)?);
-        fast_runs.push(started.elapsed().as_secs_f64());
-    }
-    let sample_grid_secs_fast = median(&fast_runs);
+    // Sampling a 10x10 grid: the fast sampler on the CPU kernels (with the trained weights), and
+    // on a device also the device's own sampler (the trainer's).
     let params = &trainer.snapshot().params;
     let net = CpuNet::new(&cfg, params);
+    let grid_labels = if cfg.conditional {
+        ClassChoice::Rows.labels(GRID_IMAGES, &mut ChaCha8Rng::seed_from_u64(0))
+    } else {
+        Vec::new()
+    };
+    let fast_runs = timed_runs(runs, |seed| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        std::hint::black_box(sample_fast(
+            &net,
+            GRID_IMAGES,
+            &grid_labels,
+            &mut rng,
+            &mut |_| {},
+        ));
+        Ok(())
+    })?;
+    let device_runs = if trainer.trains_on_device() {
+        timed_runs(runs, |seed| {
+            std::hint::black_box(trainer.sample(
+                GRID_IMAGES,
+                seed,
+                ClassChoice::Rows,
+                &mut |_| {},
+            )?);
+            Ok(())
+        })?
+    } else {
+        Vec::new()
+    };
+    let sample_grid_secs_fast = median(&fast_runs);
 
     let naive_rows = options
         .naive_rows
@@ -188,14 +236,14 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         let pixels = naive_rows * 28;
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let labels = if cfg.conditional {
-            ClassChoice::Rows.labels(BENCH_BATCH, &mut rng)
+            ClassChoice::Rows.labels(GRID_IMAGES, &mut rng)
         } else {
             Vec::new()
         };
         let secs = time_secs(|| {
             std::hint::black_box(sample_naive_pixels(
                 &net,
-                SampleGrid::blank(BENCH_BATCH),
+                SampleGrid::blank(GRID_IMAGES),
                 &labels,
                 pixels,
                 &mut rng,
@@ -209,7 +257,9 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         preset: options.preset.clone(),
         conditional: cfg.conditional,
         device: options.device.name().to_string(),
-        batch: BENCH_BATCH,
+        precision: options.precision.name().to_string(),
+        batch: batch_size,
+        grid_images: GRID_IMAGES,
         threads: rayon::current_num_threads(),
         kernel: gemm::kernel_description(gemm::kernel()).to_string(),
         runs,
@@ -221,12 +271,14 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         eval_runs_images_per_sec: eval_runs,
         sample_grid_secs_fast,
         sample_fast_runs_secs: fast_runs,
+        sample_grid_secs_device: (!device_runs.is_empty()).then(|| median(&device_runs)),
+        sample_device_runs_secs: device_runs,
         sample_grid_secs_naive,
         naive_rows_timed: if options.skip_naive { 0 } else { naive_rows },
         naive_secs_timed,
         fast_sampler_speedup: sample_grid_secs_naive.map(|naive| naive / sample_grid_secs_fast),
         peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
-        estimated_peak_mib: estimated_peak_mib(&cfg),
+        estimated_peak_mib: estimated_peak_mib(&cfg, batch_size),
     })
 }
 
@@ -234,16 +286,18 @@ impl BenchReport {
     /// A few human-readable lines.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "preset {}{} | batch {} | {} threads | {} kernel | median of {} runs\n\
+            "preset {}{} | device {} ({}) | batch {} | {} threads | {} kernel | median of {} runs\n\
              train   {:>9.1} images/s\n\
              eval    {:>9.1} images/s\n\
-             sample  {:>9.3} s per 10x10 grid (fast sampler)\n",
+             sample  {:>9.3} s per 10x10 grid, fast sampler on the CPU kernels\n",
             self.preset,
             if self.conditional {
                 " (conditional)"
             } else {
                 ""
             },
+            self.device,
+            self.precision,
             self.batch,
             self.threads,
             self.kernel,
@@ -252,6 +306,11 @@ impl BenchReport {
             self.eval_images_per_sec,
             self.sample_grid_secs_fast,
         );
+        if let Some(device) = self.sample_grid_secs_device {
+            out.push_str(&format!(
+                "        {device:>9.3} s per 10x10 grid, the device's incremental sampler\n"
+            ));
+        }
         if let (Some(naive), Some(speedup)) =
             (self.sample_grid_secs_naive, self.fast_sampler_speedup)
         {
@@ -289,12 +348,27 @@ impl RunHooks for StepBudget {
     }
 }
 
+/// After one untimed warm-up, `runs` timed calls of `body` (given the run's number as a seed).
+fn timed_runs(
+    runs: usize,
+    mut body: impl FnMut(u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    body(0)?;
+    (1..=runs as u64)
+        .map(|seed| {
+            let started = Instant::now();
+            body(seed)?;
+            Ok(started.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
 /// The memory estimate of this benchmark's work, MiB.
-fn estimated_peak_mib(cfg: &ModelConfig) -> f64 {
+fn estimated_peak_mib(cfg: &ModelConfig, batch_size: usize) -> f64 {
     // Evaluation passes of one batch, no test set kept.
     let work = memory::Workload {
         eval_images: BENCH_BATCH,
-        ..memory::Workload::training(BENCH_BATCH, BENCH_BATCH, 0)
+        ..memory::Workload::training(batch_size, GRID_IMAGES, 0)
     };
     memory::estimate(cfg, &work).training_bytes() as f64 / (1024.0 * 1024.0)
 }

@@ -23,13 +23,19 @@ pub struct BenchArgs {
     /// [default: 28 for seed, 2 for paper].
     #[arg(long, value_name = "N")]
     naive_rows: Option<usize>,
-    /// Where training, evaluation and sampling run: cpu, candle-cpu or cuda [default: cpu].
+    /// Where training, evaluation and sampling run: cpu, candle-cpu or cuda.
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: pixelcnn_studio::train::DeviceChoice,
     /// GEMM kernel of the cpu device: `auto` (AVX-512 where the CPU has it) or `portable`
     /// [default: PIXELCNN_KERNEL, else auto].
     #[arg(long, value_name = "KERNEL", value_parser = Kernel::parse)]
     kernel: Option<Kernel>,
+    /// Matmul precision on a GPU: `fp32` or `tf32` (needs --device cuda).
+    #[arg(long, value_name = "P", value_parser = super::train::parse_precision, default_value = "fp32")]
+    precision: pixelcnn_studio::train::Precision,
+    /// Images per training and evaluation batch (the sampled grid stays 10x10).
+    #[arg(long, default_value_t = pixelcnn_studio::bench::BENCH_BATCH, value_name = "N")]
+    batch_size: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -46,6 +52,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         skip_naive: args.skip_naive,
         naive_rows: args.naive_rows,
         device: args.device,
+        precision: args.precision,
+        batch_size: args.batch_size,
     })?;
     if args.json {
         super::print_json(&serde_json::to_value(&report)?)

@@ -19,15 +19,21 @@ pub struct EvalArgs {
     /// Folder with the four MNIST IDX files (raw or .gz); default: the shipped copy.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Where the network runs: cpu, candle-cpu or cuda [default: cpu].
+    /// Where the network runs: cpu, candle-cpu or cuda.
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: pixelcnn_studio::train::DeviceChoice,
+    /// Matmul precision on a GPU: `fp32` or `tf32` (needs --device cuda).
+    #[arg(long, value_name = "P", value_parser = super::train::parse_precision, default_value = "fp32")]
+    precision: pixelcnn_studio::train::Precision,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    args.precision
+        .apply(args.device)
+        .map_err(anyhow::Error::msg)?;
     let mut snapshot = checkpoint::load(&args.checkpoint)?;
     snapshot.config.device = args.device;
     let data = super::load_data(args.data.as_deref())?;

@@ -46,10 +46,13 @@ pub struct SampleArgs {
     /// Sampler to use.
     #[arg(long, value_enum, default_value_t = Sampler::Fast)]
     sampler: Sampler,
-    /// Where the network runs: `cpu` uses --sampler; `candle-cpu` and `cuda` run the
-    /// straightforward sampler through candle on that device [default: cpu].
+    /// Where the network runs: `cpu` uses --sampler; `cuda` and `candle-cpu` run the device's
+    /// fast sampler (each layer at each position computed once, on the device).
     #[arg(long, value_name = "DEVICE", value_parser = super::train::parse_device, default_value = "cpu")]
     device: DeviceChoice,
+    /// Matmul precision on a GPU: `fp32` or `tf32` (needs --device cuda).
+    #[arg(long, value_name = "P", value_parser = super::train::parse_precision, default_value = "fp32")]
+    precision: pixelcnn_studio::train::Precision,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -62,6 +65,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         "--count {} is not a square number between 1 and 10000 (try 100)",
         args.count
     );
+    args.precision
+        .apply(args.device)
+        .map_err(anyhow::Error::msg)?;
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let choice = args.class.map(ClassChoice::Digit).or(args.classes);
     anyhow::ensure!(

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::train::metrics_csv::write_history_csv;
 use pixelcnn_studio::train::{
-    bits_per_dim, default_learning_rate, nats_per_image, DeviceChoice, Driver, RunHooks,
+    bits_per_dim, default_learning_rate, nats_per_image, DeviceChoice, Driver, Precision, RunHooks,
     RunOutcome, TrainConfig, TrainEvent, Trainer,
 };
 
@@ -60,8 +60,8 @@ pub struct TrainArgs {
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]
     samples_dir: Option<PathBuf>,
-    /// Where the network runs: `cpu` (fast kernels), `candle-cpu` (candle's conv2d, a slow
-    /// cross-check) or `cuda` (needs a build with `--features cuda`) [default: cpu].
+    /// Where the network runs: `cpu` (fast kernels), `cuda` (the GPU path; needs a build with
+    /// `--features cuda`) or `candle-cpu` (the GPU path on the CPU: slow, a check) [default: cpu].
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
     device: Option<DeviceChoice>,
     /// Stop training after this many seconds of wall clock (steps, evaluations and grids
@@ -69,6 +69,9 @@ pub struct TrainArgs {
     /// test cost) and write `--out`.
     #[arg(long, value_name = "SECS")]
     time_limit: Option<f64>,
+    /// Matmul precision on a GPU: `fp32` or `tf32` (tensor cores; needs --device cuda).
+    #[arg(long, value_name = "P", value_parser = parse_precision, default_value = "fp32")]
+    precision: Precision,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -77,6 +80,11 @@ pub struct TrainArgs {
 /// Parses `--device`.
 pub fn parse_device(name: &str) -> Result<DeviceChoice, String> {
     DeviceChoice::parse(name)
+}
+
+/// Parses `--precision`.
+pub fn parse_precision(name: &str) -> Result<Precision, String> {
+    Precision::parse(name)
 }
 
 impl TrainArgs {
@@ -126,6 +134,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             Trainer::new(model, config)?
         }
     };
+    args.precision
+        .apply(trainer.config().device)
+        .map_err(anyhow::Error::msg)?;
     if let Some(dir) = &args.samples_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the samples folder failed: {}", dir.display()))?;

@@ -234,7 +234,7 @@ fn exp_approx(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
+    p = p * r + 0.5; // Cephes' 5.0000001e-1, which is 0.5 in f32
     let e = p * r * r + r + 1.0;
     // `big`'s low mantissa bits hold n (its exponent is that of 1.5 * 2^23): 2^n from integer
     // arithmetic on the bits, which vectorizes (a float-to-int conversion would not).

@@ -1,11 +1,16 @@
 //! The PixelCNN: configuration, masks, parameters, the fast CPU networks (plain and gated), the
-//! candle reference networks and the samplers.
+//! candle reference networks, the device network (a GPU's, tested on candle's CPU) and the
+//! samplers.
 
 pub mod candle_net;
 pub mod config;
 pub mod conv_kernels;
 pub mod conv_spec;
 pub mod cpu_net;
+pub mod device_conv;
+pub mod device_layout;
+pub mod device_net;
+pub mod device_sampler;
 pub mod epilogue;
 mod gated_net;
 pub mod gated_spec;
@@ -21,6 +26,7 @@ pub use candle_net::PixelCnn;
 pub use config::{ConfigError, LayerKind, LayerSpec, ModelConfig, ModelFamily, PRESET_NAMES};
 pub use conv_spec::{ConvSpec, Tap};
 pub use cpu_net::CpuNet;
+pub use device_net::DeviceNet;
 pub use gated_spec::{GatedLayerSpec, GatedSpec, CLASS_COUNT};
 pub use mask::{Mask, MaskKind};
 pub use params::{ConvParams, ConvSlots, NamedTensor, ParamLayout, Params};

@@ -1,16 +1,22 @@
-//! Where the network runs: the fast CPU kernels, or candle's reference formulation on a candle
-//! device (CPU for checking, CUDA with the `cuda` feature).
+//! Where the network runs: the fast CPU kernels, or the device network ([`DeviceNet`]) on a
+//! candle device (a CUDA GPU with the `cuda` feature; candle's CPU backend, which is how the
+//! tests exercise the GPU code). A training step is one call ([`Backend::train_step`]); on a
+//! device it keeps the weights, the gradients and Adam's moments there, and only the loss comes
+//! back, so the host copies of the weights and moments fall behind until
+//! [`Backend::download`] brings them up to date.
 
 use std::ops::ControlFlow;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::optimizer::{clip_gradients, Adam, DeviceAdam};
+use super::trainer::GRADIENT_CLIP;
 use crate::data::IMAGE_PIXELS;
-use crate::model::candle_net::bce_with_logits;
-use crate::model::epilogue::sigmoid;
-use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, PixelCnn, SampleGrid};
+use crate::model::device_net::DeviceNet;
+use crate::model::device_sampler::sample_device;
+use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, SampleGrid};
 
 /// The compute device a user picks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,9 +24,10 @@ pub enum DeviceChoice {
     /// The fast CPU kernels (mask-aware im2col + GEMM).
     #[default]
     Cpu,
-    /// candle's conv2d formulation on the CPU: slow, a cross-check of the fast kernels.
+    /// The GPU code path (gathered-tap convolutions, device Adam, device sampler) on candle's
+    /// CPU backend: slow, a check of that code without a GPU.
     CandleCpu,
-    /// candle's conv2d formulation on the first CUDA GPU (needs the `cuda` feature).
+    /// The GPU code path on the first CUDA GPU (needs the `cuda` feature).
     Cuda,
 }
 
@@ -47,19 +54,100 @@ impl DeviceChoice {
     }
 }
 
-/// The network on its device.
-pub enum Backend {
-    /// The fast CPU network (boxed: it carries its reusable buffers).
-    Cpu(Box<CpuNet>),
-    /// candle's reference network.
-    Candle(CandleBackend),
+/// How a CUDA GPU multiplies f32 matrices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    /// Full f32 (the default; what the CPU computes, for comparisons to 1e-6).
+    #[default]
+    Fp32,
+    /// TF32 tensor cores in cuBLAS (10-bit mantissa products, f32 sums), as PyTorch uses by
+    /// default for convolutions: faster, about 1e-3 relative error per product.
+    Tf32,
 }
 
-/// candle's network with its variables and device.
-pub struct CandleBackend {
-    model: PixelCnn,
-    vars: Vec<Var>,
-    device: Device,
+impl Precision {
+    /// Parses `fp32` or `tf32`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "fp32" => Ok(Precision::Fp32),
+            "tf32" => Ok(Precision::Tf32),
+            other => Err(format!("unknown precision '{other}': use fp32 or tf32")),
+        }
+    }
+
+    /// The name [`Precision::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+        }
+    }
+
+    /// Makes this process's CUDA matmuls use this precision (candle's cuBLAS setting, which is
+    /// global). TF32 exists only on a GPU: asking for it on another device is refused.
+    ///
+    /// # Errors
+    /// `tf32` with a device other than `cuda`.
+    pub fn apply(self, device: DeviceChoice) -> Result<(), String> {
+        if self == Precision::Tf32 && device != DeviceChoice::Cuda {
+            return Err(format!(
+                "--precision tf32 needs --device cuda: TF32 is a GPU tensor-core mode, and {} computes in fp32",
+                device.name()
+            ));
+        }
+        candle_core::cuda::set_gemm_reduced_precision_f32(self == Precision::Tf32);
+        Ok(())
+    }
+}
+
+/// Why a training step did not update the weights (the weights and Adam's state are
+/// unchanged in every case).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepError {
+    /// The minibatch loss is NaN or infinite.
+    NonFiniteLoss(f64),
+    /// A gradient is NaN or infinite (the loss is finite).
+    NonFiniteGradient,
+    /// Adam's update would make this parameter tensor (or its moments) NaN or infinite.
+    NonFiniteUpdate(String),
+    /// The device failed or the input was refused.
+    Device(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::NonFiniteLoss(loss) => write!(f, "the loss became {loss}"),
+            StepError::NonFiniteGradient => {
+                f.write_str("a gradient became NaN or infinite (the loss was finite)")
+            }
+            StepError::NonFiniteUpdate(tensor) => write!(
+                f,
+                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
+            ),
+            StepError::Device(message) => f.write_str(message),
+        }
+    }
+}
+
+/// The network on its device.
+pub enum Backend {
+    /// The fast CPU network and a gradient buffer (boxed: they are large).
+    Cpu(Box<CpuBackend>),
+    /// The device network, trained in place on its device.
+    Device(Box<DeviceBackend>),
+}
+
+/// The fast CPU network with its gradient buffer.
+pub struct CpuBackend {
+    net: CpuNet,
+    grads: Option<Params>,
+}
+
+/// The device network and, once it has trained, Adam's moments on the device.
+pub struct DeviceBackend {
+    net: DeviceNet,
+    adam: Option<DeviceAdam>,
 }
 
 fn candle_err(err: candle_core::Error) -> String {
@@ -74,7 +162,12 @@ impl Backend {
         params: &Params,
     ) -> Result<Backend, String> {
         let device = match choice {
-            DeviceChoice::Cpu => return Ok(Backend::Cpu(Box::new(CpuNet::new(cfg, params)))),
+            DeviceChoice::Cpu => {
+                return Ok(Backend::Cpu(Box::new(CpuBackend {
+                    net: CpuNet::new(cfg, params),
+                    grads: None,
+                })))
+            }
             DeviceChoice::CandleCpu => Device::Cpu,
             DeviceChoice::Cuda => {
                 if !candle_core::utils::cuda_is_available() {
@@ -88,38 +181,47 @@ impl Backend {
                 })?
             }
         };
-        let (model, vars) = PixelCnn::from_params(cfg, params, &device).map_err(candle_err)?;
-        Ok(Backend::Candle(CandleBackend {
-            model,
-            vars,
-            device,
-        }))
+        let net = DeviceNet::new(cfg, params, &device).map_err(candle_err)?;
+        Ok(Backend::Device(Box::new(DeviceBackend { net, adam: None })))
     }
 
-    /// Makes the network use `params`.
+    /// Makes the network use `params` and Adam's moments `adam` (a state restored from the
+    /// host: a device forgets its own moments and takes these at its next step).
+    pub fn load_state(&mut self, params: &Params) -> Result<(), String> {
+        if let Backend::Device(dev) = self {
+            dev.adam = None;
+        }
+        self.set_params(params)
+    }
+
+    /// Makes the network use `params` (Adam's moments are not touched).
     pub fn set_params(&mut self, params: &Params) -> Result<(), String> {
         match self {
-            Backend::Cpu(net) => {
-                net.set_params(params);
+            Backend::Cpu(cpu) => {
+                cpu.net.set_params(params);
                 Ok(())
             }
-            Backend::Candle(c) => {
-                for (var, t) in c.vars.iter().zip(&params.tensors) {
-                    let value = Tensor::from_slice(&t.data, t.shape.as_slice(), &c.device)
-                        .map_err(candle_err)?;
-                    var.set(&value).map_err(candle_err)?;
-                }
-                Ok(())
-            }
+            Backend::Device(dev) => dev.net.set_params(params).map_err(candle_err),
+        }
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &ModelConfig {
+        match self {
+            Backend::Cpu(cpu) => cpu.net.config(),
+            Backend::Device(dev) => dev.net.config(),
         }
     }
 
     /// Whether the model reads a digit label per image.
     pub fn is_conditional(&self) -> bool {
-        match self {
-            Backend::Cpu(net) => net.config().conditional,
-            Backend::Candle(c) => c.model.is_conditional(),
-        }
+        self.config().conditional
+    }
+
+    /// Whether [`Backend::train_step`] leaves the host weights and moments behind (a device
+    /// backend: [`Backend::download`] brings them up to date).
+    pub fn trains_on_device(&self) -> bool {
+        matches!(self, Backend::Device(_))
     }
 
     /// Refuses a label list that does not give a conditional model one digit per image.
@@ -143,8 +245,9 @@ impl Backend {
         Ok(())
     }
 
-    /// Mean BCE (nats per pixel) of `batch` and its gradients into `grads`; `labels` (one digit
-    /// per image) are read by conditional models only.
+    /// Mean BCE (nats per pixel) of `batch` and its gradients into `grads` (on a device they
+    /// are downloaded: for checks, not for training); `labels` (one digit per image) are read
+    /// by conditional models only.
     pub fn loss_and_grads(
         &mut self,
         batch: &[f32],
@@ -153,27 +256,66 @@ impl Backend {
     ) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(net) => Ok(net.loss_and_grads(batch, labels, grads)),
-            Backend::Candle(c) => {
-                let x = c.images(batch)?;
-                let y = c.labels(labels)?;
-                let loss =
-                    bce_with_logits(&c.model.forward(&x, y.as_ref()).map_err(candle_err)?, &x)
-                        .map_err(candle_err)?;
-                let store = loss.backward().map_err(candle_err)?;
-                for (var, grad) in c.vars.iter().zip(grads.tensors.iter_mut()) {
-                    match store.get(var.as_tensor()) {
-                        Some(g) => {
-                            grad.data = g
-                                .flatten_all()
-                                .and_then(|g| g.to_vec1::<f32>())
-                                .map_err(candle_err)?
-                        }
-                        None => grad.data.fill(0.0),
-                    }
-                }
-                loss.to_scalar::<f32>().map(f64::from).map_err(candle_err)
+            Backend::Cpu(cpu) => Ok(cpu.net.loss_and_grads(batch, labels, grads)),
+            Backend::Device(dev) => {
+                let net = &dev.net;
+                let (losses, flat) = net
+                    .upload_batch(batch, labels)
+                    .and_then(|b| net.loss_and_grads(&b))
+                    .map_err(candle_err)?;
+                let flat: Vec<f32> = flat.to_vec1().map_err(candle_err)?;
+                // Unused taps have no gradient: zero, as on the CPU.
+                grads.fill_zero();
+                net.layout().scatter(&flat, grads)?;
+                mean_loss(&losses, batch.len())
             }
+        }
+    }
+
+    /// One training step on `batch`: the loss and its gradients, the gradients clipped to
+    /// [`GRADIENT_CLIP`], one Adam update. Returns the minibatch's mean BCE, nats per pixel.
+    ///
+    /// On the CPU `params` and `adam` are updated. On a device the step happens there: only
+    /// `adam.step_count` moves on the host, and `params` and Adam's moments are brought up to date
+    /// by [`Backend::download`] (the device takes them from the host at its first step).
+    ///
+    /// # Errors
+    /// [`StepError::NonFinite`] when the loss or a gradient is not finite: nothing was updated.
+    pub fn train_step(
+        &mut self,
+        batch: &[f32],
+        labels: &[u8],
+        params: &mut Params,
+        adam: &mut Adam,
+    ) -> Result<f64, StepError> {
+        self.check_labels(batch, labels)
+            .map_err(StepError::Device)?;
+        match self {
+            Backend::Cpu(cpu) => {
+                let grads = cpu.grads.get_or_insert_with(|| params.zeros_like());
+                let loss = cpu.net.loss_and_grads(batch, labels, grads);
+                if !loss.is_finite() {
+                    return Err(StepError::NonFiniteLoss(loss));
+                }
+                if !grads.all_finite() {
+                    return Err(StepError::NonFiniteGradient);
+                }
+                clip_gradients(grads, GRADIENT_CLIP);
+                adam.try_step(params, grads)
+                    .map_err(|update| StepError::NonFiniteUpdate(update.tensor))?;
+                cpu.net.set_params(params);
+                Ok(loss)
+            }
+            Backend::Device(dev) => dev.train_step(batch, labels, adam),
+        }
+    }
+
+    /// Copies the device's weights and Adam's moments into `params` and `adam` (nothing to do
+    /// on the CPU, whose host copies are the weights).
+    pub fn download(&self, params: &mut Params, adam: &mut Adam) -> Result<(), String> {
+        match self {
+            Backend::Cpu(_) => Ok(()),
+            Backend::Device(dev) => dev.download(params, adam).map_err(candle_err),
         }
     }
 
@@ -181,22 +323,22 @@ impl Backend {
     pub fn loss(&self, batch: &[f32], labels: &[u8]) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(net) => Ok(net.loss(batch, labels)),
-            Backend::Candle(c) => {
-                let x = c.images(batch)?;
-                let y = c.labels(labels)?;
-                let logits = c.model.forward(&x, y.as_ref()).map_err(candle_err)?;
-                bce_with_logits(&logits, &x)
-                    .and_then(|l| l.to_scalar::<f32>())
-                    .map(f64::from)
-                    .map_err(candle_err)
+            Backend::Cpu(cpu) => Ok(cpu.net.loss(batch, labels)),
+            Backend::Device(dev) => {
+                let net = &dev.net;
+                let losses = net
+                    .upload_batch(batch, labels)
+                    .and_then(|b| net.image_losses(&b))
+                    .map_err(candle_err)?;
+                mean_loss(&losses, batch.len())
             }
         }
     }
 
-    /// Draws `count` samples: the fast incremental sampler on the CPU, the straightforward one
-    /// (a forward pass per pixel) on a candle device. `labels`: the digit of each sample
-    /// (conditional models).
+    /// Draws `count` samples with the fast sampler of the backend: the incremental CPU sampler,
+    /// or its counterpart on the device (each position of each layer computed once there too).
+    /// `labels`: the digit of each sample (conditional models). `progress` sees the canvas
+    /// after each image row.
     pub fn sample<R: Rng>(
         &self,
         count: usize,
@@ -221,37 +363,85 @@ impl Backend {
     ) -> Result<SampleGrid, String> {
         let blank = SampleGrid::blank(count);
         self.check_labels(&blank.pixels, labels)?;
-        match self {
-            Backend::Cpu(net) => {
-                let (grid, probabilities) = sample_fast_while(net, count, labels, rng, control);
-                check_probabilities(&probabilities)?;
-                Ok(grid)
+        let (grid, probabilities) = match self {
+            Backend::Cpu(cpu) => sample_fast_while(&cpu.net, count, labels, rng, control),
+            Backend::Device(dev) => {
+                sample_device(&dev.net, count, labels, rng, control).map_err(candle_err)?
             }
-            Backend::Candle(c) => {
-                let mut grid = blank;
-                let y = c.labels(labels)?;
-                for pos in 0..IMAGE_PIXELS {
-                    let x = c.images(&grid.pixels)?;
-                    let logits: Vec<f32> = c
-                        .model
-                        .forward(&x, y.as_ref())
-                        .and_then(|l| l.flatten_all())
-                        .and_then(|l| l.to_vec1())
-                        .map_err(candle_err)?;
-                    for image in 0..count {
-                        let p = sigmoid(logits[image * IMAGE_PIXELS + pos]);
-                        check_probabilities(&[p])?;
-                        let pixel = if rng.random::<f32>() < p { 1.0 } else { 0.0 };
-                        grid.pixels[image * IMAGE_PIXELS + pos] = pixel;
-                    }
-                    grid.pixels_done = pos + 1;
-                    if (pos + 1) % 28 == 0 && control(&grid).is_break() {
-                        break;
-                    }
-                }
-                Ok(grid)
+        };
+        check_probabilities(&probabilities)?;
+        Ok(grid)
+    }
+}
+
+impl DeviceBackend {
+    fn train_step(
+        &mut self,
+        batch: &[f32],
+        labels: &[u8],
+        adam: &mut Adam,
+    ) -> Result<f64, StepError> {
+        let device_err = |err: candle_core::Error| StepError::Device(candle_err(err));
+        let net = &self.net;
+        let uploaded = net.upload_batch(batch, labels).map_err(device_err)?;
+        let (losses, grads) = net.loss_and_grads(&uploaded).map_err(device_err)?;
+        // One download: the per-image losses and a probe that is 0 when every gradient is
+        // finite and NaN otherwise (inf - inf and NaN - NaN are NaN).
+        #[allow(clippy::eq_op)] // g - g is the point: 0 for finite g only
+        let probe = (&grads - &grads)
+            .and_then(|d| d.sum_all())
+            .and_then(|s| s.to_dtype(DType::F64))
+            .and_then(|s| s.reshape(1))
+            .map_err(device_err)?;
+        let values: Vec<f64> = Tensor::cat(&[&losses, &probe], 0)
+            .and_then(|t| t.to_vec1())
+            .map_err(device_err)?;
+        let (image_losses, probe) = values.split_at(values.len().saturating_sub(1));
+        let loss = image_losses.iter().sum::<f64>() / batch.len().max(1) as f64;
+        if !loss.is_finite() {
+            return Err(StepError::NonFiniteLoss(loss));
+        }
+        if probe.first().is_none_or(|p| !p.is_finite()) {
+            return Err(StepError::NonFiniteGradient);
+        }
+        if self.adam.is_none() {
+            let layout = net.layout();
+            let upload = |moment: &Params| -> Result<Tensor, StepError> {
+                let flat = layout.gather(moment).map_err(StepError::Device)?;
+                Tensor::from_vec(flat, layout.len(), net.device()).map_err(device_err)
+            };
+            let first = upload(&adam.first_moment)?;
+            let second = upload(&adam.second_moment)?;
+            self.adam = Some(DeviceAdam::new(first, second, GRADIENT_CLIP).map_err(device_err)?);
+        }
+        let Some(device_adam) = self.adam.as_mut() else {
+            return Err(StepError::Device("Adam's moments are missing".into()));
+        };
+        let step = adam.step_count + 1;
+        let updated = device_adam
+            .step(self.net.params(), &grads, &adam.config, step)
+            .map_err(device_err)?;
+        self.net.set_flat_params(updated).map_err(device_err)?;
+        adam.step_count = step;
+        Ok(loss)
+    }
+
+    fn download(&self, params: &mut Params, adam: &mut Adam) -> candle_core::Result<()> {
+        self.net.download(params)?;
+        if let Some(device_adam) = &self.adam {
+            let layout = self.net.layout();
+            let (first, second) = device_adam.moments();
+            for (moment, host) in [
+                (first, &mut adam.first_moment),
+                (second, &mut adam.second_moment),
+            ] {
+                let flat: Vec<f32> = moment.to_vec1()?;
+                layout
+                    .scatter(&flat, host)
+                    .map_err(candle_core::Error::Msg)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -266,20 +456,8 @@ pub fn check_probabilities(probabilities: &[f32]) -> Result<(), String> {
     }
 }
 
-impl CandleBackend {
-    fn images(&self, pixels: &[f32]) -> Result<Tensor, String> {
-        let batch = pixels.len() / IMAGE_PIXELS;
-        Tensor::from_slice(pixels, (batch, 1, 28, 28), &self.device).map_err(candle_err)
-    }
-
-    /// The labels as a `[batch]` u32 tensor, for conditional models only.
-    fn labels(&self, labels: &[u8]) -> Result<Option<Tensor>, String> {
-        if !self.model.is_conditional() {
-            return Ok(None);
-        }
-        let digits: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
-        Tensor::from_vec(digits, labels.len(), &self.device)
-            .map(Some)
-            .map_err(candle_err)
-    }
+/// The mean per pixel of per-image loss sums (`[images]` f64) over `values` pixels.
+fn mean_loss(losses: &Tensor, values: usize) -> Result<f64, String> {
+    let sums: Vec<f64> = losses.to_vec1().map_err(candle_err)?;
+    Ok(sums.iter().sum::<f64>() / values.max(1) as f64)
 }

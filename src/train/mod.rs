@@ -9,14 +9,14 @@ pub mod metrics_csv;
 pub mod optimizer;
 pub mod trainer;
 
-pub use backend::{Backend, DeviceChoice};
+pub use backend::{Backend, DeviceChoice, Precision, StepError};
 pub use driver::{
     preview_seed, Driver, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp, TrainEvent,
 };
 pub use metrics::{
     bits_per_dim, nats_per_image, EpochRecord, History, SettingsRecord, StepHistory, StepPoint,
 };
-pub use optimizer::{Adam, AdamConfig, NonFiniteUpdate};
+pub use optimizer::{Adam, AdamConfig, DeviceAdam, NonFiniteUpdate};
 pub use trainer::{
     default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, NonFiniteValue, Progress,
     StepReport, TrainConfig, TrainError, Trainer, TrainingSnapshot,

@@ -1,5 +1,8 @@
-//! Adam with its moments and step count in the open, so a checkpoint can save and restore them.
+//! Adam with its moments and step count in the open, so a checkpoint can save and restore them;
+//! and the same update on a candle device ([`DeviceAdam`]), over one flat parameter vector, for
+//! training that keeps everything on a GPU.
 
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Params;
@@ -136,6 +139,89 @@ impl Update {
             m,
             v,
         )
+    }
+}
+
+/// Adam's moments on a candle device, each one flat vector shaped like a device parameter vector:
+/// the arithmetic of [`Adam::step`] and [`clip_gradients`] as a few whole-vector operations.
+/// The step count and the hyper-parameters stay with the host [`Adam`].
+#[derive(Clone, Debug)]
+pub struct DeviceAdam {
+    first_moment: Tensor,
+    second_moment: Tensor,
+    /// `[1]` tensors holding `-limit` and `limit` of the gradient clipping.
+    clip_bounds: (Tensor, Tensor),
+}
+
+impl DeviceAdam {
+    /// Moments from flat vectors already on the device; gradients are clipped to `[-clip, clip]`.
+    ///
+    /// # Errors
+    /// The two moments differ in shape, or the bounds cannot be placed on their device.
+    pub fn new(
+        first_moment: Tensor,
+        second_moment: Tensor,
+        clip: f32,
+    ) -> candle_core::Result<DeviceAdam> {
+        if first_moment.dims() != second_moment.dims() {
+            candle_core::bail!(
+                "Adam's moments differ in shape: {:?} and {:?}",
+                first_moment.dims(),
+                second_moment.dims()
+            );
+        }
+        let device = first_moment.device().clone();
+        let clip_bounds = (
+            Tensor::from_vec(vec![-clip], 1, &device)?,
+            Tensor::from_vec(vec![clip], 1, &device)?,
+        );
+        Ok(DeviceAdam {
+            first_moment,
+            second_moment,
+            clip_bounds,
+        })
+    }
+
+    /// Zero moments for `len` parameters on `device`.
+    pub fn zeros(len: usize, device: &Device, clip: f32) -> candle_core::Result<DeviceAdam> {
+        let zeros = Tensor::zeros(len, candle_core::DType::F32, device)?;
+        DeviceAdam::new(zeros.clone(), zeros, clip)
+    }
+
+    /// The first and second moments.
+    pub fn moments(&self) -> (&Tensor, &Tensor) {
+        (&self.first_moment, &self.second_moment)
+    }
+
+    /// Clips `grads` and returns `params` after one update, the `step`-th (counted from 1), with
+    /// the hyper-parameters of `config`: `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+    /// `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, in f32 as on the host.
+    pub fn step(
+        &mut self,
+        params: &Tensor,
+        grads: &Tensor,
+        config: &AdamConfig,
+        step: u64,
+    ) -> candle_core::Result<Tensor> {
+        let shape = grads.shape();
+        let (low, high) = &self.clip_bounds;
+        let g = grads
+            .maximum(&low.broadcast_as(shape)?)?
+            .minimum(&high.broadcast_as(shape)?)?;
+        let t = i32::try_from(step).unwrap_or(i32::MAX);
+        let step_size = (config.learning_rate / (1.0 - config.beta1.powi(t))) as f32;
+        let v_correction = (1.0 - config.beta2.powi(t)).sqrt() as f32;
+        let (beta1, beta2, eps) = (config.beta1 as f32, config.beta2 as f32, config.eps as f32);
+        let f = f64::from;
+        self.first_moment =
+            (self.first_moment.affine(f(beta1), 0.0)? + g.affine(f(1.0 - beta1), 0.0)?)?;
+        self.second_moment =
+            (self.second_moment.affine(f(beta2), 0.0)? + g.sqr()?.affine(f(1.0 - beta2), 0.0)?)?;
+        let denominator = self
+            .second_moment
+            .sqrt()?
+            .affine(f(1.0 / v_correction), f(eps))?;
+        params - (self.first_moment.affine(f(step_size), 0.0)? / denominator)?
     }
 }
 

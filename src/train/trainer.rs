@@ -4,6 +4,7 @@
 //! them together is [`super::driver::Driver`]; nothing here prints.
 
 use std::ops::ControlFlow;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -12,9 +13,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::backend::{Backend, DeviceChoice};
+use super::backend::{Backend, DeviceChoice, StepError};
 use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
-use super::optimizer::{clip_gradients, Adam, AdamConfig};
+use super::optimizer::{Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::memory::{self, MemoryError};
 use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
@@ -268,10 +269,25 @@ impl Evaluation {
 }
 
 /// Owns a model, its optimizer and the run's state.
+///
+/// On a device backend the weights and Adam's moments live on the device while training: the
+/// host copies in `snapshot` fall behind, and [`Trainer::snapshot`] reads the device's back
+/// (once per step, and only when asked: for a checkpoint or a look at the weights).
 pub struct Trainer {
     snapshot: TrainingSnapshot,
     backend: Backend,
-    grads: Params,
+    /// Whether the backend's weights and moments are ahead of `snapshot`'s.
+    host_behind: bool,
+    /// While `host_behind`: the progress, history and Adam step count that `snapshot`'s
+    /// weights and moments belong to (what a checkpoint falls back to if the device cannot be
+    /// read).
+    host_position: Option<(Progress, History, u64)>,
+    /// `snapshot` with the device's weights and moments, read at most once per step. Every
+    /// method that changes `snapshot` first calls [`Trainer::adopt_synced`], so what was read
+    /// back never goes stale.
+    synced: OnceLock<TrainingSnapshot>,
+    /// Why reading the device's weights back failed (reported by the next step).
+    sync_error: OnceLock<String>,
     batch: Vec<f32>,
     /// The digit of each image of `batch`.
     batch_labels: Vec<u8>,
@@ -333,11 +349,13 @@ impl Trainer {
         check_resident_memory(&snapshot.model, &snapshot.config)?;
         let backend = Backend::new(snapshot.config.device, &snapshot.model, &snapshot.params)
             .map_err(TrainError::Device)?;
-        let grads = snapshot.params.zeros_like();
         Ok(Trainer {
             snapshot,
             backend,
-            grads,
+            host_behind: false,
+            host_position: None,
+            synced: OnceLock::new(),
+            sync_error: OnceLock::new(),
             batch: Vec::new(),
             batch_labels: Vec::new(),
             epoch_order: None,
@@ -352,9 +370,67 @@ impl Trainer {
         })
     }
 
-    /// The full state, for a checkpoint.
+    /// The full state, for a checkpoint. After device training the weights and Adam's moments
+    /// are read back from the device here (at most once per step). Should that fail (a lost
+    /// GPU), this is the last state the host holds, with the progress and history it belongs
+    /// to, so a checkpoint written from it still resumes correctly; the next step reports the
+    /// failure.
     pub fn snapshot(&self) -> &TrainingSnapshot {
-        &self.snapshot
+        if !self.host_behind {
+            return &self.snapshot;
+        }
+        self.synced.get_or_init(|| {
+            let mut current = self.snapshot.clone();
+            match self
+                .backend
+                .download(&mut current.params, &mut current.adam)
+            {
+                Ok(()) => current,
+                Err(err) => {
+                    let _ = self.sync_error.set(err);
+                    let mut fallback = self.snapshot.clone();
+                    if let Some((progress, history, step_count)) = &self.host_position {
+                        fallback.progress = progress.clone();
+                        fallback.history = history.clone();
+                        fallback.adam.step_count = *step_count;
+                    }
+                    fallback
+                }
+            }
+        })
+    }
+
+    /// Takes over the weights and moments that [`Trainer::snapshot`] read back (and forgets a
+    /// failed read's fallback), before `snapshot` changes.
+    fn adopt_synced(&mut self) {
+        if let Some(synced) = self.synced.take() {
+            if self.sync_error.get().is_none() {
+                self.snapshot.params = synced.params;
+                self.snapshot.adam.first_moment = synced.adam.first_moment;
+                self.snapshot.adam.second_moment = synced.adam.second_moment;
+                self.host_behind = false;
+                self.host_position = None;
+            }
+        }
+    }
+
+    /// Brings the host weights and moments up to date with the device's.
+    fn bring_host_up_to_date(&mut self) -> Result<(), TrainError> {
+        self.adopt_synced();
+        if self.host_behind {
+            let snapshot = &mut self.snapshot;
+            self.backend
+                .download(&mut snapshot.params, &mut snapshot.adam)
+                .map_err(TrainError::Device)?;
+            self.host_behind = false;
+            self.host_position = None;
+        }
+        Ok(())
+    }
+
+    /// Whether training runs on a device (a GPU, or candle's CPU backend standing in for one).
+    pub fn trains_on_device(&self) -> bool {
+        self.backend.trains_on_device()
     }
 
     /// The architecture.
@@ -375,7 +451,9 @@ impl Trainer {
     /// Changes the settings of the remaining run (epochs target, learning rate, limits...).
     pub fn set_config(&mut self, config: TrainConfig) -> Result<(), TrainError> {
         config.validate()?;
+        self.adopt_synced();
         if config.device != self.snapshot.config.device {
+            self.bring_host_up_to_date()?;
             self.backend = Backend::new(config.device, &self.snapshot.model, &self.snapshot.params)
                 .map_err(TrainError::Device)?;
         }
@@ -435,8 +513,11 @@ impl Trainer {
             return Ok(false);
         };
         self.snapshot = *before;
+        self.synced = OnceLock::new();
+        self.host_behind = false;
+        self.host_position = None;
         self.backend
-            .set_params(&self.snapshot.params)
+            .load_state(&self.snapshot.params)
             .map_err(TrainError::Device)?;
         Ok(true)
     }
@@ -468,40 +549,57 @@ impl Trainer {
             )?;
             self.memory_checked_batch = Some(batch_size);
         }
+        self.adopt_synced();
+        if let Some(err) = self.sync_error.take() {
+            return Err(TrainError::Device(format!(
+                "reading the weights back from the device failed: {err}"
+            )));
+        }
         let started = Instant::now();
         if self.snapshot.progress.step_in_epoch == 0 {
             self.epoch_started = Some(started);
             self.epoch_train_secs = 0.0;
             self.epoch_images = 0;
         }
-        // The state before a step that closes the epoch, kept in case its test cost fails.
-        let before_epoch_end = (self.snapshot.progress.step_in_epoch + 1 >= steps_per_epoch)
-            .then(|| self.snapshot.clone());
-        let rollback_before = before_epoch_end.map(Box::new);
+        // The state before a step that closes the epoch, kept in case its test cost fails
+        // (read back from the device if it trains there).
+        let rollback_before = (self.snapshot.progress.step_in_epoch + 1 >= steps_per_epoch)
+            .then(|| Box::new(self.snapshot().clone()));
         let rng_before = self.snapshot.progress.rng.clone();
         self.fill_batch(data, train_len, batch_size);
-        let loss = self
-            .backend
-            .loss_and_grads(&self.batch, &self.batch_labels, &mut self.grads)
-            .map_err(TrainError::Device)?;
-        if !loss.is_finite() {
-            return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)));
+        if self.backend.trains_on_device() && !self.host_behind {
+            let snapshot = &self.snapshot;
+            self.host_position = Some((
+                snapshot.progress.clone(),
+                snapshot.history.clone(),
+                snapshot.adam.step_count,
+            ));
         }
-        if !self.grads.all_finite() {
-            return Err(self.non_finite(rng_before, NonFiniteValue::Gradient));
-        }
-        clip_gradients(&mut self.grads, GRADIENT_CLIP);
-        if let Err(update) = self
-            .snapshot
-            .adam
-            .try_step(&mut self.snapshot.params, &self.grads)
-        {
-            return Err(self.non_finite(rng_before, NonFiniteValue::Update(update.tensor)));
+        let snapshot = &mut self.snapshot;
+        let stepped = self.backend.train_step(
+            &self.batch,
+            &self.batch_labels,
+            &mut snapshot.params,
+            &mut snapshot.adam,
+        );
+        let loss = match stepped {
+            Ok(loss) => loss,
+            Err(StepError::NonFiniteLoss(loss)) => {
+                return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)))
+            }
+            Err(StepError::NonFiniteGradient) => {
+                return Err(self.non_finite(rng_before, NonFiniteValue::Gradient))
+            }
+            Err(StepError::NonFiniteUpdate(tensor)) => {
+                return Err(self.non_finite(rng_before, NonFiniteValue::Update(tensor)))
+            }
+            Err(StepError::Device(message)) => return Err(TrainError::Device(message)),
+        };
+        if self.backend.trains_on_device() {
+            self.host_behind = true;
+            self.synced = OnceLock::new();
         }
         let progress = &mut self.snapshot.progress;
-        self.backend
-            .set_params(&self.snapshot.params)
-            .map_err(TrainError::Device)?;
         progress.global_step += 1;
         progress.step_in_epoch += 1;
         progress.epoch_loss_sum += loss;
@@ -547,6 +645,7 @@ impl Trainer {
     /// Closes the current epoch with its measured test cost: records the epoch's costs in the
     /// history and moves on to the next epoch.
     pub fn close_epoch(&mut self, train: &Dataset, test_cost: f64) -> EpochRecord {
+        self.adopt_synced();
         let steps_per_epoch = self.steps_per_epoch(train);
         let images_per_sec = self.images_per_sec();
         let progress = &mut self.snapshot.progress;
@@ -579,13 +678,23 @@ impl Trainer {
         }
     }
 
+    /// Test images per evaluation chunk: by the model's cost on the CPU ([`eval_chunk_images`]);
+    /// on a device the largest chunk (a GPU needs big batches, and a chunk there is quick).
+    fn eval_chunk(&self) -> usize {
+        if self.backend.trains_on_device() {
+            MAX_EVAL_CHUNK
+        } else {
+            eval_chunk_images(&self.snapshot.model)
+        }
+    }
+
     /// Starts an evaluation of the (limited) test set; nothing is computed yet.
     pub fn begin_evaluation(&mut self, test: &Dataset) -> Result<Evaluation, TrainError> {
         let images = self.prepare_test_pixels(test)?;
         Ok(Evaluation {
             images,
             next_image: 0,
-            chunk_images: eval_chunk_images(&self.snapshot.model),
+            chunk_images: self.eval_chunk(),
             weighted_nats: 0.0,
             secs: 0.0,
         })
@@ -600,9 +709,7 @@ impl Trainer {
         evaluation: &mut Evaluation,
     ) -> Result<Option<f64>, TrainError> {
         let images = self.prepare_test_pixels(test)?;
-        if evaluation.images != images
-            || evaluation.chunk_images != eval_chunk_images(&self.snapshot.model)
-        {
+        if evaluation.images != images || evaluation.chunk_images != self.eval_chunk() {
             *evaluation = self.begin_evaluation(test)?;
         }
         let (pixels, labels) = self
@@ -695,6 +802,7 @@ impl Trainer {
     /// Notes the settings in force from now on in the history (a marker on the cost plot when
     /// the learning rate or batch size changed).
     pub fn record_settings(&mut self, train: &Dataset) {
+        self.adopt_synced();
         let steps_per_epoch = self.steps_per_epoch(train);
         let progress = &self.snapshot.progress;
         let record = SettingsRecord {

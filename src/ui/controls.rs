@@ -386,7 +386,7 @@ fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
             (DeviceChoice::Cpu, "fast mask-aware CPU kernels"),
             (
                 DeviceChoice::CandleCpu,
-                "candle's conv2d on the CPU: slow, a cross-check of the fast kernels",
+                "the GPU code path on the CPU: slow, a check of that code",
             ),
             (DeviceChoice::Cuda, cuda_hint),
         ];
