@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
 # Screenshots of the real studio window under Xvfb, from a real training run on the shipped MNIST.
 #
-#   scripts/screenshots.sh            # builds the release binary, trains ~3 minutes, writes screenshots/
+#   scripts/screenshots.sh            # builds the release binary, trains ~10 minutes, writes screenshots/
 #
 # Environment (all optional):
 #   PIXELCNN_STUDIO_BIN   the studio binary (default: target/release/pixelcnn-studio, built here)
-#   TRAIN_SECS            seconds of training before the training screenshot (default 180;
+#   TRAIN_SECS            seconds of training before the training screenshot (default 600;
 #                         0 takes only the inspector screenshots)
-#   TRAIN_LIMIT           training images per epoch, so epochs finish quickly (default 10000)
+#   TRAIN_LIMIT           training images per epoch, so epochs finish quickly (default 20000)
 #   TEST_LIMIT            test images per epoch (default 2000)
 #   EPOCHS                epochs to ask for, so training is still running at the shot (default 100)
-#   MODEL                 a JSON model configuration for the training window (default: the seed
-#                         preset), e.g. '{"masked_layers":5,"masked_relu":true,"residual":true,"feature_maps":48}'
+#   MODEL                 a JSON model configuration for the training window (default: the
+#                         studio's default, the conditional gated preset), e.g. '{"masked_layers":5,"masked_relu":true,"residual":true,"feature_maps":48}'
 #
 # Needs Xvfb, ImageMagick's `import` and xdotool; installs them with apt-get when missing.
 # Also writes screenshots/frames.log: the UI's frame-time statistics while training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TRAIN_SECS=${TRAIN_SECS:-180}
-TRAIN_LIMIT=${TRAIN_LIMIT:-10000}
+TRAIN_SECS=${TRAIN_SECS:-600}
+TRAIN_LIMIT=${TRAIN_LIMIT:-20000}
 TEST_LIMIT=${TEST_LIMIT:-2000}
 EPOCHS=${EPOCHS:-100}
 MODEL=${MODEL:-}
@@ -101,16 +101,17 @@ if ((TRAIN_SECS > 0)); then
     wait "$TRAINING_PID" 2>/dev/null || true
 fi
 
-# The inspector of the seed model, then of the paper's 15-layer stack, whose receptive field
-# shows the blind spot of stacked masked convolutions.
-for preset in seed paper; do
+# The inspector of the gated model (the studio's default: two stacks, no blind spot), of the seed
+# model, and of the paper's 15-layer stack, whose receptive field shows the blind spot of stacked
+# masked convolutions.
+for preset in gated seed paper; do
     PIXELCNN_STUDIO_VIEW=inspector PIXELCNN_STUDIO_PRESET=$preset "$BIN" 2>"$SCRATCH/inspector.log" &
     pid=$!
     PIDS+=($pid)
     WID=$(wait_window)
     sleep 2
-    name=inspector.png
-    [[ $preset == paper ]] && name=inspector-paper.png
+    name=inspector-$preset.png
+    [[ $preset == gated ]] && name=inspector.png
     shot "$WID" "$name"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

@@ -157,6 +157,35 @@ fn inspect_lists_the_six_seed_layers_with_their_parameter_counts() {
 }
 
 #[test]
+fn inspect_shows_both_gated_stacks_with_the_kernel_asked_for() {
+    let report = run_json(
+        Path::new("."),
+        &[
+            "inspect",
+            "--preset",
+            "gated",
+            "--conditional",
+            "--masked-kernel",
+            "5",
+            "--json",
+        ],
+    );
+    assert_eq!(report["blind_spot"], false);
+    let convs = report["convolutions"].as_array().unwrap();
+    let kernel = |name: &str| {
+        convs
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["kernel"].clone())
+            .unwrap()
+    };
+    // A 5-wide gated layer: the vertical stack reads 3 rows of 5, the horizontal one 3 pixels.
+    assert_eq!(kernel("layers.0.conv_v"), serde_json::json!([3, 5]));
+    assert_eq!(kernel("layers.0.conv_h"), serde_json::json!([1, 3]));
+    assert!(report["class_bias_parameters"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn bad_checkpoints_give_one_clear_error_line() {
     let dir = tempfile::tempdir().unwrap();
     train(dir.path(), &["--epochs", "1", "--out", "good.safetensors"]);

@@ -16,11 +16,12 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use pixelcnn_studio::messages::{DataSource, RunProgress, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{ModelConfig, SampleGrid};
+use pixelcnn_studio::model::{ClassChoice, ModelConfig, SampleGrid};
 use pixelcnn_studio::train::{
     Driver, EpochRecord, History, RunHooks, SampleKind, SampleStamp, SettingsRecord, StepPoint,
     TrainConfig, TrainEvent, Trainer,
 };
+use pixelcnn_studio::ui::controls::Preset;
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
 
 fn tiny_settings(epochs: usize) -> UiSettings {
@@ -230,9 +231,17 @@ fn a_stale_error_is_cleared_by_the_next_action_and_kept_in_the_log() {
         .any(|e| e.is_error && e.text.contains("even")));
 }
 
+/// Settings on the seed preset (the studio itself starts on the gated one).
+fn seed_settings() -> UiSettings {
+    let mut settings = UiSettings::default();
+    settings.controls.model = ModelConfig::seed();
+    settings.controls.preset = Preset::Seed;
+    settings
+}
+
 #[test]
 fn moving_the_feature_map_slider_changes_the_layer_table() {
-    let mut harness = harness(UiSettings::default(), None);
+    let mut harness = harness(seed_settings(), None);
     harness.step();
     harness.get_by_label("Inspector").click();
     settle(&mut harness);
@@ -256,7 +265,7 @@ fn moving_the_feature_map_slider_changes_the_layer_table() {
 
 #[test]
 fn the_inspector_shows_the_masks_and_a_receptive_field_with_its_blind_spot() {
-    let mut harness = harness(UiSettings::default(), None);
+    let mut harness = harness(seed_settings(), None);
     harness.step();
     harness.get_by_label("Inspector").click();
     settle(&mut harness);
@@ -276,6 +285,79 @@ fn the_inspector_shows_the_masks_and_a_receptive_field_with_its_blind_spot() {
     settle(&mut harness);
     harness.get_by_label_contains("sees 24 of 784 input pixels");
     assert!(harness.query_by_label_contains("blind").is_none());
+}
+
+#[test]
+fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
+    let mut harness = harness(seed_settings(), None);
+    harness.step();
+    harness.get_by_label("gated").click();
+    settle(&mut harness);
+    let model = harness.state().model_config().clone();
+    assert!(model.is_gated() && model.conditional, "{model:?}");
+    assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
+    assert_eq!(
+        harness.state().settings().controls.train.learning_rate,
+        pixelcnn_studio::train::default_learning_rate(&model)
+    );
+    harness.get_by_label("Inspector").click();
+    settle(&mut harness);
+    harness.get_by_label_contains("conv_v0: 3x7, 21 taps, vertical stack");
+    harness.get_by_label_contains("conv_h0: 1x3, 3 taps, horizontal stack");
+    harness.get_by_label_contains("layers.*.conv_v (x");
+    let seen = model.visible_inputs(14, 14).iter().filter(|&&v| v).count();
+    harness.get_by_label_contains(&format!("sees {seen} of 784 input pixels"));
+    harness.get_by_label_contains("No blind spot");
+    assert!(harness
+        .query_by_label_contains("blind spot: earlier pixels within reach")
+        .is_none());
+    // The conditional switch adds the class biases to the table.
+    harness.get_by_label("layers.0.cond_v, cond_h");
+    harness.get_by_label("Conditional").click();
+    settle(&mut harness);
+    assert!(!harness.state().model_config().conditional);
+    assert!(harness.query_by_label("layers.0.cond_v, cond_h").is_none());
+    assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
+}
+
+#[test]
+fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
+    let mut settings = tiny_settings(1);
+    settings.controls.model = common::tiny_gated_model(true);
+    let mut harness = harness(settings, None);
+    train_to_the_end(&mut harness);
+    let stamp = harness.state().samples().stamp().unwrap();
+    assert_eq!(
+        stamp.classes,
+        Some(ClassChoice::Rows),
+        "the default draws rows"
+    );
+    // The grid's caption and its image's alternative text both say so.
+    assert!(harness
+        .query_all_by_label_contains("row r draws digit r")
+        .next()
+        .is_some());
+    harness.get_by_label("7").click();
+    wait_until(&mut harness, "a grid of sevens", |app| {
+        app.samples().is_complete()
+            && app.samples().stamp().unwrap().classes == Some(ClassChoice::Digit(7))
+    });
+    assert!(harness
+        .query_all_by_label_contains("every sample a 7")
+        .next()
+        .is_some());
+    assert_eq!(
+        harness.state().settings().controls.train.sample_classes,
+        ClassChoice::Digit(7)
+    );
+}
+
+#[test]
+fn an_unconditional_model_has_no_draw_choice() {
+    let mut harness = harness(tiny_settings(1), None);
+    train_to_the_end(&mut harness);
+    assert_eq!(harness.state().samples().stamp().unwrap().classes, None);
+    assert!(harness.query_by_label("Draw:").is_none());
 }
 
 #[test]
@@ -607,10 +689,13 @@ fn replay_a_finished_run(app: &mut StudioApp) {
         batch_size: 100,
     };
     app.on_worker_event(WorkerEvent::Started {
-        model: ModelConfig::seed(),
+        model: ModelConfig {
+            conditional: true,
+            ..ModelConfig::gated()
+        },
         train: TrainConfig {
             epochs: 3,
-            learning_rate: 3e-4,
+            learning_rate: 3e-3,
             ..TrainConfig::default()
         },
         history,
@@ -645,6 +730,7 @@ fn replay_a_finished_run(app: &mut StudioApp) {
             epoch: 3.0,
             global_step: 300,
             kind: SampleKind::EpochEnd,
+            classes: Some(ClassChoice::Rows),
         },
         grid,
     });

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::model::gated_spec::conv_role;
 use pixelcnn_studio::model::memory::{self, format_bytes, MemoryEstimate};
 use pixelcnn_studio::model::receptive_field::receptive_field_size;
 use pixelcnn_studio::model::ModelConfig;
@@ -15,7 +16,7 @@ use super::model_args::ModelArgs;
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Checkpoint whose architecture to show (instead of a preset).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel"])]
     checkpoint: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
@@ -83,20 +84,6 @@ fn memory_text(need: &MemoryEstimate) -> String {
     )
 }
 
-/// What a gated convolution is for.
-fn gated_role(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or(name) {
-        "conv_v0" => "vertical stack, rows above",
-        "conv_h0" => "horizontal stack, pixels to the left",
-        "conv_v" => "vertical stack",
-        "conv_h" => "horizontal stack",
-        "link" => "vertical -> horizontal",
-        "res" => "horizontal residual",
-        "out1" => "head (ReLU, 1x1, ReLU)",
-        _ => "head (logit)",
-    }
-}
-
 fn gated_json(cfg: &ModelConfig) -> serde_json::Value {
     let spec = cfg.gated_spec();
     let convs: Vec<_> = cfg
@@ -105,7 +92,7 @@ fn gated_json(cfg: &ModelConfig) -> serde_json::Value {
         .map(|c| {
             serde_json::json!({
                 "name": c.name,
-                "role": gated_role(&c.name),
+                "role": conv_role(&c.name),
                 "kernel": [c.kernel_height, c.kernel_width],
                 "taps": c.taps.iter().map(|t| [t.dy, t.dx]).collect::<Vec<_>>(),
                 "in_channels": c.in_channels,
@@ -149,7 +136,7 @@ fn gated_text(cfg: &ModelConfig) -> String {
         out.push_str(&format!(
             "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}\n",
             c.name,
-            gated_role(&c.name),
+            conv_role(&c.name),
             format!("{}x{}", c.kernel_height, c.kernel_width),
             c.taps.len(),
             format!("{}->{}", c.in_channels, c.out_channels),

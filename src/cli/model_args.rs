@@ -26,6 +26,10 @@ pub struct ModelArgs {
     /// Side of the first (mask A) kernel, odd (overrides the preset).
     #[arg(long, value_name = "K")]
     pub first_kernel: Option<usize>,
+    /// Side of the mask-B kernels (plain) or of the gated layers' kernels, odd (overrides the
+    /// preset).
+    #[arg(long, value_name = "K")]
+    pub masked_kernel: Option<usize>,
 }
 
 impl ModelArgs {
@@ -44,6 +48,9 @@ impl ModelArgs {
         }
         if let Some(k) = self.first_kernel {
             cfg.first_kernel = k;
+        }
+        if let Some(k) = self.masked_kernel {
+            cfg.masked_kernel = k;
         }
         cfg.validate()?;
         Ok(cfg)

@@ -145,6 +145,20 @@ impl GatedSpec {
     }
 }
 
+/// What a convolution of the gated network is for, from its checkpoint name.
+pub fn conv_role(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or(name) {
+        "conv_v0" => "vertical stack, rows above",
+        "conv_h0" => "horizontal stack, pixels to the left",
+        "conv_v" => "vertical stack",
+        "conv_h" => "horizontal stack",
+        "link" => "vertical -> horizontal",
+        "res" => "horizontal residual",
+        "out1" => "head (ReLU, 1x1, ReLU)",
+        _ => "head (logit)",
+    }
+}
+
 /// Marks in `into` every pixel that `conv`'s taps read for the outputs marked in `from`.
 fn spread(from: &[bool], conv: &ConvSpec, into: &mut [bool]) {
     let side = IMAGE_SIDE as isize;

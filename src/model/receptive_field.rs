@@ -1,6 +1,6 @@
 //! Which input pixels an output pixel can see through the configured layer stack.
 
-use super::config::LayerSpec;
+use super::config::{LayerSpec, ModelConfig, ModelFamily};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// For output pixel (`row`, `col`), a 784-long map of the input pixels that reach it through
@@ -51,6 +51,24 @@ pub enum Reach {
 pub fn classify_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<Reach> {
     let visible = visible_inputs(layers, row, col);
     let reach = layers.iter().map(|l| l.kernel / 2).sum::<usize>();
+    classify_visible(&visible, reach, row, col)
+}
+
+/// [`classify_inputs`] for a model of either family: the gated one's two stacks see the whole
+/// square within their reach above and the row to the left, so it has no blind spot.
+pub fn classify_model_inputs(model: &ModelConfig, row: usize, col: usize) -> Vec<Reach> {
+    match model.family {
+        ModelFamily::Plain => classify_inputs(&model.layers(), row, col),
+        ModelFamily::Gated => {
+            let visible = model.visible_inputs(row, col);
+            classify_visible(&visible, model.gated_spec().reach(), row, col)
+        }
+    }
+}
+
+/// Classifies a visibility map of output pixel (`row`, `col`) whose layers reach `reach` rows
+/// and columns.
+fn classify_visible(visible: &[bool], reach: usize, row: usize, col: usize) -> Vec<Reach> {
     let output = row * IMAGE_SIDE + col;
     visible
         .iter()

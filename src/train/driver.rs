@@ -37,6 +37,9 @@ pub struct SampleStamp {
     pub global_step: u64,
     /// Why it was drawn.
     pub kind: SampleKind,
+    /// The digits a conditional model was asked for (`None`: an unconditional model, or not
+    /// drawn yet).
+    pub classes: Option<ClassChoice>,
 }
 
 impl SampleStamp {
@@ -48,6 +51,7 @@ impl SampleStamp {
                 + progress.step_in_epoch as f64 / train_steps_per_epoch.max(1) as f64,
             global_step: progress.global_step,
             kind,
+            classes: None,
         }
     }
 
@@ -288,6 +292,7 @@ impl Driver {
                         epoch: record.epoch as f64,
                         global_step: trainer.progress().global_step,
                         kind: SampleKind::EpochEnd,
+                        classes: None,
                     };
                     self.samples.push_back(SampleJob {
                         count,
@@ -318,9 +323,10 @@ impl Driver {
         trainer: &Trainer,
         hooks: &mut dyn RunHooks,
     ) -> Result<ControlFlow<()>, TrainError> {
-        let Some(job) = self.samples.front().copied() else {
+        let Some(mut job) = self.samples.front().copied() else {
             return Ok(ControlFlow::Continue(()));
         };
+        job.stamp.classes = trainer.model_config().conditional.then_some(job.classes);
         let grid = trainer.sample_while(job.count, job.seed, job.classes, &mut |grid| {
             hooks.on_event(
                 trainer,
@@ -492,6 +498,7 @@ mod tests {
             epoch: 0.0,
             global_step: 0,
             kind: SampleKind::OnDemand,
+            classes: None,
         };
         let job = SampleJob {
             count: 3,

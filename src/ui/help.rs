@@ -31,6 +31,18 @@ pub fn help_ui(ctx: &egui::Context, open: &mut bool) {
                      drawn the same way, pixel by pixel from the top left.",
                 );
                 ui.add_space(6.0);
+                ui.heading("Plain and gated");
+                ui.label(
+                    "Stacked masked convolutions leave a blind spot above and to the right of \
+                     the pixel they predict (the Inspector shows it). The gated PixelCNN (van \
+                     den Oord et al. 2016, arXiv 1606.05328), the studio's default, splits the \
+                     network into a vertical stack that sees the rows above and a horizontal \
+                     stack that sees the pixels to the left, with a gate tanh(a) * sigmoid(b): \
+                     no blind spot, and digits after minutes instead of hours. Conditional, it \
+                     also learns which digit each image is, and the Draw choice beside the \
+                     samples asks it for one digit, any digit, or one row per digit.",
+                );
+                ui.add_space(6.0);
                 ui.heading("The costs");
                 ui.label(
                     "nats/pixel: the mean binary cross-entropy per pixel, the reference recipe's \

@@ -1,10 +1,12 @@
-//! The model inspector: every masked layer's mask as a grid, the layer table, and the receptive
-//! field of a picked output pixel computed from the configured layer stack, in five colours:
-//! the output, visible pixels, the blind spot, pixels out of reach and later pixels.
+//! The model inspector: every masked layer's mask as a grid (for the gated family, the taps of
+//! both stacks), the layer table, and the receptive field of a picked output pixel computed from
+//! the configured network, in five colours: the output, visible pixels, the blind spot (plain
+//! family only), pixels out of reach and later pixels.
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::receptive_field::{classify_inputs, Reach};
-use crate::model::{LayerSpec, Mask, ModelConfig};
+use crate::model::gated_spec::conv_role;
+use crate::model::receptive_field::{classify_model_inputs, Reach};
+use crate::model::{ConvSpec, LayerSpec, ModelConfig};
 
 /// The inspector's runtime state: the picked output pixel and a cache of what it sees.
 #[derive(Clone, Debug)]
@@ -25,10 +27,10 @@ impl Default for InspectorState {
 
 impl InspectorState {
     /// What each input pixel is to the picked output pixel (784 entries), as the view draws it.
-    pub fn classified(&mut self, model: &ModelConfig, layers: &[LayerSpec]) -> &[Reach] {
+    pub fn classified(&mut self, model: &ModelConfig) -> &[Reach] {
         let fresh = matches!(&self.cache, Some((m, p, _)) if m == model && *p == self.pixel);
         if !fresh {
-            let map = classify_inputs(layers, self.pixel.0, self.pixel.1);
+            let map = classify_model_inputs(model, self.pixel.0, self.pixel.1);
             self.cache = Some((model.clone(), self.pixel, map));
         }
         self.cache
@@ -61,7 +63,6 @@ const SIDE_BY_SIDE_MIN_WIDTH: f32 = 760.0;
 /// Draws the inspector for `model`: masks and the layer table, and the receptive field beside
 /// them (in a resizable panel) when there is room, or under them when the window is narrow.
 pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut InspectorState) {
-    let layers = model.layers();
     let width = ui.available_width();
     if width >= SIDE_BY_SIDE_MIN_WIDTH {
         egui::Panel::right("receptive_field_panel")
@@ -73,14 +74,14 @@ pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspecto
                     .id_salt("receptive_field_scroll")
                     .show(ui, |ui| {
                         ui.heading("Receptive field");
-                        receptive_field_ui(ui, model, &layers, state);
+                        receptive_field_ui(ui, model, state);
                     });
             });
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::both()
                 .id_salt("inspector_scroll")
                 .auto_shrink([false, false])
-                .show(ui, |ui| masks_and_table_ui(ui, &layers));
+                .show(ui, |ui| masks_and_table_ui(ui, model));
         });
     } else {
         // Narrow: one column of sections that collapse, so any one can have the room.
@@ -88,26 +89,161 @@ pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspecto
             .id_salt("inspector_scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                masks_and_table_ui(ui, &layers);
+                masks_and_table_ui(ui, model);
                 ui.separator();
                 egui::CollapsingHeader::new(egui::RichText::new("Receptive field").heading())
                     .id_salt("receptive_field_section")
                     .default_open(true)
-                    .show(ui, |ui| receptive_field_ui(ui, model, &layers, state));
+                    .show(ui, |ui| receptive_field_ui(ui, model, state));
             });
     }
 }
 
-fn masks_and_table_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
-    egui::CollapsingHeader::new(egui::RichText::new("Masks").heading())
+fn masks_and_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
+    let layers = model.layers();
+    let heading = if model.is_gated() { "Stacks" } else { "Masks" };
+    egui::CollapsingHeader::new(egui::RichText::new(heading).heading())
         .id_salt("masks_section")
         .default_open(true)
-        .show(ui, |ui| masks_ui(ui, layers));
+        .show(ui, |ui| {
+            if model.is_gated() {
+                stacks_ui(ui, model);
+            } else {
+                masks_ui(ui, &layers);
+            }
+        });
     ui.separator();
     egui::CollapsingHeader::new(egui::RichText::new("Layers").heading())
         .id_salt("layers_section")
         .default_open(true)
-        .show(ui, |ui| layers_ui(ui, layers));
+        .show(ui, |ui| {
+            if model.is_gated() {
+                gated_layers_ui(ui, model);
+            } else {
+                layers_ui(ui, &layers);
+            }
+        });
+}
+
+/// How the gated network's two stacks see the image, for the Stacks section.
+pub const STACKS_EXPLANATION: &str = "Two stacks replace the masks. The vertical stack reads \
+     only the rows above (its first layer stops a row short, so later layers may read their own \
+     row of it); the horizontal stack reads the pixels to the left on the same row (its first \
+     layer excludes the pixel itself). A 1x1 link feeds the vertical stack into the horizontal \
+     one, so together they see the whole rectangle above and the row to the left: no blind spot. \
+     Each layer gates its output, tanh(a) * sigmoid(b), and adds it back to the horizontal stack \
+     (residual).";
+
+fn stacks_ui(ui: &mut egui::Ui, model: &ModelConfig) {
+    ui.add(egui::Label::new(STACKS_EXPLANATION).wrap());
+    if model.conditional {
+        ui.add(
+            egui::Label::new(
+                "Conditional: every layer adds a learned bias for the digit label to both halves \
+                 of both gates.",
+            )
+            .wrap(),
+        );
+    }
+    ui.add(
+        egui::Label::new(
+            "Light taps are read, dark ones are not; the red outline marks the pixel being \
+             predicted (each grid is centred on it).",
+        )
+        .wrap(),
+    );
+    let spec = model.gated_spec();
+    let layers = spec.layers.len();
+    let mut cards = vec![
+        (spec.first_v.clone(), spec.first_v.name.clone()),
+        (spec.first_h.clone(), spec.first_h.name.clone()),
+    ];
+    if let Some(first) = spec.layers.first() {
+        let all = |conv: &ConvSpec| {
+            let part = conv.name.rsplit('.').next().unwrap_or(&conv.name);
+            format!("layers.*.{part} (x{layers})")
+        };
+        cards.push((first.conv_v.clone(), all(&first.conv_v)));
+        cards.push((first.conv_h.clone(), all(&first.conv_h)));
+    }
+    let per_row = ((ui.available_width() / (MASK_CARD_WIDTH + 8.0)) as usize).max(1);
+    for row in cards.chunks(per_row) {
+        ui.horizontal(|ui| {
+            for (conv, title) in row {
+                card_ui(ui, &tap_caption(conv, title), conv);
+            }
+        });
+    }
+}
+
+/// One line describing a gated convolution's taps, e.g.
+/// `conv_v0: 3x7, 21 taps, vertical stack, rows above`.
+pub fn tap_caption(conv: &ConvSpec, title: &str) -> String {
+    format!(
+        "{title}: {}x{}, {} taps, {}",
+        conv.kernel_height,
+        conv.kernel_width,
+        conv.taps.len(),
+        conv_role(&conv.name)
+    )
+}
+
+fn gated_layers_ui(ui: &mut egui::Ui, model: &ModelConfig) {
+    let spec = model.gated_spec();
+    ui.add(
+        egui::Label::new(format!(
+            "{} gated layers of {} maps per stack, {} parameters in all",
+            spec.layers.len(),
+            spec.maps,
+            super::status::thousands(model.parameter_count() as u64)
+        ))
+        .wrap(),
+    );
+    egui::ScrollArea::horizontal()
+        .id_salt("layer_table_scroll")
+        .auto_shrink([false, true])
+        .show(ui, |ui| gated_table_ui(ui, model));
+}
+
+fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
+    let spec = model.gated_spec();
+    let class_bias = 2 * spec.maps * crate::model::CLASS_COUNT;
+    egui::Grid::new("layer_table")
+        .striped(true)
+        .num_columns(6)
+        .spacing([16.0, 4.0])
+        .show(ui, |ui| {
+            for header in ["name", "role", "kernel", "taps", "in -> out", "parameters"] {
+                ui.strong(header);
+            }
+            ui.end_row();
+            for conv in model.convs() {
+                ui.label(&conv.name);
+                ui.label(conv_role(&conv.name));
+                ui.label(format!("{}x{}", conv.kernel_height, conv.kernel_width));
+                ui.label(conv.taps.len().to_string());
+                ui.label(format!("{} -> {}", conv.in_channels, conv.out_channels));
+                ui.label(conv.parameter_count().to_string());
+                ui.end_row();
+                let is_last_of_layer = conv.name.ends_with(".res");
+                if model.conditional && is_last_of_layer {
+                    let layer = conv.name.trim_end_matches(".res");
+                    ui.label(format!("{layer}.cond_v, cond_h"));
+                    ui.label("class bias of each gate");
+                    ui.label("-");
+                    ui.label("-");
+                    ui.label(format!("10 -> {}", 2 * spec.maps));
+                    ui.label((2 * class_bias).to_string());
+                    ui.end_row();
+                }
+            }
+            ui.strong("total");
+            for _ in 0..4 {
+                ui.label("");
+            }
+            ui.strong(format!("{} parameters", model.parameter_count()));
+            ui.end_row();
+        });
 }
 
 fn masks_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
@@ -125,7 +261,7 @@ fn masks_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
     for row in masked.chunks(per_row) {
         ui.horizontal(|ui| {
             for layer in row {
-                mask_card_ui(ui, layer);
+                card_ui(ui, &mask_caption(layer), &layer.conv());
             }
         });
     }
@@ -147,33 +283,47 @@ fn layers_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
         .show(ui, |ui| layer_table_ui(ui, layers));
 }
 
-fn mask_card_ui(ui: &mut egui::Ui, layer: &LayerSpec) {
+fn card_ui(ui: &mut egui::Ui, caption: &str, conv: &ConvSpec) {
     ui.group(|ui| {
         ui.set_width(MASK_CARD_WIDTH - 14.0);
         ui.vertical(|ui| {
-            ui.add(egui::Label::new(mask_caption(layer)).wrap());
-            mask_grid_ui(ui, &layer.mask());
+            ui.add(egui::Label::new(caption).wrap());
+            tap_grid_ui(ui, conv);
         });
     });
 }
 
-fn mask_grid_ui(ui: &mut egui::Ui, mask: &Mask) {
-    let cell = if mask.size <= 3 { 16.0 } else { 11.0 };
-    let side = cell * mask.size as f32;
+/// Half the side of the square, centred on the output pixel, that holds every tap of `conv`.
+pub fn tap_grid_radius(conv: &ConvSpec) -> usize {
+    conv.taps
+        .iter()
+        .map(|t| t.dy.unsigned_abs().max(t.dx.unsigned_abs()))
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// The taps of `conv` on a square centred on the output pixel (a mask, for the plain family).
+fn tap_grid_ui(ui: &mut egui::Ui, conv: &ConvSpec) {
+    let radius = tap_grid_radius(conv);
+    let size = 2 * radius + 1;
+    let cell = if size <= 3 { 16.0 } else { 11.0 };
+    let side = cell * size as f32;
     let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
     let painter = ui.painter_at(rect);
-    let centre = mask.size / 2;
-    for row in 0..mask.size {
-        for col in 0..mask.size {
+    let r = radius as isize;
+    for row in 0..size {
+        for col in 0..size {
+            let (dy, dx) = (row as isize - r, col as isize - r);
             let min = rect.min + egui::vec2(col as f32 * cell, row as f32 * cell);
             let cell_rect = egui::Rect::from_min_size(min, egui::vec2(cell, cell)).shrink(1.0);
-            let color = if mask.is_kept(row, col) {
+            let color = if conv.taps.iter().any(|t| t.dy == dy && t.dx == dx) {
                 egui::Color32::from_rgb(225, 225, 225)
             } else {
                 egui::Color32::from_rgb(45, 45, 50)
             };
             painter.rect_filled(cell_rect, 1.0, color);
-            if row == centre && col == centre {
+            if dy == 0 && dx == 0 {
                 painter.rect_stroke(
                     cell_rect,
                     1.0,
@@ -272,15 +422,19 @@ pub fn receptive_field_caption(pixel: (usize, usize), map: &[Reach]) -> String {
     text
 }
 
-fn receptive_field_ui(
-    ui: &mut egui::Ui,
-    model: &ModelConfig,
-    layers: &[LayerSpec],
-    state: &mut InspectorState,
-) {
+fn receptive_field_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut InspectorState) {
     let pixel = state.pixel;
-    let map = state.classified(model, layers).to_vec();
+    let map = state.classified(model).to_vec();
     ui.add(egui::Label::new(receptive_field_caption(pixel, &map)).wrap());
+    if model.is_gated() {
+        ui.add(
+            egui::Label::new(
+                "No blind spot: the vertical stack covers every row above within reach, the \
+                 horizontal stack the row to the left.",
+            )
+            .wrap(),
+        );
+    }
     let cell = (ui.available_width() / IMAGE_SIDE as f32)
         .clamp(4.0, 16.0)
         .floor();
@@ -325,6 +479,44 @@ fn receptive_field_ui(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::receptive_field::classify_inputs;
+
+    #[test]
+    fn the_gated_family_shows_no_blind_spot_and_the_plain_one_does() {
+        let mut state = InspectorState::default();
+        let gated = ModelConfig {
+            conditional: true,
+            ..ModelConfig::gated()
+        };
+        let map = state.classified(&gated).to_vec();
+        assert!(!map.contains(&Reach::BlindSpot));
+        let visible = map.iter().filter(|&&r| r == Reach::Visible).count();
+        let expected = gated.visible_inputs(14, 14).iter().filter(|&&v| v).count();
+        assert_eq!(visible, expected);
+        assert!(
+            visible > 24,
+            "the gated stacks see more than the first layer"
+        );
+        let plain = state.classified(&ModelConfig::seed()).to_vec();
+        assert!(plain.contains(&Reach::BlindSpot));
+    }
+
+    #[test]
+    fn tap_grids_are_centred_on_the_predicted_pixel() {
+        let seed = ModelConfig::seed().layers();
+        assert_eq!(tap_grid_radius(&seed[0].conv()), 3, "a 7x7 mask A");
+        assert_eq!(tap_grid_radius(&seed[1].conv()), 1, "a 3x3 mask B");
+        let spec = ModelConfig::gated().gated_spec();
+        // The first horizontal layer reads 3 pixels to the left: a 7x7 square around the pixel.
+        assert_eq!(tap_grid_radius(&spec.first_h), 3);
+        assert!(spec.first_h.taps.iter().all(|t| t.dy == 0 && t.dx < 0));
+        assert!(spec.first_v.taps.iter().all(|t| t.dy < 0));
+        let caption = tap_caption(&spec.first_v, "conv_v0");
+        assert!(
+            caption.contains("3x7") && caption.contains("vertical"),
+            "{caption}"
+        );
+    }
 
     #[test]
     fn the_caption_mentions_a_blind_spot_only_when_there_is_one() {

@@ -1,7 +1,9 @@
 //! The sample grids: the live one, filling row by row while it is drawn (paced so the fill stays
 //! visible), and every epoch's grid, kept so the user can scrub back through them with a slider;
 //! a thin gutter between the tiles; labels that say when a grid was drawn ("end of epoch 3, step
-//! 1,800", "during epoch 1, step 250"); "Save PNG".
+//! 1,800", "during epoch 1, step 250"); "Save PNG". For a conditional model, a "Draw" choice
+//! (one row per digit, any digit, or one digit) redraws the grid, whose rows are labelled with
+//! their digit.
 //!
 //! Time is the studio's clock (egui's input time, seconds), passed in by the caller, so the paced
 //! reveal is testable without sleeping.
@@ -11,7 +13,8 @@ use super::paths::{typed_path, PathField};
 use super::status::thousands;
 use super::UiCommand;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::SampleGrid;
+use crate::model::sampler::grid_side;
+use crate::model::{ClassChoice, SampleGrid, CLASS_COUNT};
 use crate::train::{SampleKind, SampleStamp};
 
 /// Pixels between two tiles of a grid.
@@ -187,6 +190,14 @@ impl SamplesView {
         self.scrub
     }
 
+    /// Images per side of the grid shown (kept or live), if any.
+    pub fn shown_side(&self) -> Option<usize> {
+        match self.scrub {
+            Some(i) => self.history.get(i).map(|k| grid_side(k.count)),
+            None => self.grid().map(SampleGrid::side),
+        }
+    }
+
     /// The stamp of the grid shown (kept or live).
     pub fn shown_stamp(&self) -> Option<SampleStamp> {
         match self.scrub {
@@ -269,8 +280,34 @@ impl SamplesView {
     }
 }
 
-/// When a grid was drawn, in words.
+/// When a grid was drawn (and, for a conditional model, which digits), in words.
 pub fn stamp_label(stamp: &SampleStamp) -> String {
+    let when = when_label(stamp);
+    match stamp.classes {
+        Some(classes) => format!("{when}, {}", classes_label(classes)),
+        None => when,
+    }
+}
+
+/// The digits a conditional grid was asked for, in words.
+pub fn classes_label(classes: ClassChoice) -> String {
+    match classes {
+        ClassChoice::Rows => "row r draws digit r".to_string(),
+        ClassChoice::Any => "any digit".to_string(),
+        ClassChoice::Digit(d) => format!("every sample a {d}"),
+    }
+}
+
+/// The name of a choice in the "Draw" menu.
+pub fn choice_name(classes: ClassChoice) -> String {
+    match classes {
+        ClassChoice::Rows => "one row per digit".to_string(),
+        ClassChoice::Any => "any digit".to_string(),
+        ClassChoice::Digit(d) => format!("{d}"),
+    }
+}
+
+fn when_label(stamp: &SampleStamp) -> String {
     let step = thousands(stamp.global_step);
     match stamp.kind {
         SampleKind::EpochEnd => format!("end of epoch {}, step {step}", stamp.epoch.round()),
@@ -314,14 +351,24 @@ pub fn save_png(grid: &SampleGrid, path: &std::path::Path) -> Result<(), String>
 /// Width of the column of controls beside the grid when the panel is wider than tall.
 const SIDE_COLUMN_WIDTH: f32 = 230.0;
 
+/// The "Draw" choice of a conditional model: which digits the grids ask for.
+pub struct DrawChoice<'a> {
+    /// The choice (kept in the training settings, so later epochs' grids follow it).
+    pub classes: &'a mut ClassChoice,
+    /// A model exists and can draw now: a change redraws the grid at once.
+    pub can_sample: bool,
+}
+
 /// Draws the grid, the history slider and the buttons; returns what the user asked for.
-/// `focus` names a path field to give the keyboard focus to. In a wide, short panel (the
-/// stacked layout of a small window) the controls stand beside the grid, otherwise above it.
+/// `focus` names a path field to give the keyboard focus to; `draw` is the digit choice of a
+/// conditional model (`None` for an unconditional one). In a wide, short panel (the stacked
+/// layout of a small window) the controls stand beside the grid, otherwise above it.
 pub fn samples_ui(
     ui: &mut egui::Ui,
     view: &mut SamplesView,
     png_path: &mut String,
     focus: &mut Option<PathField>,
+    mut draw: Option<DrawChoice<'_>>,
 ) -> Vec<UiCommand> {
     let now = ui.input(|i| i.time);
     let mut commands = Vec::new();
@@ -333,10 +380,16 @@ pub fn samples_ui(
             ui.vertical(|ui| {
                 ui.set_max_width(SIDE_COLUMN_WIDTH - 10.0);
                 sample_controls_ui(ui, view, png_path, focus, now, &mut commands);
+                if let Some(draw) = draw.as_mut() {
+                    draw_choice_ui(ui, draw, &mut commands);
+                }
             });
         });
     } else {
         sample_controls_ui(ui, view, png_path, focus, now, &mut commands);
+        if let Some(draw) = draw.as_mut() {
+            draw_choice_ui(ui, draw, &mut commands);
+        }
         let available = ui.available_size();
         grid_ui(ui, view, now, available.x.min(available.y).max(64.0));
     }
@@ -436,7 +489,80 @@ fn sample_controls_ui(
     });
 }
 
+/// Every choice of the "Draw" menu, in its order.
+pub fn draw_choices() -> Vec<ClassChoice> {
+    let digits = (0..CLASS_COUNT as u8).map(ClassChoice::Digit);
+    [ClassChoice::Rows, ClassChoice::Any]
+        .into_iter()
+        .chain(digits)
+        .collect()
+}
+
+fn draw_choice_ui(ui: &mut egui::Ui, draw: &mut DrawChoice<'_>, commands: &mut Vec<UiCommand>) {
+    let hint = "Which digits the conditional model draws: one row per digit (row r is digit r), \
+                any digit, or only the one you pick. A change draws a new grid.";
+    let before = *draw.classes;
+    let choices = draw_choices();
+    let (groups, digits) = choices.split_at(2);
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Draw:").on_hover_text(hint);
+        for &choice in groups {
+            ui.selectable_value(draw.classes, choice, choice_name(choice))
+                .on_hover_text(hint);
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label("or only:").on_hover_text(hint);
+        for &choice in digits {
+            ui.selectable_value(draw.classes, choice, choice_name(choice))
+                .on_hover_text(hint);
+        }
+    });
+    if *draw.classes != before && draw.can_sample {
+        commands.push(UiCommand::SampleNow);
+    }
+}
+
+/// Width of the digit labels left of a grid drawn one row per digit.
+const ROW_LABEL_WIDTH: f32 = 14.0;
+
 fn grid_ui(ui: &mut egui::Ui, view: &mut SamplesView, now: f64, side: f32) {
+    let rows_labelled = view
+        .shown_stamp()
+        .is_some_and(|s| s.classes == Some(ClassChoice::Rows));
+    match view.shown_side().filter(|_| rows_labelled) {
+        Some(grid_side) => {
+            let side = (side - ROW_LABEL_WIDTH - ui.spacing().item_spacing.x).max(64.0);
+            ui.horizontal_top(|ui| {
+                row_labels_ui(ui, grid_side, side);
+                grid_image_ui(ui, view, now, side);
+            });
+        }
+        None => grid_image_ui(ui, view, now, side),
+    }
+}
+
+/// The digit of each row (row r draws digit r mod 10) beside a grid of `side` points.
+fn row_labels_ui(ui: &mut egui::Ui, grid_side: usize, side: f32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ROW_LABEL_WIDTH, side), egui::Sense::hover());
+    let tile = (IMAGE_SIDE + GUTTER_PX) as f32;
+    let width = (grid_side * IMAGE_SIDE + (grid_side - 1) * GUTTER_PX) as f32;
+    let scale = side / width;
+    let size = (IMAGE_SIDE as f32 * scale * 0.6).clamp(7.0, 14.0);
+    let color = ui.visuals().text_color();
+    for row in 0..grid_side {
+        let centre = rect.top() + (row as f32 * tile + IMAGE_SIDE as f32 / 2.0) * scale;
+        ui.painter().text(
+            egui::pos2(rect.right() - 2.0, centre),
+            egui::Align2::RIGHT_CENTER,
+            (row % CLASS_COUNT).to_string(),
+            egui::FontId::proportional(size),
+            color,
+        );
+    }
+}
+
+fn grid_image_ui(ui: &mut egui::Ui, view: &mut SamplesView, now: f64, side: f32) {
     let ctx = ui.ctx().clone();
     if view.scrub.is_none() && view.is_revealing(now) {
         ctx.request_repaint();
@@ -477,6 +603,7 @@ mod tests {
             epoch,
             global_step: (epoch * 600.0) as u64,
             kind,
+            classes: None,
         }
     }
 
@@ -540,7 +667,8 @@ mod tests {
             stamp_label(&SampleStamp {
                 epoch: 3.0,
                 global_step: 1800,
-                kind: SampleKind::EpochEnd
+                kind: SampleKind::EpochEnd,
+                classes: None,
             }),
             "end of epoch 3, step 1,800"
         );
@@ -548,10 +676,21 @@ mod tests {
             stamp_label(&SampleStamp {
                 epoch: 2.9,
                 global_step: 1750,
-                kind: SampleKind::OnDemand
+                kind: SampleKind::OnDemand,
+                classes: None,
             }),
             "during epoch 3, step 1,750"
         );
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 2.0,
+                global_step: 1200,
+                kind: SampleKind::EpochEnd,
+                classes: Some(ClassChoice::Rows),
+            }),
+            "end of epoch 2, step 1,200, row r draws digit r"
+        );
+        assert_eq!(classes_label(ClassChoice::Digit(7)), "every sample a 7");
     }
 
     #[test]

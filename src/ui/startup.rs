@@ -6,14 +6,16 @@ use anyhow::anyhow;
 use super::controls::Preset;
 use super::{StudioApp, Tab, UiCommand};
 use crate::model::ModelConfig;
+use crate::train::default_learning_rate;
 
 /// Set to `1` to press Start as soon as the window opens (for scripted screenshots).
 pub const AUTOSTART_ENV: &str = "PIXELCNN_STUDIO_AUTOSTART";
 /// Set to `training`, `inspector` or `explore` to open that view (for scripted screenshots).
 pub const VIEW_ENV: &str = "PIXELCNN_STUDIO_VIEW";
-/// Set to `seed` or `paper` to pick that preset at start-up (for scripted screenshots).
+/// Set to a preset name (`seed`, `paper`, `gated`, `gated-large`; the gated ones conditional) to
+/// pick it at start-up (for scripted screenshots).
 pub const PRESET_ENV: &str = "PIXELCNN_STUDIO_PRESET";
-/// Set to a JSON `ModelConfig` (missing fields from the seed preset), e.g.
+/// Set to a JSON `ModelConfig` (missing fields from the seed preset; checked), e.g.
 /// `{"masked_layers": 5, "masked_relu": true}`, to pick a custom architecture at start-up.
 pub const MODEL_ENV: &str = "PIXELCNN_STUDIO_MODEL";
 /// Set to a number of epochs to train (for scripted screenshots).
@@ -46,15 +48,23 @@ impl Startup {
     pub(super) fn from_env() -> anyhow::Result<Startup> {
         let env = |name: &str| std::env::var(name).ok();
         let number = |name: &str| env(name).and_then(|v| v.trim().parse::<usize>().ok());
-        let mut model = match env(PRESET_ENV).as_deref() {
-            Some("seed") => Some((Preset::Seed, ModelConfig::seed())),
-            Some("paper") => Some((Preset::Paper, ModelConfig::paper())),
-            _ => None,
+        let mut model = match env(PRESET_ENV) {
+            Some(name) => {
+                let mut model = ModelConfig::preset(name.trim())
+                    .map_err(|err| anyhow!("{PRESET_ENV}: {err}"))?;
+                // The studio's gated presets are conditional, as its default is.
+                model.conditional = model.is_gated();
+                Some((Preset::of(&model), model))
+            }
+            None => None,
         };
         if let Some(json) = env(MODEL_ENV) {
             let custom = serde_json::from_str::<ModelConfig>(&json)
                 .map_err(|err| anyhow!("{MODEL_ENV} is not a model configuration: {err}"))?;
-            model = Some((Preset::Custom, custom));
+            custom
+                .validate()
+                .map_err(|err| anyhow!("{MODEL_ENV}: {err}"))?;
+            model = Some((Preset::of(&custom), custom));
         }
         Ok(Startup {
             autostart: env(AUTOSTART_ENV).is_some_and(|v| v == "1"),
@@ -84,6 +94,7 @@ impl Startup {
         if let Some((preset, model)) = &self.model {
             controls.preset = *preset;
             controls.model = model.clone();
+            controls.train.learning_rate = default_learning_rate(model);
         }
         if let Some(epochs) = self.epochs {
             controls.train.epochs = epochs.max(1);

@@ -515,10 +515,26 @@ impl WorkerLoop {
     }
 
     fn sample_now(&mut self, count: usize, classes: ClassChoice) {
-        let Some(session) = &self.session else {
+        let Some(session) = &mut self.session else {
             self.out.emit(WorkerEvent::Error(
                 "there is no model to sample from yet: press Start first".into(),
             ));
+            return;
+        };
+        // The choice holds for the grids drawn after later epochs too.
+        if session.trainer.config().sample_classes != classes {
+            let config = TrainConfig {
+                sample_classes: classes,
+                ..session.trainer.config().clone()
+            };
+            if let Err(err) = session.trainer.set_config(config) {
+                self.out.emit(WorkerEvent::Error(format!(
+                    "could not change the digits to draw: {err}"
+                )));
+                return;
+            }
+        }
+        let Some(session) = &self.session else {
             return;
         };
         let trainer = &session.trainer;
@@ -625,6 +641,7 @@ impl WorkerLoop {
                     epoch: epochs_done as f64,
                     global_step: trainer.progress().global_step,
                     kind: SampleKind::EpochEnd,
+                    classes: None,
                 },
             }
         } else {

@@ -23,6 +23,17 @@ pub fn tiny_model() -> ModelConfig {
     }
 }
 
+/// The smallest gated model worth training: a 5-wide first layer, two gated layers of 8 maps.
+pub fn tiny_gated_model(conditional: bool) -> ModelConfig {
+    ModelConfig {
+        conditional,
+        first_kernel: 5,
+        masked_layers: 2,
+        feature_maps: 8,
+        ..ModelConfig::gated()
+    }
+}
+
 /// [`tiny_model`] with a ReLU after the mask-B layer and a residual connection around it.
 pub fn tiny_residual_model() -> ModelConfig {
     ModelConfig {

@@ -14,7 +14,7 @@ use crate::ui::help::help_ui;
 use crate::ui::inspector::inspector_ui;
 use crate::ui::paths::{typed_path, PathField};
 use crate::ui::prompts::{close_prompt_ui, confirm_ui, resume_offer_ui};
-use crate::ui::samples::samples_ui;
+use crate::ui::samples::{samples_ui, DrawChoice};
 use crate::ui::status::{status_ui, StatusInfo};
 use crate::ui::{Tab, UiCommand, WINDOW_TITLE};
 
@@ -273,7 +273,20 @@ impl StudioApp {
     }
 
     fn samples_panel_ui(&mut self, ui: &mut egui::Ui) {
-        let commands = samples_ui(ui, &mut self.samples, &mut self.png_path, &mut self.focus);
+        let conditional = self.settings.controls.model.conditional;
+        // A grid being drawn is interrupted by the new request, which draws the new choice.
+        let can_sample = self.has_model && self.state != crate::messages::WorkerState::Loading;
+        let draw = conditional.then_some(DrawChoice {
+            classes: &mut self.settings.controls.train.sample_classes,
+            can_sample,
+        });
+        let commands = samples_ui(
+            ui,
+            &mut self.samples,
+            &mut self.png_path,
+            &mut self.focus,
+            draw,
+        );
         self.pending.extend(commands);
     }
 
