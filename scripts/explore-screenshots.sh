@@ -86,7 +86,7 @@ WID=$(wait_window)
 sleep 8 # open the checkpoint, load the test set, score the first image
 
 # Widget positions in the default 1280x800 layout.
-CANVAS_X=338 CANVAS_Y=130 CELL=9      # the drawing canvas, 28 cells of 9 points
+CANVAS_X=288 CANVAS_Y=130 CELL=9      # the drawing canvas, 28 cells of 9 points
 click() { xdotool mousemove "$1" "$2" click 1; sleep "${3:-0.5}"; }
 cell() { echo $((CANVAS_X + $2 * CELL + CELL / 2)) $((CANVAS_Y + $1 * CELL + CELL / 2)); }
 # Drags the left button through the cells given as "row,col" pairs.
@@ -107,12 +107,12 @@ shot() {
     import -window "$WID" "$OUT/$1"
     echo "saved $OUT/$1"
 }
-COMPLETE=(${COMPLETE_AT:-1041 186})
-NEXT=(${NEXT_AT:-500 94})
-CLEAR=(${CLEAR_AT:-518 117})
-HOLE=(${HOLE_AT:-465 117})
-PEN=(${PEN_AT:-357 117})
-DIGIT7=(${DIGIT7_AT:-412 459})
+COMPLETE=(${COMPLETE_AT:-991 186})
+NEXT=(${NEXT_AT:-455 94})
+CLEAR=(${CLEAR_AT:-468 117})
+HOLE=(${HOLE_AT:-415 117})
+PEN=(${PEN_AT:-307 117})
+DIGIT7=(${DIGIT7_AT:-362 459})
 
 # 1. A test image: its heatmap, a hovered pixel, and ten completions of its top half.
 click "${NEXT[@]}" 1
