@@ -23,55 +23,9 @@ TRAIN_LIMIT=${TRAIN_LIMIT:-20000}
 TEST_LIMIT=${TEST_LIMIT:-2000}
 EPOCHS=${EPOCHS:-100}
 MODEL=${MODEL:-}
-OUT=screenshots
-TITLE="PixelCNN Studio"
-SCREEN=:97
-
-missing=()
-command -v Xvfb >/dev/null || missing+=(xvfb)
-command -v import >/dev/null || missing+=(imagemagick)
-command -v xdotool >/dev/null || missing+=(xdotool)
-if ((${#missing[@]})); then
-    echo "installing ${missing[*]}..."
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
-BIN=${PIXELCNN_STUDIO_BIN:-}
-if [[ -z "$BIN" ]]; then
-    cargo build --release
-    BIN=target/release/pixelcnn-studio
-fi
-
-mkdir -p "$OUT"
-SCRATCH=$(mktemp -d)
-chmod 700 "$SCRATCH"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-
-Xvfb "$SCREEN" -screen 0 1280x800x24 -nolisten tcp >"$SCRATCH/xvfb.log" 2>&1 &
-PIDS+=($!)
-sleep 1
-export DISPLAY=$SCREEN
-# A private home: saved UI choices from earlier runs must not change these pictures.
-export HOME=$SCRATCH XDG_DATA_HOME=$SCRATCH/data XDG_CONFIG_HOME=$SCRATCH/config
-export XDG_RUNTIME_DIR=$SCRATCH/run
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-
-wait_window() {
-    local wid=""
-    for _ in $(seq 1 100); do
-        wid=$(xdotool search --name "$TITLE" 2>/dev/null | head -n1 || true)
-        [[ -n "$wid" ]] && break
-        sleep 0.2
-    done
-    [[ -n "$wid" ]] || { echo "the studio window did not appear" >&2; exit 1; }
-    echo "$wid"
-}
+# shellcheck source=scripts/studio-window.sh
+source scripts/studio-window.sh
+start_display :97
 
 shot() {
     # Keep the pointer off the plot (it would draw a hover crosshair).

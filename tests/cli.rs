@@ -3,29 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
+use common::cli::{assert_clean_error, json_of, run_json, studio};
 use pixelcnn_studio::checkpoint;
-
-fn studio() -> Command {
-    Command::cargo_bin("pixelcnn-studio").unwrap()
-}
-
-fn json_of(output: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(output).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {}",
-            String::from_utf8_lossy(output)
-        )
-    })
-}
-
-/// Runs `args` in `dir`, expects success and one JSON object on stdout.
-fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let output = studio().args(args).current_dir(dir).assert().success();
-    json_of(&output.get_output().stdout)
-}
 
 /// A quick run: small model, few images.
 fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
@@ -34,15 +17,6 @@ fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
     args.extend(["--batch-size", "50", "--json"]);
     args.extend(extra);
     run_json(dir, &args)
-}
-
-fn assert_clean_error(assert: assert_cmd::assert::Assert, needle: &str) {
-    let output = assert.failure().get_output().clone();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
 }
 
 #[test]

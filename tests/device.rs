@@ -19,6 +19,10 @@ use pixelcnn_studio::train::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+
+use common::{assert_close, random_params_images_and_labels};
+
 const PIXELS: usize = 784;
 
 fn plain(maps: usize, residual: bool) -> ModelConfig {
@@ -53,42 +57,10 @@ fn models() -> Vec<ModelConfig> {
     ]
 }
 
-/// Parameters with random (non-zero) biases and class biases, binary images and digit labels.
-fn setup(cfg: &ModelConfig, images: usize, seed: u64) -> (Params, Vec<f32>, Vec<u8>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut params = Params::init(cfg, &mut rng);
-    for t in params
-        .tensors
-        .iter_mut()
-        .filter(|t| t.name.ends_with("bias") || t.name.contains("cond"))
-    {
-        t.data
-            .iter_mut()
-            .for_each(|b| *b = rng.random_range(-0.3..0.3));
-    }
-    let input = (0..images * PIXELS)
-        .map(|_| if rng.random::<f32>() < 0.3 { 1.0 } else { 0.0 })
-        .collect();
-    let labels = (0..images).map(|_| rng.random_range(0..10)).collect();
-    (params, input, labels)
-}
-
-/// `ours` within `tol` times the largest magnitude of `reference`.
-fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
-    assert_eq!(ours.len(), reference.len(), "{what}: lengths differ");
-    let scale = reference.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
-        assert!(
-            (a - b).abs() <= tol * scale,
-            "{what}[{i}]: device {a} vs cpu {b} (scale {scale})"
-        );
-    }
-}
-
 #[test]
 fn the_device_network_matches_the_fast_kernels_in_values_and_gradients() {
     for cfg in models() {
-        let (params, input, labels) = setup(&cfg, 2, 11);
+        let (params, input, labels) = random_params_images_and_labels(&cfg, 2, 11);
         let mut cpu = CpuNet::new(&cfg, &params);
         let cpu_logits = cpu.forward(&input, &labels);
         let mut cpu_grads = params.zeros_like();
@@ -181,7 +153,7 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
 #[test]
 fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
     for cfg in [plain(6, true), gated(6, true)] {
-        let (params, _, _) = setup(&cfg, 1, 5);
+        let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
         let mut cpu = Backend::new(DeviceChoice::Cpu, &cfg, &params).unwrap();
         let mut device = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
         assert!(device.trains_on_device() && !cpu.trains_on_device());
@@ -189,7 +161,7 @@ fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
         let mut cpu_adam = Adam::new(&params, AdamConfig::default());
         let mut device_adam = cpu_adam.clone();
         for step in 0..3 {
-            let (_, batch, labels) = setup(&cfg, 3, 20 + step);
+            let (_, batch, labels) = random_params_images_and_labels(&cfg, 3, 20 + step);
             let a = cpu
                 .train_step(&batch, &labels, &mut cpu_params, &mut cpu_adam)
                 .unwrap();
@@ -329,7 +301,7 @@ fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
 #[test]
 fn a_non_finite_step_on_the_device_changes_nothing() {
     let cfg = plain(6, true);
-    let (params, batch, labels) = setup(&cfg, 2, 8);
+    let (params, batch, labels) = random_params_images_and_labels(&cfg, 2, 8);
     let mut backend = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
     let mut host = params.clone();
     let mut adam = Adam::new(&params, AdamConfig::default());
@@ -381,7 +353,7 @@ fn a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights() {
 #[test]
 fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
     for cfg in [plain(8, true), gated(6, false), gated(8, true)] {
-        let (params, _, _) = setup(&cfg, 1, 13);
+        let (params, _, _) = random_params_images_and_labels(&cfg, 1, 13);
         let count = 4;
         let labels: Vec<u8> = if cfg.conditional {
             vec![3, 1, 4, 1]
@@ -433,7 +405,7 @@ fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
 #[test]
 fn the_device_sampler_stops_after_the_row_asked() {
     let cfg = plain(6, false);
-    let (params, _, _) = setup(&cfg, 1, 2);
+    let (params, _, _) = random_params_images_and_labels(&cfg, 1, 2);
     let net = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let (grid, probs) = sample_device(&net, 2, &[], &mut rng, &mut |g| {

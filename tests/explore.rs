@@ -5,11 +5,13 @@
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+use common::cli::{assert_clean_error, run_json, studio};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pixelcnn_studio::data::{
@@ -404,15 +406,6 @@ fn the_worker_hands_out_a_copy_of_the_weights_between_training_steps() {
 
 // --- The command line -----------------------------------------------------------------------
 
-fn studio() -> Command {
-    Command::cargo_bin("pixelcnn-studio").unwrap()
-}
-
-fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let output = studio().args(args).current_dir(dir).assert().success();
-    serde_json::from_slice(&output.get_output().stdout).unwrap()
-}
-
 /// A small checkpoint trained briefly on real MNIST, in `dir`.
 fn checkpoint_in(dir: &Path) -> PathBuf {
     run_json(
@@ -435,15 +428,6 @@ fn checkpoint_in(dir: &Path) -> PathBuf {
         ],
     );
     dir.join("ck.safetensors")
-}
-
-fn assert_clean_error(assert: assert_cmd::assert::Assert, needle: &str) {
-    let output = assert.failure().get_output().clone();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
 }
 
 #[test]
@@ -687,10 +671,6 @@ fn bad_image_input_gives_a_clear_one_line_error() {
 
 // --- The Explore tab ------------------------------------------------------------------------
 
-fn tab_harness() -> Harness<'static, StudioApp> {
-    tab_harness_for(tiny_model(false))
-}
-
 fn tab_harness_for(model: ModelConfig) -> Harness<'static, StudioApp> {
     let mut settings = UiSettings::default();
     settings.controls.model = model;
@@ -739,15 +719,21 @@ fn shown_nll_label(harness: &Harness<'_, StudioApp>) -> String {
     text
 }
 
-#[test]
-fn drawing_on_the_canvas_changes_the_nll_shown() {
-    let mut harness = tab_harness();
+/// The studio with `model` trained to the end of its tiny run, showing the Explore tab.
+fn explore_after_training(model: ModelConfig) -> Harness<'static, StudioApp> {
+    let mut harness = tab_harness_for(model);
     harness.step();
     harness.get_by_label("Start").click();
     wait_until(&mut harness, "the run to finish", |app| {
         app.state() == WorkerState::Finished
     });
     harness.get_by_label("Explore").click();
+    harness
+}
+
+#[test]
+fn drawing_on_the_canvas_changes_the_nll_shown() {
+    let mut harness = explore_after_training(tiny_model(false));
     wait_until(&mut harness, "a heatmap of the first test image", |app| {
         app.explore().map_is_current()
             && matches!(app.explore().origin(), ImageOrigin::Test { index: 0, .. })
@@ -789,13 +775,7 @@ fn drawing_on_the_canvas_changes_the_nll_shown() {
 
 #[test]
 fn the_tab_completes_the_image_below_the_cut_line_and_fills_a_dragged_hole() {
-    let mut harness = tab_harness();
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished
-    });
-    harness.get_by_label("Explore").click();
+    let mut harness = explore_after_training(tiny_model(false));
     wait_until(&mut harness, "a heatmap", |app| {
         app.explore().map_is_current()
     });
@@ -852,26 +832,14 @@ fn the_tab_completes_the_image_below_the_cut_line_and_fills_a_dragged_hole() {
 
 #[test]
 fn a_digit_picker_shows_for_a_conditional_model_only_and_rescores_the_image() {
-    let mut harness = tab_harness();
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished
-    });
-    harness.get_by_label("Explore").click();
+    let mut harness = explore_after_training(tiny_model(false));
     wait_until(&mut harness, "a heatmap", |app| {
         app.explore().map_is_current()
     });
     assert!(harness.query_by_label("Digit").is_none(), "no picker");
     assert_eq!(harness.state().explore().class(), None);
 
-    let mut harness = tab_harness_for(tiny_gated(true));
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished
-    });
-    harness.get_by_label("Explore").click();
+    let mut harness = explore_after_training(tiny_gated(true));
     wait_until(&mut harness, "a heatmap of test image 0", |app| {
         app.explore().map_is_current()
             && matches!(app.explore().origin(), ImageOrigin::Test { index: 0, .. })

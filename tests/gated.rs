@@ -14,6 +14,10 @@ use pixelcnn_studio::model::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+
+use common::{assert_close, random_params_images_and_labels};
+
 const PIXELS: usize = 784;
 
 fn gated(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
@@ -23,37 +27,6 @@ fn gated(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
         conditional,
         first_kernel: 5,
         ..ModelConfig::gated()
-    }
-}
-
-/// Parameters with random (non-zero) biases and class biases, random binary images and labels.
-fn setup(cfg: &ModelConfig, images: usize, seed: u64) -> (Params, Vec<f32>, Vec<u8>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut params = Params::init(cfg, &mut rng);
-    for t in params
-        .tensors
-        .iter_mut()
-        .filter(|t| t.name.ends_with("bias") || t.name.contains("cond"))
-    {
-        t.data
-            .iter_mut()
-            .for_each(|b| *b = rng.random_range(-0.3..0.3));
-    }
-    let input = (0..images * PIXELS)
-        .map(|_| if rng.random::<f32>() < 0.3 { 1.0 } else { 0.0 })
-        .collect();
-    let labels = (0..images).map(|_| rng.random_range(0..10)).collect();
-    (params, input, labels)
-}
-
-fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
-    assert_eq!(ours.len(), reference.len(), "{what}: lengths differ");
-    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
-    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
-        assert!(
-            (a - b).abs() <= tol * scale,
-            "{what}[{i}]: fast {a} vs reference {b} (scale {scale})"
-        );
     }
 }
 
@@ -90,7 +63,7 @@ fn fast_gated_network_matches_the_candle_formulation_in_values_and_gradients() {
     // Odd widths take the portable GEMM, multiples of 16 the AVX-512 kernel where present.
     for (layers, maps, conditional) in [(2, 6, false), (3, 8, true), (2, 16, true)] {
         let cfg = gated(layers, maps, conditional);
-        let (params, input, labels) = setup(&cfg, 2, 11);
+        let (params, input, labels) = random_params_images_and_labels(&cfg, 2, 11);
         let mut net = CpuNet::new(&cfg, &params);
         let logits = net.forward(&input, &labels);
         let mut grads = params.zeros_like();
@@ -160,7 +133,7 @@ fn a_logit_depends_on_every_earlier_pixel_in_reach_and_on_nothing_later() {
         masked_kernel: 15,
         ..gated(3, 4, true)
     };
-    let (params, _, _) = setup(&cfg, 1, 5);
+    let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
     let net = CpuNet::new(&cfg, &params);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let base: Vec<f32> = (0..PIXELS)
@@ -194,11 +167,11 @@ fn a_logit_depends_on_every_earlier_pixel_in_reach_and_on_nothing_later() {
 
 #[test]
 fn the_class_label_changes_the_logits_of_a_conditional_model_only() {
-    let (params, input, _) = setup(&gated(2, 6, true), 1, 3);
+    let (params, input, _) = random_params_images_and_labels(&gated(2, 6, true), 1, 3);
     let net = CpuNet::new(&gated(2, 6, true), &params);
     assert_ne!(net.forward(&input, &[1]), net.forward(&input, &[7]));
     let uncond = gated(2, 6, false);
-    let (params, input, _) = setup(&uncond, 1, 3);
+    let (params, input, _) = random_params_images_and_labels(&uncond, 1, 3);
     let net = CpuNet::new(&uncond, &params);
     assert_eq!(net.forward(&input, &[1]), net.forward(&input, &[7]));
 }
@@ -207,7 +180,7 @@ fn the_class_label_changes_the_logits_of_a_conditional_model_only() {
 fn fast_gated_sampler_draws_the_same_pixels_as_the_straightforward_one() {
     for (maps, conditional) in [(6, true), (16, false)] {
         let cfg = gated(2, maps, conditional);
-        let (params, _, _) = setup(&cfg, 1, 21);
+        let (params, _, _) = random_params_images_and_labels(&cfg, 1, 21);
         let net = CpuNet::new(&cfg, &params);
         let labels = ClassChoice::Rows.labels(9, &mut ChaCha8Rng::seed_from_u64(0));
         let (fast, fast_probs) = sample_fast(
@@ -235,7 +208,7 @@ fn fast_gated_sampler_draws_the_same_pixels_as_the_straightforward_one() {
 #[test]
 fn sampling_from_a_prefix_keeps_it_and_matches_the_straightforward_sampler() {
     let cfg = gated(2, 6, true);
-    let (params, input, labels) = setup(&cfg, 4, 8);
+    let (params, input, labels) = random_params_images_and_labels(&cfg, 4, 8);
     let net = CpuNet::new(&cfg, &params);
     let keep = 10 * 28;
     let start = SampleGrid {
@@ -288,16 +261,6 @@ mod training {
     use pixelcnn_studio::model::{ClassChoice, ModelConfig, ModelFamily};
     use pixelcnn_studio::train::{TrainConfig, Trainer};
 
-    fn tiny_gated() -> ModelConfig {
-        ModelConfig {
-            masked_layers: 2,
-            feature_maps: 8,
-            first_kernel: 5,
-            conditional: true,
-            ..ModelConfig::gated()
-        }
-    }
-
     fn tiny_config() -> TrainConfig {
         TrainConfig {
             epochs: 3,
@@ -309,7 +272,8 @@ mod training {
     }
 
     fn trained(data: &Mnist, steps: usize) -> Trainer {
-        let mut trainer = Trainer::new(tiny_gated(), tiny_config()).unwrap();
+        let mut trainer =
+            Trainer::new(super::common::tiny_gated_model(true), tiny_config()).unwrap();
         for _ in 0..steps {
             trainer.step(data).unwrap();
         }
@@ -327,7 +291,7 @@ mod training {
         let loaded = checkpoint::load(&path).unwrap();
         assert_eq!(
             loaded.model,
-            tiny_gated(),
+            super::common::tiny_gated_model(true),
             "the family and conditioning are saved"
         );
         let mut resumed = Trainer::from_snapshot(loaded).unwrap();

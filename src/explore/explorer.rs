@@ -5,7 +5,6 @@
 //! Requests that pile up while the thread is busy are coalesced: of each kind only the latest
 //! is served (a map of the image as it is now, not of every stroke on the way there).
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,7 +18,7 @@ use super::snapshot::ModelSnapshot;
 use crate::data::{binarize_fixed_image, load_mnist, Dataset, Mnist};
 use crate::messages::DataSource;
 use crate::model::{CpuNet, ModelConfig, SampleGrid};
-use crate::worker::{RepaintFn, SendError};
+use crate::worker::{panic_message, RepaintFn, SendError};
 
 /// Name of the explorer thread.
 pub const THREAD_NAME: &str = "pixelcnn-explorer";
@@ -225,16 +224,6 @@ struct ExplorerLoop {
     repaint: RepaintFn,
     net: Option<LoadedNet>,
     test_set: Option<(DataSource, Arc<Dataset>)>,
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "unknown panic".to_string()
-    }
 }
 
 impl ExplorerLoop {

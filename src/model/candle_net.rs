@@ -96,14 +96,7 @@ impl PlainLayer {
     fn new(spec: &LayerSpec, vb: &VarBuilder) -> Result<Self> {
         Ok(PlainLayer {
             conv: CandleConv::new(&spec.conv(), true, vb)?,
-            epilogue: Epilogue {
-                activation: if spec.relu {
-                    Activation::Relu
-                } else {
-                    Activation::Identity
-                },
-                residual: spec.residual,
-            },
+            epilogue: Epilogue::of_layer(spec),
             padding: spec.kernel / 2,
         })
     }

@@ -150,14 +150,7 @@ impl DeviceNet {
                     .map(|(spec, s)| {
                         Ok(PlainLayer {
                             conv: DeviceConv::new(&spec.conv(), s.weight, s.bias, device)?,
-                            epilogue: Epilogue {
-                                activation: if spec.relu {
-                                    Activation::Relu
-                                } else {
-                                    Activation::Identity
-                                },
-                                residual: spec.residual,
-                            },
+                            epilogue: Epilogue::of_layer(spec),
                         })
                     })
                     .collect::<Result<Vec<_>>>()?,

@@ -5,6 +5,8 @@
 
 use candle_core::{Result, Tensor};
 
+use super::config::LayerSpec;
+
 /// The nonlinearity of an epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -41,6 +43,18 @@ impl Epilogue {
         activation: Activation::Gate,
         residual: false,
     };
+
+    /// The epilogue of a plain layer: its ReLU and residual connection.
+    pub fn of_layer(spec: &LayerSpec) -> Epilogue {
+        Epilogue {
+            activation: if spec.relu {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            },
+            residual: spec.residual,
+        }
+    }
 
     /// Applies the epilogue to one pixel's convolution output `pre` (all its channels).
     ///

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::config::{LayerSpec, ModelConfig};
+use super::config::ModelConfig;
 use super::conv_kernels::{bce_grad, resize_for_overwrite, ConvOp, GradScratch, CHUNK_ROWS};
 use super::epilogue::{Activation, Epilogue};
 use super::params::{ConvSlots, ParamLayout, Params};
@@ -55,18 +55,6 @@ pub(crate) struct PlainNet {
     eval_buffers: Mutex<(Vec<f32>, Vec<f32>)>,
 }
 
-/// The epilogue of a plain layer.
-fn epilogue_of(spec: &LayerSpec) -> Epilogue {
-    Epilogue {
-        activation: if spec.relu {
-            Activation::Relu
-        } else {
-            Activation::Identity
-        },
-        residual: spec.residual,
-    }
-}
-
 impl PlainNet {
     pub(crate) fn new(cfg: &ModelConfig, params: &Params) -> PlainNet {
         let (layout, _) = ParamLayout::new(cfg);
@@ -76,7 +64,7 @@ impl PlainNet {
             .zip(layout.plain())
             .map(|(spec, &slots)| PlainLayer {
                 op: ConvOp::new(spec.conv(), params.conv(slots)),
-                epilogue: epilogue_of(spec),
+                epilogue: Epilogue::of_layer(spec),
                 slots,
             })
             .collect();

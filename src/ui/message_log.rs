@@ -98,6 +98,17 @@ pub fn format_clock(secs: f64) -> String {
     )
 }
 
+/// One message in full, wrapped; errors in the error colour.
+pub fn entry_label(ui: &mut egui::Ui, entry: &LogEntry) {
+    let text = egui::RichText::new(&entry.text);
+    let text = if entry.is_error {
+        text.color(ui.visuals().error_fg_color)
+    } else {
+        text
+    };
+    ui.add(egui::Label::new(text).wrap());
+}
+
 /// The log as a list, newest first, each message whole (wrapped).
 pub fn log_ui(ui: &mut egui::Ui, log: &MessageLog) {
     if log.is_empty() {
@@ -112,13 +123,7 @@ pub fn log_ui(ui: &mut egui::Ui, log: &MessageLog) {
             for entry in log.entries().rev() {
                 ui.horizontal_wrapped(|ui| {
                     ui.monospace(format_clock(entry.at_secs));
-                    let text = egui::RichText::new(&entry.text);
-                    let text = if entry.is_error {
-                        text.color(ui.visuals().error_fg_color)
-                    } else {
-                        text
-                    };
-                    ui.add(egui::Label::new(text).wrap());
+                    entry_label(ui, entry);
                 });
             }
         });

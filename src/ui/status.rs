@@ -2,7 +2,7 @@
 //! evaluation progress, images/s while training, ETA, the current message (whole, wrapped) and
 //! the message log.
 
-use super::message_log::{log_ui, LogEntry, MessageLog};
+use super::message_log::{entry_label, log_ui, LogEntry, MessageLog};
 use crate::messages::{RunProgress, WorkerState};
 
 /// What the status bar shows.
@@ -133,13 +133,7 @@ pub fn status_ui(ui: &mut egui::Ui, info: &StatusInfo<'_>, log: &MessageLog, log
         }
     });
     if let Some(entry) = info.message {
-        let text = egui::RichText::new(&entry.text);
-        let text = if entry.is_error {
-            text.color(ui.visuals().error_fg_color)
-        } else {
-            text
-        };
-        ui.add(egui::Label::new(text).wrap());
+        entry_label(ui, entry);
     }
     if *log_open {
         ui.separator();

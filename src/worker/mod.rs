@@ -129,3 +129,14 @@ impl Drop for Worker {
         }
     }
 }
+
+/// The text of a caught panic's payload (a `&str` or a `String`), for an error message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

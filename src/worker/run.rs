@@ -2,7 +2,6 @@
 //! hands control back between steps, evaluation chunks and sample rows whenever a command is
 //! waiting), save and open checkpoints, keep the autosave, and report everything as events.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::{checkpoint_io, RepaintFn, WorkerOptions, STEP_EVENT_INTERVAL};
+use super::{checkpoint_io, panic_message, RepaintFn, WorkerOptions, STEP_EVENT_INTERVAL};
 use crate::data::{load_mnist, Mnist};
 use crate::explore::ModelSnapshot;
 use crate::messages::{DataSource, RunProgress, WorkerCommand, WorkerEvent, WorkerState};
@@ -98,16 +97,6 @@ struct Reporter {
     /// work the state is "training".
     in_run: bool,
     autosave: Autosave,
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "unknown panic".to_string()
-    }
 }
 
 impl Reporter {

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures panic on broken set-ups
 
+pub mod cli;
+
 use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS};
 use pixelcnn_studio::model::{ModelConfig, Params};
 use pixelcnn_studio::train::{TrainConfig, Trainer};
@@ -83,6 +85,31 @@ pub fn random_params_and_images(cfg: &ModelConfig, batch: usize, seed: u64) -> (
     (params, images)
 }
 
+/// Initial weights of `cfg` with random (non-zero) biases and class biases, `images` random
+/// binary images and their random digit labels: every path of either family is exercised.
+pub fn random_params_images_and_labels(
+    cfg: &ModelConfig,
+    images: usize,
+    seed: u64,
+) -> (Params, Vec<f32>, Vec<u8>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut params = Params::init(cfg, &mut rng);
+    for t in params
+        .tensors
+        .iter_mut()
+        .filter(|t| t.name.ends_with("bias") || t.name.contains("cond"))
+    {
+        t.data
+            .iter_mut()
+            .for_each(|b| *b = rng.random_range(-0.3..0.3));
+    }
+    let input = (0..images * IMAGE_PIXELS)
+        .map(|_| if rng.random::<f32>() < 0.3 { 1.0 } else { 0.0 })
+        .collect();
+    let labels = (0..images).map(|_| rng.random_range(0..10)).collect();
+    (params, input, labels)
+}
+
 /// Asserts `ours` is within `tol` of `reference`, relative to the largest reference value
 /// (at least 1e-3), element by element.
 pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
@@ -91,7 +118,7 @@ pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
     for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
         assert!(
             (a - b).abs() <= tol * scale,
-            "{what}[{i}]: fast {a} vs reference {b} (scale {scale})"
+            "{what}[{i}]: ours {a} vs reference {b} (scale {scale})"
         );
     }
 }

@@ -72,6 +72,19 @@ pub(super) fn cell_rect(rect: Rect, pos: usize) -> Rect {
     )
 }
 
+/// Outlines the hovered pixel (if any) of the 28x28 grid drawn in `rect`; the canvas and the
+/// heatmap mark the same pixel the same way.
+pub(super) fn outline_hovered(painter: &egui::Painter, rect: Rect, hovered: Option<usize>) {
+    if let Some(pos) = hovered {
+        painter.rect_stroke(
+            cell_rect(rect, pos),
+            0.0,
+            egui::Stroke::new(1.0, Color32::from_rgb(80, 200, 255)),
+            egui::StrokeKind::Inside,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

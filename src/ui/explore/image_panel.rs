@@ -4,7 +4,7 @@
 use egui::accesskit::Role;
 use egui::{Color32, Rect, Sense, Stroke, Vec2};
 
-use super::grid::{cell_at, cell_rect, color};
+use super::grid::{cell_at, cell_rect, color, outline_hovered};
 use super::{
     CompletionMode, ExploreContext, ExploreSettings, ExploreView, ImageOrigin, Tool, CANVAS_LABEL,
     CELL,
@@ -208,12 +208,5 @@ fn canvas_ui(ui: &mut egui::Ui, view: &mut ExploreView, settings: &mut ExploreSe
         }
         (CompletionMode::Hole, None) => {}
     }
-    if let Some(pos) = view.hovered {
-        painter.rect_stroke(
-            cell_rect(rect, pos),
-            0.0,
-            Stroke::new(1.0, Color32::from_rgb(80, 200, 255)),
-            egui::StrokeKind::Inside,
-        );
-    }
+    outline_hovered(&painter, rect, view.hovered);
 }

@@ -1,9 +1,9 @@
 //! The likelihood panel: the per-pixel heatmap with its colour legend, the NLL and the hovered
 //! pixel's probability.
 
-use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
+use egui::{Color32, Pos2, Rect, Sense, Vec2};
 
-use super::grid::{cell_at, cell_rect, color};
+use super::grid::{cell_at, cell_rect, color, outline_hovered};
 use super::{ExploreView, CELL};
 use crate::data::IMAGE_SIDE;
 use crate::explore::render::{heat_color, HEAT_SCALE_MAX_NATS};
@@ -26,14 +26,7 @@ pub(super) fn likelihood_ui(ui: &mut egui::Ui, view: &mut ExploreView) {
             painter.rect_filled(cell, 0.0, Color32::WHITE);
         }
     }
-    if let Some(pos) = view.hovered {
-        painter.rect_stroke(
-            cell_rect(rect, pos),
-            0.0,
-            Stroke::new(1.0, Color32::from_rgb(80, 200, 255)),
-            egui::StrokeKind::Inside,
-        );
-    }
+    outline_hovered(&painter, rect, view.hovered);
     legend_ui(ui, side);
     match &view.map {
         None => {
