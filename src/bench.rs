@@ -14,8 +14,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::data::{Mnist, IMAGE_PIXELS};
-use crate::model::sampler::sample_naive_pixels;
-use crate::model::{gemm, memory};
+use crate::model::arch::memory;
+use crate::model::cpu::gemm;
+use crate::model::cpu::sampler::sample_naive_pixels;
 use crate::model::{sample_fast, ClassChoice, CpuNet, ModelConfig, SampleGrid};
 use crate::train::{DeviceChoice, Driver, Precision, RunHooks, TrainConfig, TrainEvent, Trainer};
 
@@ -117,7 +118,7 @@ pub struct BenchReport {
     pub fast_sampler_speedup: Option<f64>,
     /// Peak resident memory of this process (VmHWM), MiB.
     pub peak_rss_mib: f64,
-    /// What `model::memory` estimates for this benchmark's work (training, evaluation and
+    /// What `model::arch::memory` estimates for this benchmark's work (training, evaluation and
     /// sampling at batch 100), MiB: the figure the trainer checks against the free memory.
     pub estimated_peak_mib: f64,
 }

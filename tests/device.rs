@@ -9,7 +9,7 @@
 use candle_core::{Device, Tensor};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::Mnist;
-use pixelcnn_studio::model::device_sampler::sample_device;
+use pixelcnn_studio::model::device::sampler::sample_device;
 use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceNet, ModelConfig, Params};
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{

@@ -24,7 +24,7 @@ use pixelcnn_studio::explore::{
     Hole, ImageInputError, ModelSnapshot,
 };
 use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::sampler::sample_naive_pixels;
+use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
 use pixelcnn_studio::model::{CpuNet, ModelConfig, Params};
 use pixelcnn_studio::train::{evaluate_cost, Backend, DeviceChoice, TrainConfig, Trainer};
 use pixelcnn_studio::ui::explore::{CompletionMode, ImageOrigin, CANVAS_LABEL};

@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
 use candle_core::{Device, Tensor};
-use pixelcnn_studio::model::candle_net::bce_with_logits;
-use pixelcnn_studio::model::sampler::sample_naive_pixels;
+use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
+use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
 use pixelcnn_studio::model::{
     sample_fast, sample_fast_from, sample_naive, ClassChoice, CpuNet, ModelConfig, Params,
-    PixelCnn, SampleGrid,
+    SampleGrid,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

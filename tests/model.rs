@@ -7,9 +7,8 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use common::{assert_close, random_params_and_images};
-use pixelcnn_studio::model::{
-    candle_net::bce_with_logits, sample_fast, sample_naive, CpuNet, ModelConfig, PixelCnn,
-};
+use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
+use pixelcnn_studio::model::{sample_fast, sample_naive, CpuNet, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

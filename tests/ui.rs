@@ -274,7 +274,7 @@ fn the_inspector_shows_the_masks_and_a_receptive_field_with_its_blind_spot() {
     harness.get_by_label("conv_b.1: mask B 3x3, centre visible");
     // The receptive field of the default pixel (14, 14) through the seed stack.
     let layers = ModelConfig::seed().layers();
-    let seen = pixelcnn_studio::model::receptive_field::visible_inputs(&layers, 14, 14);
+    let seen = pixelcnn_studio::model::arch::receptive_field::visible_inputs(&layers, 14, 14);
     let count = seen.iter().filter(|&&v| v).count();
     harness.get_by_label_contains(&format!("sees {count} of 784 input pixels"));
     harness.get_by_label_contains("blind spot: earlier pixels within reach");

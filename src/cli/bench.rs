@@ -2,7 +2,7 @@
 
 use clap::Args;
 use pixelcnn_studio::bench::{run_bench, BenchOptions};
-use pixelcnn_studio::model::gemm::{self, Kernel};
+use pixelcnn_studio::model::cpu::gemm::{self, Kernel};
 
 /// Options of `bench`.
 #[derive(Debug, Args)]

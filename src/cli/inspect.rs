@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pixelcnn_studio::checkpoint;
-use pixelcnn_studio::model::gated_spec::conv_role;
-use pixelcnn_studio::model::memory::{self, format_bytes, MemoryEstimate};
-use pixelcnn_studio::model::receptive_field::receptive_field_size;
+use pixelcnn_studio::model::arch::gated_spec::conv_role;
+use pixelcnn_studio::model::arch::memory::{self, format_bytes, MemoryEstimate};
+use pixelcnn_studio::model::arch::receptive_field::receptive_field_size;
 use pixelcnn_studio::model::ModelConfig;
 use pixelcnn_studio::train::TrainConfig;
 

@@ -48,7 +48,7 @@ enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     // A misspelt kernel choice is an error, not silently the default.
-    pixelcnn_studio::model::gemm::kernel_from_env().map_err(anyhow::Error::msg)?;
+    pixelcnn_studio::model::cpu::gemm::kernel_from_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         None => pixelcnn_studio::ui::run_studio(cli.data),
         Some(Command::Train(args)) => train::run(args),

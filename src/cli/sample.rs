@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use pixelcnn_studio::checkpoint;
-use pixelcnn_studio::model::memory;
+use pixelcnn_studio::model::arch::memory;
 use pixelcnn_studio::model::{sample_fast, sample_naive, ClassChoice, CpuNet};
 use pixelcnn_studio::train::backend::check_probabilities;
 use pixelcnn_studio::train::{Backend, DeviceChoice};

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::sampler::Progress;
+use crate::model::cpu::sampler::Progress;
 use crate::model::{sample_fast_from, CpuNet, SampleGrid};
 
 /// Most completions one request may ask for.

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::optimizer::{clip_gradients, Adam, DeviceAdam};
 use super::trainer::GRADIENT_CLIP;
 use crate::data::IMAGE_PIXELS;
-use crate::model::device_net::DeviceNet;
-use crate::model::device_sampler::sample_device;
+use crate::model::device::sampler::sample_device;
+use crate::model::DeviceNet;
 use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, SampleGrid};
 
 /// The compute device a user picks.

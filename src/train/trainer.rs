@@ -17,7 +17,7 @@ use super::backend::{Backend, DeviceChoice, StepError};
 use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
-use crate::model::memory::{self, MemoryError};
+use crate::model::arch::memory::{self, MemoryError};
 use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.

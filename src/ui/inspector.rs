@@ -4,8 +4,8 @@
 //! family only), pixels out of reach and later pixels.
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::gated_spec::conv_role;
-use crate::model::receptive_field::{classify_model_inputs, Reach};
+use crate::model::arch::gated_spec::conv_role;
+use crate::model::arch::receptive_field::{classify_model_inputs, Reach};
 use crate::model::{ConvSpec, LayerSpec, ModelConfig};
 
 /// The inspector's runtime state: the picked output pixel and a cache of what it sees.
@@ -479,7 +479,7 @@ fn receptive_field_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::receptive_field::classify_inputs;
+    use crate::model::arch::receptive_field::classify_inputs;
 
     #[test]
     fn the_gated_family_shows_no_blind_spot_and_the_plain_one_does() {

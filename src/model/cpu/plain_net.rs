@@ -6,11 +6,11 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::config::ModelConfig;
 use super::conv_kernels::{bce_grad, resize_for_overwrite, ConvOp, GradScratch, CHUNK_ROWS};
 use super::epilogue::{Activation, Epilogue};
-use super::params::{ConvSlots, ParamLayout, Params};
 use crate::data::IMAGE_PIXELS;
+use crate::model::arch::config::ModelConfig;
+use crate::model::arch::params::{ConvSlots, ParamLayout, Params};
 
 /// Largest pair of evaluation buffers kept between calls (in values: 256 MiB).
 const MAX_KEPT_EVAL_VALUES: usize = 64 << 20;

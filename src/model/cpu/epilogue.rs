@@ -5,7 +5,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::config::LayerSpec;
+use crate::model::arch::config::LayerSpec;
 
 /// The nonlinearity of an epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,11 +6,11 @@
 //! Input `[images * 784]` of 0/1 pixels, labels one digit per image (read by conditional models
 //! only; a missing label counts as 0), logits `[images * 784]`.
 
-use super::config::{ModelConfig, ModelFamily};
 pub use super::conv_kernels::bce_sum;
 use super::gated_net::GatedNet;
-use super::params::Params;
 use super::plain_net::PlainNet;
+use crate::model::arch::config::{ModelConfig, ModelFamily};
+use crate::model::arch::params::Params;
 
 /// The network of one family.
 #[derive(Debug)]

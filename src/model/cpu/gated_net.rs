@@ -1,4 +1,4 @@
-//! The gated PixelCNN on the fast kernels (see [`super::gated_spec`] for the architecture):
+//! The gated PixelCNN on the fast kernels (see [`crate::model::arch::gated_spec`] for the architecture):
 //! every convolution is a [`ConvOp`] (only its taps, chunked im2col + GEMM, channels-last), every
 //! activation the shared [`Epilogue`], and the backward pass is written by hand.
 //!
@@ -10,14 +10,14 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::config::ModelConfig;
 use super::conv_kernels::{
     bce_grad, bce_sum, resize_for_overwrite, ConvOp, GradScratch, CHUNK_ROWS,
 };
 use super::epilogue::{gate_backward_row, relu_keeping_sign, Activation, Epilogue};
-use super::gated_spec::{GatedSpec, CLASS_COUNT};
-use super::params::{GatedSlots, ParamLayout, Params};
 use crate::data::IMAGE_PIXELS;
+use crate::model::arch::config::ModelConfig;
+use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
+use crate::model::arch::params::{GatedSlots, ParamLayout, Params};
 
 /// The residual 1x1 of the horizontal stack: bias, no activation, plus `h`.
 const RESIDUAL: Epilogue = Epilogue {
@@ -616,7 +616,7 @@ fn layer_backward(
     labels: &[u8],
     work: &mut GradWork,
     grads: &mut Params,
-    slots: &super::params::GatedLayerSlots,
+    slots: &crate::model::arch::params::GatedLayerSlots,
 ) {
     let n = saved.h_in.len() / p;
     let grad_h = &work.grad_h[..n * p];

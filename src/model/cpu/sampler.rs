@@ -13,13 +13,13 @@ use std::ops::ControlFlow;
 
 use rand::Rng;
 
-use super::cpu_net::{Body, CpuNet};
 use super::epilogue::{relu_keeping_sign, sigmoid, Activation, Epilogue};
 use super::gated_net::{class_of, GatedOps};
-use super::gated_spec::CLASS_COUNT;
 use super::gemm::{matmul, MatRef};
+use super::net::{Body, CpuNet};
 use super::plain_net::PlainLayer;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::gated_spec::CLASS_COUNT;
 
 /// A set of generated images.
 #[derive(Clone, Debug, PartialEq)]
@@ -678,7 +678,7 @@ fn class_of_row(labels: &[u8], r: usize) -> usize {
 /// the input `fetch(image, yy, xx)` of tap `t` at column `col` (zero outside the image).
 fn gather_row<'s>(
     cols: &mut Vec<f32>,
-    taps: &[super::conv_spec::Tap],
+    taps: &[crate::model::arch::conv_spec::Tap],
     channels: usize,
     row: usize,
     images: usize,

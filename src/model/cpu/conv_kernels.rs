@@ -11,10 +11,10 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv_spec::{ConvSpec, Tap};
 use super::gemm::{matmul, MatRef};
-use super::params::ConvParams;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::conv_spec::{ConvSpec, Tap};
+use crate::model::arch::params::ConvParams;
 
 /// Rows of an im2col chunk: small enough to stay in cache (252 x 320 values: 315 KiB), large
 /// enough for an efficient GEMM, and a multiple of the GEMM tile's 6 rows.

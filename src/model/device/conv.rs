@@ -11,8 +11,8 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::conv_spec::ConvSpec;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::conv_spec::ConvSpec;
 
 /// `index_select` ids that read nothing (the gather writes a zero there).
 const NOWHERE: u32 = u32::MAX;

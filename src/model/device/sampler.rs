@@ -11,7 +11,7 @@
 //! The uniforms are drawn on the host in the CPU samplers' order (image row by image row; within
 //! a row, position by position, one per image in image order) and uploaded once per row, and a
 //! pixel is 1 when `u < sigmoid(logit)`: the same RNG gives the same pixels as
-//! [`super::sample_fast`] wherever the two agree on the probabilities. The canvas comes back
+//! [`crate::model::sample_fast`] wherever the two agree on the probabilities. The canvas comes back
 //! once per row, for the progress callback.
 
 use std::ops::ControlFlow;
@@ -19,10 +19,10 @@ use std::ops::ControlFlow;
 use candle_core::{DType, Result, Tensor};
 use rand::Rng;
 
-use super::device_net::{add_class_bias, Body, DeviceNet, GatedBody, PlainLayer, Views};
-use super::epilogue::Epilogue;
-use super::sampler::SampleGrid;
+use super::net::{add_class_bias, Body, DeviceNet, GatedBody, PlainLayer, Views};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::cpu::epilogue::Epilogue;
+use crate::model::cpu::sampler::SampleGrid;
 
 /// Draws `count` images on `net`'s device; `labels` (one digit per image) are read by a
 /// conditional model. `control` sees the canvas after each image row and may stop the drawing

@@ -8,9 +8,9 @@
 //! [`DeviceLayout::scatter`] leaves them as they are, so a checkpoint written after device
 //! training holds exactly what CPU training would have written (zero for a fresh model).
 
-use super::config::ModelConfig;
-use super::conv_spec::ConvSpec;
-use super::params::{ParamLayout, Params};
+use crate::model::arch::config::ModelConfig;
+use crate::model::arch::conv_spec::ConvSpec;
+use crate::model::arch::params::{ParamLayout, Params};
 
 /// How one stored tensor is laid out on the device.
 #[derive(Clone, Debug, PartialEq, Eq)]

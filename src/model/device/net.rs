@@ -5,7 +5,7 @@
 //! of the host copy, and a hand-written backward pass. Only a minibatch goes up (as bytes) and
 //! only the per-image losses come down during training.
 //!
-//! The candle reference networks ([`super::candle_net`]) stay the independent formulation the
+//! The candle reference networks ([`crate::model::reference`]) stay the independent formulation the
 //! fast kernels are tested against; this network is tested against the fast kernels.
 //!
 //! # Shapes
@@ -14,13 +14,13 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::config::{ModelConfig, ModelFamily};
-use super::device_conv::{ones_row, ConvGrads, ConvWeights, DeviceConv};
-use super::device_layout::DeviceLayout;
-use super::epilogue::{Activation, Epilogue};
-use super::gated_spec::{GatedSpec, CLASS_COUNT};
-use super::params::{ParamLayout, Params};
+use super::conv::{ones_row, ConvGrads, ConvWeights, DeviceConv};
+use super::layout::DeviceLayout;
 use crate::data::IMAGE_PIXELS;
+use crate::model::arch::config::{ModelConfig, ModelFamily};
+use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
+use crate::model::arch::params::{ParamLayout, Params};
+use crate::model::cpu::epilogue::{Activation, Epilogue};
 
 /// A minibatch on the device.
 #[derive(Clone, Debug)]
@@ -157,7 +157,7 @@ impl DeviceNet {
             ),
             (ParamLayout::Gated(slots), ModelFamily::Gated) => {
                 let spec = GatedSpec::new(cfg);
-                let conv = |spec, s: super::params::ConvSlots| {
+                let conv = |spec, s: crate::model::arch::params::ConvSlots| {
                     DeviceConv::new(spec, s.weight, s.bias, device)
                 };
                 let layers = spec

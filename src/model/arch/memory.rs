@@ -2,7 +2,7 @@
 //! and the check that refuses a configuration the machine cannot hold (instead of aborting on
 //! a failed allocation halfway through).
 //!
-//! The figures follow what the fast CPU networks keep (`plain_net.rs`, `gated_net.rs`): the
+//! The figures follow what the fast CPU networks keep (`cpu/plain_net.rs`, `cpu/gated_net.rs`): the
 //! weights and their packed copies, the gradients and Adam's moments, every activation kept for
 //! the backward pass, the gradient and im2col buffers, the evaluation buffers and the sampler's
 //! row caches. Each architecture family describes itself as a [`Footprint`]; the rest is shared.

@@ -11,11 +11,11 @@
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 
-use super::config::{LayerSpec, ModelConfig, ModelFamily};
-use super::conv_spec::ConvSpec;
-use super::epilogue::{Activation, Epilogue};
-use super::gated_spec::{GatedSpec, CLASS_COUNT};
-use super::params::Params;
+use crate::model::arch::config::{LayerSpec, ModelConfig, ModelFamily};
+use crate::model::arch::conv_spec::ConvSpec;
+use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
+use crate::model::arch::params::Params;
+use crate::model::cpu::epilogue::{Activation, Epilogue};
 
 /// A convolution's weight (multiplied by a fixed causal mask for masked layers) and bias.
 #[derive(Clone, Debug)]

@@ -1,0 +1,9 @@
+//! The model's description as data.
+
+pub mod config;
+pub mod conv_spec;
+pub mod gated_spec;
+pub mod mask;
+pub mod memory;
+pub mod params;
+pub mod receptive_field;
