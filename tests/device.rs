@@ -10,11 +10,10 @@ use candle_core::{Device, Tensor};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::Mnist;
 use pixelcnn_studio::model::device::sampler::sample_device;
-use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceNet, ModelConfig, Params};
+use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceAdam, DeviceNet, ModelConfig, Params};
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{
-    Adam, AdamConfig, Backend, DeviceAdam, DeviceChoice, Precision, StepError, TrainConfig,
-    TrainError, Trainer,
+    Adam, AdamConfig, Backend, DeviceChoice, Precision, StepError, TrainConfig, TrainError, Trainer,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -126,7 +125,7 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
         adam.step(&mut params, &grads);
         let device_grads = Tensor::from_vec(device_grads, layout.len(), &Device::Cpu).unwrap();
         flat = device_adam
-            .step(&flat, &device_grads, &config, step)
+            .step(&flat, &device_grads, &config.scalars(step))
             .unwrap();
     }
     let expected = layout.gather(&params).unwrap();

@@ -16,4 +16,5 @@ pub use cpu::net::CpuNet;
 pub use cpu::sampler::{
     sample_fast, sample_fast_from, sample_fast_while, sample_naive, ClassChoice, SampleGrid,
 };
+pub use device::adam::{AdamScalars, DeviceAdam};
 pub use device::net::DeviceNet;

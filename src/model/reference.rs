@@ -13,9 +13,9 @@ use candle_nn::{VarBuilder, VarMap};
 
 use crate::model::arch::config::{LayerSpec, ModelConfig, ModelFamily};
 use crate::model::arch::conv_spec::ConvSpec;
+use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
 use crate::model::arch::params::Params;
-use crate::model::cpu::epilogue::{Activation, Epilogue};
 
 /// A convolution's weight (multiplied by a fixed causal mask for masked layers) and bias.
 #[derive(Clone, Debug)]

@@ -11,12 +11,11 @@ use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::optimizer::{clip_gradients, Adam, DeviceAdam};
-use super::trainer::GRADIENT_CLIP;
+use super::optimizer::{clip_gradients, Adam, GRADIENT_CLIP};
 use crate::data::IMAGE_PIXELS;
 use crate::model::device::sampler::sample_device;
-use crate::model::DeviceNet;
 use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, SampleGrid};
+use crate::model::{DeviceAdam, DeviceNet};
 
 /// The compute device a user picks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,7 +418,7 @@ impl DeviceBackend {
         };
         let step = adam.step_count + 1;
         let updated = device_adam
-            .step(self.net.params(), &grads, &adam.config, step)
+            .step(self.net.params(), &grads, &adam.config.scalars(step))
             .map_err(device_err)?;
         self.net.set_flat_params(updated).map_err(device_err)?;
         adam.step_count = step;

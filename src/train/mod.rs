@@ -16,7 +16,7 @@ pub use driver::{
 pub use metrics::{
     bits_per_dim, nats_per_image, EpochRecord, History, SettingsRecord, StepHistory, StepPoint,
 };
-pub use optimizer::{Adam, AdamConfig, DeviceAdam, NonFiniteUpdate};
+pub use optimizer::{Adam, AdamConfig, NonFiniteUpdate};
 pub use trainer::{
     default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, NonFiniteValue, Progress,
     StepReport, TrainConfig, TrainError, Trainer, TrainingSnapshot,

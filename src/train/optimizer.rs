@@ -1,11 +1,15 @@
-//! Adam with its moments and step count in the open, so a checkpoint can save and restore them;
-//! and the same update on a candle device ([`DeviceAdam`]), over one flat parameter vector, for
-//! training that keeps everything on a GPU.
+//! Adam with its moments and step count in the open, so a checkpoint can save and restore them,
+//! and the gradient clipping that comes before each update. The same update on a candle device
+//! is [`crate::model::DeviceAdam`], which takes its per-step scalars from
+//! [`AdamConfig::scalars`].
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Params;
+use crate::model::{AdamScalars, Params};
+
+/// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]` before each update, as the
+/// reference does ([`clip_gradients`]).
+pub const GRADIENT_CLIP: f32 = 1.0;
 
 /// Adam's hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,7 +62,7 @@ impl Adam {
     /// Applies one update of `grads` to `params`, unconditionally (see [`Adam::try_step`]).
     pub fn step(&mut self, params: &mut Params, grads: &Params) {
         self.step_count += 1;
-        let update = Update::new(&self.config, self.step_count);
+        let scalars = self.config.scalars(self.step_count);
         for (((p, g), m), v) in params
             .tensors
             .iter_mut()
@@ -68,7 +72,7 @@ impl Adam {
         {
             let values = p.data.iter_mut().zip(&g.data);
             for ((value, &grad), (m, v)) in values.zip(m.data.iter_mut().zip(v.data.iter_mut())) {
-                (*value, *m, *v) = update.apply(*value, grad, *m, *v);
+                (*value, *m, *v) = update(&scalars, *value, grad, *m, *v);
             }
         }
     }
@@ -77,7 +81,7 @@ impl Adam {
     /// nothing (not even the step count) and says so. A moment near `f32::MAX` (from a damaged
     /// checkpoint, say) would otherwise turn weights into infinities that no later step undoes.
     pub fn try_step(&mut self, params: &mut Params, grads: &Params) -> Result<(), NonFiniteUpdate> {
-        let update = Update::new(&self.config, self.step_count + 1);
+        let scalars = self.config.scalars(self.step_count + 1);
         let tensors = params.tensors.iter().zip(&grads.tensors).zip(
             self.first_moment
                 .tensors
@@ -87,7 +91,7 @@ impl Adam {
         for ((p, g), (m, v)) in tensors {
             let values = p.data.iter().zip(&g.data).zip(m.data.iter().zip(&v.data));
             for ((&value, &grad), (&m, &v)) in values {
-                let (value, m, v) = update.apply(value, grad, m, v);
+                let (value, m, v) = update(&scalars, value, grad, m, v);
                 if !(value.is_finite() && m.is_finite() && v.is_finite()) {
                     return Err(NonFiniteUpdate {
                         tensor: p.name.clone(),
@@ -107,122 +111,32 @@ pub struct NonFiniteUpdate {
     pub tensor: String,
 }
 
-/// The constants of update number `t`, and the update of one value (the same arithmetic for
-/// [`Adam::step`] and the check of [`Adam::try_step`]).
-struct Update {
-    step_size: f32,
-    v_correction: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-}
-
-impl Update {
-    fn new(config: &AdamConfig, step: u64) -> Update {
+impl AdamConfig {
+    /// The f32 scalars of update number `step` (counted from 1), for the host update and
+    /// [`crate::model::DeviceAdam`] alike.
+    pub fn scalars(&self, step: u64) -> AdamScalars {
         let t = i32::try_from(step).unwrap_or(i32::MAX);
-        Update {
-            step_size: (config.learning_rate / (1.0 - config.beta1.powi(t))) as f32,
-            v_correction: (1.0 - config.beta2.powi(t)).sqrt() as f32,
-            beta1: config.beta1 as f32,
-            beta2: config.beta2 as f32,
-            eps: config.eps as f32,
+        AdamScalars {
+            step_size: (self.learning_rate / (1.0 - self.beta1.powi(t))) as f32,
+            v_correction: (1.0 - self.beta2.powi(t)).sqrt() as f32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            eps: self.eps as f32,
         }
     }
-
-    /// The new `(value, m, v)`.
-    #[inline]
-    fn apply(&self, value: f32, grad: f32, m: f32, v: f32) -> (f32, f32, f32) {
-        let m = self.beta1 * m + (1.0 - self.beta1) * grad;
-        let v = self.beta2 * v + (1.0 - self.beta2) * grad * grad;
-        (
-            value - self.step_size * m / (v.sqrt() / self.v_correction + self.eps),
-            m,
-            v,
-        )
-    }
 }
 
-/// Adam's moments on a candle device, each one flat vector shaped like a device parameter vector:
-/// the arithmetic of [`Adam::step`] and [`clip_gradients`] as a few whole-vector operations.
-/// The step count and the hyper-parameters stay with the host [`Adam`].
-#[derive(Clone, Debug)]
-pub struct DeviceAdam {
-    first_moment: Tensor,
-    second_moment: Tensor,
-    /// `[1]` tensors holding `-limit` and `limit` of the gradient clipping.
-    clip_bounds: (Tensor, Tensor),
-}
-
-impl DeviceAdam {
-    /// Moments from flat vectors already on the device; gradients are clipped to `[-clip, clip]`.
-    ///
-    /// # Errors
-    /// The two moments differ in shape, or the bounds cannot be placed on their device.
-    pub fn new(
-        first_moment: Tensor,
-        second_moment: Tensor,
-        clip: f32,
-    ) -> candle_core::Result<DeviceAdam> {
-        if first_moment.dims() != second_moment.dims() {
-            candle_core::bail!(
-                "Adam's moments differ in shape: {:?} and {:?}",
-                first_moment.dims(),
-                second_moment.dims()
-            );
-        }
-        let device = first_moment.device().clone();
-        let clip_bounds = (
-            Tensor::from_vec(vec![-clip], 1, &device)?,
-            Tensor::from_vec(vec![clip], 1, &device)?,
-        );
-        Ok(DeviceAdam {
-            first_moment,
-            second_moment,
-            clip_bounds,
-        })
-    }
-
-    /// Zero moments for `len` parameters on `device`.
-    pub fn zeros(len: usize, device: &Device, clip: f32) -> candle_core::Result<DeviceAdam> {
-        let zeros = Tensor::zeros(len, candle_core::DType::F32, device)?;
-        DeviceAdam::new(zeros.clone(), zeros, clip)
-    }
-
-    /// The first and second moments.
-    pub fn moments(&self) -> (&Tensor, &Tensor) {
-        (&self.first_moment, &self.second_moment)
-    }
-
-    /// Clips `grads` and returns `params` after one update, the `step`-th (counted from 1), with
-    /// the hyper-parameters of `config`: `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
-    /// `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, in f32 as on the host.
-    pub fn step(
-        &mut self,
-        params: &Tensor,
-        grads: &Tensor,
-        config: &AdamConfig,
-        step: u64,
-    ) -> candle_core::Result<Tensor> {
-        let shape = grads.shape();
-        let (low, high) = &self.clip_bounds;
-        let g = grads
-            .maximum(&low.broadcast_as(shape)?)?
-            .minimum(&high.broadcast_as(shape)?)?;
-        let t = i32::try_from(step).unwrap_or(i32::MAX);
-        let step_size = (config.learning_rate / (1.0 - config.beta1.powi(t))) as f32;
-        let v_correction = (1.0 - config.beta2.powi(t)).sqrt() as f32;
-        let (beta1, beta2, eps) = (config.beta1 as f32, config.beta2 as f32, config.eps as f32);
-        let f = f64::from;
-        self.first_moment =
-            (self.first_moment.affine(f(beta1), 0.0)? + g.affine(f(1.0 - beta1), 0.0)?)?;
-        self.second_moment =
-            (self.second_moment.affine(f(beta2), 0.0)? + g.sqr()?.affine(f(1.0 - beta2), 0.0)?)?;
-        let denominator = self
-            .second_moment
-            .sqrt()?
-            .affine(f(1.0 / v_correction), f(eps))?;
-        params - (self.first_moment.affine(f(step_size), 0.0)? / denominator)?
-    }
+/// The update of one value under the scalars `s`: the new `(value, m, v)` (the same arithmetic
+/// for [`Adam::step`] and the check of [`Adam::try_step`]).
+#[inline]
+fn update(s: &AdamScalars, value: f32, grad: f32, m: f32, v: f32) -> (f32, f32, f32) {
+    let m = s.beta1 * m + (1.0 - s.beta1) * grad;
+    let v = s.beta2 * v + (1.0 - s.beta2) * grad * grad;
+    (
+        value - s.step_size * m / (v.sqrt() / s.v_correction + s.eps),
+        m,
+        v,
+    )
 }
 
 /// Clamps every gradient value to `[-limit, limit]` (the reference clips to 1).

@@ -20,8 +20,6 @@ use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::arch::memory::{self, MemoryError};
 use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
 
-/// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
-pub const GRADIENT_CLIP: f32 = 1.0;
 /// Multiply-accumulates one evaluation chunk may cost: about 15 ms in a release build on the
 /// development machine (2 cores; about 0.1 s in a debug build), so a run hands control back
 /// (stop, pause, close) well within a second for any model.

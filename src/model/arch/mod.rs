@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod conv_spec;
+pub mod epilogue;
 pub mod gated_spec;
 pub mod mask;
 pub mod memory;

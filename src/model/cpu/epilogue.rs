@@ -1,61 +1,10 @@
-//! What follows a layer's convolution, defined once: add the bias, apply the activation (none,
-//! ReLU or the gate `tanh(a) * sigmoid(b)`), add the residual. The fast networks and the fast
-//! sampler apply it to channels-last rows ([`Epilogue::apply_row`]); the candle networks to
-//! tensors ([`Epilogue::apply_tensor`]).
+//! The CPU half of a layer's epilogue ([`Epilogue`]): bias, activation and residual applied to
+//! one pixel's channels-last row, the gate's backward, and the fast `tanh`/`sigmoid`
+//! approximations (AVX-512 where the CPU has it) that the fast networks and samplers use.
 
-use candle_core::{Result, Tensor};
-
-use crate::model::arch::config::LayerSpec;
-
-/// The nonlinearity of an epilogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// None.
-    Identity,
-    /// `max(z, 0)`.
-    Relu,
-    /// `tanh(z[..c]) * sigmoid(z[c..])` over a `2c`-channel input, giving `c` channels.
-    Gate,
-}
-
-/// Bias, activation and residual after a convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Epilogue {
-    /// The nonlinearity.
-    pub activation: Activation,
-    /// Whether the layer's input is added to the result (`x + f(x)`).
-    pub residual: bool,
-}
+use crate::model::arch::epilogue::{Activation, Epilogue};
 
 impl Epilogue {
-    /// Bias only.
-    pub const LINEAR: Epilogue = Epilogue {
-        activation: Activation::Identity,
-        residual: false,
-    };
-    /// Bias, then ReLU.
-    pub const RELU: Epilogue = Epilogue {
-        activation: Activation::Relu,
-        residual: false,
-    };
-    /// Bias, then the gate.
-    pub const GATE: Epilogue = Epilogue {
-        activation: Activation::Gate,
-        residual: false,
-    };
-
-    /// The epilogue of a plain layer: its ReLU and residual connection.
-    pub fn of_layer(spec: &LayerSpec) -> Epilogue {
-        Epilogue {
-            activation: if spec.relu {
-                Activation::Relu
-            } else {
-                Activation::Identity
-            },
-            residual: spec.residual,
-        }
-    }
-
     /// Applies the epilogue to one pixel's convolution output `pre` (all its channels).
     ///
     /// - Identity and ReLU work in place: `pre = act(pre + bias) [+ residual]`. The ReLU keeps
@@ -99,34 +48,6 @@ impl Epilogue {
         }
         if let (true, Some(res)) = (self.residual, residual) {
             out.iter_mut().zip(res).for_each(|(v, &r)| *v += r);
-        }
-    }
-
-    /// The same on candle tensors `[batch, channels, h, w]`: `bias` broadcasts (e.g. `[1, c,
-    /// 1, 1]` or a per-image `[batch, c, 1, 1]`), `residual` has the output's shape.
-    pub fn apply_tensor(
-        &self,
-        pre: &Tensor,
-        bias: Option<&Tensor>,
-        residual: Option<&Tensor>,
-    ) -> Result<Tensor> {
-        let z = match bias {
-            Some(b) => pre.broadcast_add(b)?,
-            None => pre.clone(),
-        };
-        let y = match self.activation {
-            Activation::Identity => z,
-            Activation::Relu => z.relu()?,
-            Activation::Gate => {
-                let c = z.dim(1)? / 2;
-                let a = z.narrow(1, 0, c)?;
-                let b = z.narrow(1, c, c)?;
-                (a.tanh()? * candle_nn::ops::sigmoid(&b)?)?
-            }
-        };
-        match (self.residual, residual) {
-            (true, Some(r)) => y + r,
-            _ => Ok(y),
         }
     }
 }

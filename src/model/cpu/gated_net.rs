@@ -13,9 +13,10 @@ use rayon::prelude::*;
 use super::conv_kernels::{
     bce_grad, bce_sum, resize_for_overwrite, ConvOp, GradScratch, CHUNK_ROWS,
 };
-use super::epilogue::{gate_backward_row, relu_keeping_sign, Activation, Epilogue};
+use super::epilogue::{gate_backward_row, relu_keeping_sign};
 use crate::data::IMAGE_PIXELS;
 use crate::model::arch::config::ModelConfig;
+use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
 use crate::model::arch::params::{GatedSlots, ParamLayout, Params};
 

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::conv_kernels::{bce_grad, resize_for_overwrite, ConvOp, GradScratch, CHUNK_ROWS};
-use super::epilogue::{Activation, Epilogue};
 use crate::data::IMAGE_PIXELS;
 use crate::model::arch::config::ModelConfig;
+use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::params::{ConvSlots, ParamLayout, Params};
 
 /// Largest pair of evaluation buffers kept between calls (in values: 256 MiB).

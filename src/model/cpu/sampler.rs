@@ -13,12 +13,13 @@ use std::ops::ControlFlow;
 
 use rand::Rng;
 
-use super::epilogue::{relu_keeping_sign, sigmoid, Activation, Epilogue};
+use super::epilogue::{relu_keeping_sign, sigmoid};
 use super::gated_net::{class_of, GatedOps};
 use super::gemm::{matmul, MatRef};
 use super::net::{Body, CpuNet};
 use super::plain_net::PlainLayer;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::gated_spec::CLASS_COUNT;
 
 /// A set of generated images.

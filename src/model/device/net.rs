@@ -18,9 +18,9 @@ use super::conv::{ones_row, ConvGrads, ConvWeights, DeviceConv};
 use super::layout::DeviceLayout;
 use crate::data::IMAGE_PIXELS;
 use crate::model::arch::config::{ModelConfig, ModelFamily};
+use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
 use crate::model::arch::params::{ParamLayout, Params};
-use crate::model::cpu::epilogue::{Activation, Epilogue};
 
 /// A minibatch on the device.
 #[derive(Clone, Debug)]

@@ -21,7 +21,7 @@ use rand::Rng;
 
 use super::net::{add_class_bias, Body, DeviceNet, GatedBody, PlainLayer, Views};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::cpu::epilogue::Epilogue;
+use crate::model::arch::epilogue::Epilogue;
 use crate::model::cpu::sampler::SampleGrid;
 
 /// Draws `count` images on `net`'s device; `labels` (one digit per image) are read by a
