@@ -129,7 +129,7 @@ pub struct BenchReport {
 /// An unknown preset, or `runs == 0`.
 pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let mut cfg = ModelConfig::preset(&options.preset).context("choose the benchmark's model")?;
-    cfg.conditional = options.conditional;
+    cfg.set_conditional(options.conditional)?;
     cfg.validate()?;
     anyhow::ensure!(options.runs > 0, "runs must be at least 1");
     anyhow::ensure!(
@@ -196,7 +196,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     // on a device also the device's own sampler (the trainer's).
     let params = &trainer.snapshot().params;
     let net = CpuNet::new(&cfg, params);
-    let grid_labels = if cfg.conditional {
+    let grid_labels = if cfg.conditional() {
         ClassChoice::Rows.labels(GRID_IMAGES, &mut ChaCha8Rng::seed_from_u64(0))
     } else {
         Vec::new()
@@ -236,7 +236,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     } else {
         let pixels = naive_rows * 28;
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let labels = if cfg.conditional {
+        let labels = if cfg.conditional() {
             ClassChoice::Rows.labels(GRID_IMAGES, &mut rng)
         } else {
             Vec::new()
@@ -256,7 +256,7 @@ pub fn run_bench(options: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     Ok(BenchReport {
         preset: options.preset.clone(),
-        conditional: cfg.conditional,
+        conditional: cfg.conditional(),
         device: options.device.name().to_string(),
         precision: options.precision.name().to_string(),
         batch: batch_size,

@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use crate::atomic_file;
 
-use crate::model::{ConfigError, ModelConfig, NamedTensor, Params};
+use crate::model::{ConfigError, FlatModelConfig, ModelConfig, NamedTensor, Params};
 use crate::train::{Adam, AdamConfig, History, Progress, TrainConfig, TrainingSnapshot};
 
 /// Value of the `format` metadata key.
@@ -339,16 +339,18 @@ fn model_from_metadata(
             "format version {version} is not supported (this build reads {FORMAT_VERSION})"
         )));
     }
-    let model: ModelConfig = parse_strict(
+    let flat: FlatModelConfig = parse_strict(
         field("model_config")?,
         "model_config",
         MODEL_FIELDS_ADDED_LATER,
     )
     .map_err(mismatch)?;
-    model.validate().map_err(|error| CheckpointError::Config {
+    let invalid = |error| CheckpointError::Config {
         error,
         path: path.to_path_buf(),
-    })?;
+    };
+    let model = ModelConfig::try_from(flat).map_err(invalid)?;
+    model.validate().map_err(invalid)?;
     Ok(model)
 }
 

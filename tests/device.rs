@@ -10,7 +10,10 @@ use candle_core::{Device, Tensor};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::Mnist;
 use pixelcnn_studio::model::device::sampler::sample_device;
-use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceAdam, DeviceNet, ModelConfig, Params};
+use pixelcnn_studio::model::{
+    sample_fast, CpuNet, DeviceAdam, DeviceNet, FamilyConfig, GatedConfig, ModelConfig, Params,
+    PlainConfig,
+};
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{
     Adam, AdamConfig, Backend, DeviceChoice, Precision, StepError, TrainConfig, TrainError, Trainer,
@@ -27,21 +30,26 @@ const PIXELS: usize = 784;
 fn plain(maps: usize, residual: bool) -> ModelConfig {
     ModelConfig {
         feature_maps: maps,
-        masked_layers: 2,
-        masked_relu: residual,
-        relu_layers: 1,
-        residual,
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 2,
+            masked_relu: residual,
+            relu_layers: 1,
+            residual,
+            ..PlainConfig::seed()
+        }),
         ..ModelConfig::seed()
     }
 }
 
 fn gated(maps: usize, conditional: bool) -> ModelConfig {
     ModelConfig {
-        masked_layers: 2,
         feature_maps: maps,
         first_kernel: 5,
-        conditional,
-        ..ModelConfig::gated()
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: 2,
+            conditional,
+            ..GatedConfig::preset()
+        }),
     }
 }
 
@@ -354,7 +362,7 @@ fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
     for cfg in [plain(8, true), gated(6, false), gated(8, true)] {
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 13);
         let count = 4;
-        let labels: Vec<u8> = if cfg.conditional {
+        let labels: Vec<u8> = if cfg.conditional() {
             vec![3, 1, 4, 1]
         } else {
             Vec::new()

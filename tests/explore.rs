@@ -25,7 +25,7 @@ use pixelcnn_studio::explore::{
 };
 use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
-use pixelcnn_studio::model::{CpuNet, ModelConfig, Params};
+use pixelcnn_studio::model::{CpuNet, FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
 use pixelcnn_studio::train::{evaluate_cost, Backend, DeviceChoice, TrainConfig, Trainer};
 use pixelcnn_studio::ui::explore::{CompletionMode, ImageOrigin, CANVAS_LABEL};
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
@@ -33,18 +33,17 @@ use pixelcnn_studio::worker::Worker;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-// ModelConfig gains fields as model families are added: the seed preset fills in the rest.
-#[allow(clippy::needless_update)]
 fn tiny_model(residual: bool) -> ModelConfig {
     ModelConfig {
         first_kernel: 5,
-        masked_layers: 2,
-        masked_kernel: 3,
-        masked_relu: residual,
-        relu_layers: 1,
         feature_maps: 8,
-        residual,
-        ..ModelConfig::seed()
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 2,
+            masked_kernel: 3,
+            masked_relu: residual,
+            relu_layers: 1,
+            residual,
+        }),
     }
 }
 
@@ -52,10 +51,12 @@ fn tiny_model(residual: bool) -> ModelConfig {
 fn tiny_gated(conditional: bool) -> ModelConfig {
     ModelConfig {
         first_kernel: 5,
-        masked_layers: 2,
         feature_maps: 8,
-        conditional,
-        ..ModelConfig::gated()
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: 2,
+            conditional,
+            ..GatedConfig::preset()
+        }),
     }
 }
 
@@ -100,7 +101,7 @@ fn relative_gap(a: f64, b: f64) -> f64 {
 #[test]
 fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
     for model in all_models() {
-        let conditional = model.conditional;
+        let conditional = model.conditional();
         let (mut trainer, data) = trained(model);
         let net = net_of(&trainer);
         let backend = Backend::new(

@@ -8,8 +8,8 @@ use candle_core::{Device, Tensor};
 use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
 use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
 use pixelcnn_studio::model::{
-    sample_fast, sample_fast_from, sample_naive, ClassChoice, CpuNet, ModelConfig, Params,
-    SampleGrid,
+    sample_fast, sample_fast_from, sample_naive, ClassChoice, CpuNet, FamilyConfig, GatedConfig,
+    ModelConfig, Params, SampleGrid,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,11 +22,13 @@ const PIXELS: usize = 784;
 
 fn gated(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
     ModelConfig {
-        masked_layers: layers,
         feature_maps: maps,
-        conditional,
         first_kernel: 5,
-        ..ModelConfig::gated()
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: layers,
+            conditional,
+            ..GatedConfig::preset()
+        }),
     }
 }
 
@@ -130,7 +132,11 @@ fn a_logit_depends_on_every_earlier_pixel_in_reach_and_on_nothing_later() {
     // a = 7, b = 7: reach 7 + 3 * 7 = 28, so the last pixel sees the whole image before it.
     let cfg = ModelConfig {
         first_kernel: 15,
-        masked_kernel: 15,
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: 3,
+            gated_kernel: 15,
+            conditional: true,
+        }),
         ..gated(3, 4, true)
     };
     let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
@@ -258,7 +264,9 @@ fn class_choices_label_rows_digits_and_anything() {
 mod training {
     use pixelcnn_studio::checkpoint;
     use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
-    use pixelcnn_studio::model::{ClassChoice, ModelConfig, ModelFamily};
+    use pixelcnn_studio::model::{
+        ClassChoice, FamilyConfig, GatedConfig, ModelConfig, ModelFamily, PlainConfig,
+    };
     use pixelcnn_studio::train::{TrainConfig, Trainer};
 
     fn tiny_config() -> TrainConfig {
@@ -308,12 +316,15 @@ mod training {
         // The model_config of checkpoints before this change had no family/conditional keys.
         let old = r#"{"first_kernel":5,"masked_layers":1,"masked_kernel":3,"masked_relu":true,"relu_layers":1,"feature_maps":8,"residual":true}"#;
         let cfg: ModelConfig = serde_json::from_str(old).unwrap();
-        assert_eq!(cfg.family, ModelFamily::Plain);
-        assert!(!cfg.conditional);
+        assert_eq!(cfg.family.kind(), ModelFamily::Plain);
+        assert!(!cfg.conditional());
         // And a whole file: rewrite a plain checkpoint's metadata without the new keys.
         let plain = ModelConfig {
             feature_maps: 8,
-            masked_layers: 1,
+            family: FamilyConfig::Plain(PlainConfig {
+                masked_layers: 1,
+                ..PlainConfig::seed()
+            }),
             ..ModelConfig::seed()
         };
         let mut trainer = Trainer::new(plain.clone(), tiny_config()).unwrap();
@@ -341,11 +352,13 @@ mod training {
 
     #[test]
     fn a_conditional_plain_model_is_refused() {
-        let cfg = ModelConfig {
-            conditional: true,
-            ..ModelConfig::seed()
-        };
-        let err = Trainer::new(cfg, tiny_config()).err().unwrap();
+        // A plain model can be neither made conditional nor read as one.
+        let mut cfg = ModelConfig::seed();
+        let err = cfg.set_conditional(true).unwrap_err();
+        assert!(err.to_string().contains("gated"), "{err}");
+        assert_eq!(cfg, ModelConfig::seed());
+        let stored = r#"{"family":"plain","conditional":true}"#;
+        let err = serde_json::from_str::<ModelConfig>(stored).unwrap_err();
         assert!(err.to_string().contains("gated"), "{err}");
     }
 
@@ -362,9 +375,12 @@ mod training {
             ..TrainConfig::default()
         };
         let model = ModelConfig {
-            masked_layers: 2,
             feature_maps: 16,
-            conditional: true,
+            family: FamilyConfig::Gated(GatedConfig {
+                gated_layers: 2,
+                conditional: true,
+                ..GatedConfig::preset()
+            }),
             ..ModelConfig::gated()
         };
         let mut trainer = Trainer::new(model, config).unwrap();

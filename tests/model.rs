@@ -8,22 +8,37 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::{assert_close, random_params_and_images};
 use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
-use pixelcnn_studio::model::{sample_fast, sample_naive, CpuNet, ModelConfig};
+use pixelcnn_studio::model::{
+    sample_fast, sample_naive, CpuNet, FamilyConfig, ModelConfig, PlainConfig,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const PIXELS: usize = 784;
+
+/// The seed preset with `maps` feature maps and the plain settings `plain`.
+fn seed_with(maps: usize, plain: PlainConfig) -> ModelConfig {
+    ModelConfig {
+        feature_maps: maps,
+        family: FamilyConfig::Plain(plain),
+        ..ModelConfig::seed()
+    }
+}
 
 /// Two 3x3 mask-B layers with ReLU after a 5x5 mask A, one 1x1 layer, 6 maps (6 is not a
 /// multiple of 16: the portable GEMM kernel).
 fn small_config(residual: bool) -> ModelConfig {
     ModelConfig {
         first_kernel: 5,
-        masked_relu: true,
-        relu_layers: 1,
-        feature_maps: 6,
-        residual,
-        ..ModelConfig::seed()
+        ..seed_with(
+            6,
+            PlainConfig {
+                masked_relu: true,
+                relu_layers: 1,
+                residual,
+                ..PlainConfig::seed()
+            },
+        )
     }
 }
 
@@ -52,34 +67,40 @@ fn reference_cases() -> Vec<Case> {
             zero_biases: true,
             ..case(
                 "seed-shaped, 8 maps, zero biases",
-                ModelConfig {
-                    feature_maps: 8,
-                    masked_layers: 1,
-                    ..ModelConfig::seed()
-                },
+                seed_with(
+                    8,
+                    PlainConfig {
+                        masked_layers: 1,
+                        ..PlainConfig::seed()
+                    },
+                ),
                 12,
             )
         },
         // 16 and 32 maps take the AVX-512 kernel where the CPU has it.
         case(
             "16 maps, 7x7 mask A",
-            ModelConfig {
-                masked_relu: true,
-                relu_layers: 1,
-                feature_maps: 16,
-                ..ModelConfig::seed()
-            },
+            seed_with(
+                16,
+                PlainConfig {
+                    masked_relu: true,
+                    relu_layers: 1,
+                    ..PlainConfig::seed()
+                },
+            ),
             2,
         ),
         case(
             "32 maps, residual",
-            ModelConfig {
-                masked_relu: true,
-                relu_layers: 1,
-                feature_maps: 32,
-                residual: true,
-                ..ModelConfig::seed()
-            },
+            seed_with(
+                32,
+                PlainConfig {
+                    masked_relu: true,
+                    relu_layers: 1,
+                    residual: true,
+                    ..PlainConfig::seed()
+                },
+            ),
             2,
         ),
         case("the seed preset", ModelConfig::seed(), 2),
@@ -93,31 +114,37 @@ fn reference_cases() -> Vec<Case> {
         ),
         case(
             "5x5 mask-B kernels",
-            ModelConfig {
-                masked_kernel: 5,
-                masked_relu: true,
-                feature_maps: 8,
-                ..ModelConfig::seed()
-            },
+            seed_with(
+                8,
+                PlainConfig {
+                    masked_kernel: 5,
+                    masked_relu: true,
+                    ..PlainConfig::seed()
+                },
+            ),
             3,
         ),
         case(
             "no mask-B layers",
-            ModelConfig {
-                masked_layers: 0,
-                feature_maps: 8,
-                ..ModelConfig::seed()
-            },
+            seed_with(
+                8,
+                PlainConfig {
+                    masked_layers: 0,
+                    ..PlainConfig::seed()
+                },
+            ),
             3,
         ),
         case(
             "no 1x1 ReLU layers",
-            ModelConfig {
-                relu_layers: 0,
-                masked_relu: true,
-                feature_maps: 8,
-                ..ModelConfig::seed()
-            },
+            seed_with(
+                8,
+                PlainConfig {
+                    relu_layers: 0,
+                    masked_relu: true,
+                    ..PlainConfig::seed()
+                },
+            ),
             3,
         ),
     ]

@@ -7,7 +7,7 @@ mod common;
 
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
-use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, PlainConfig};
 use pixelcnn_studio::train::{
     Driver, NonFiniteValue, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer,
 };
@@ -207,7 +207,10 @@ fn an_epoch_that_cannot_close_is_rolled_back_to_before_its_last_step() {
 fn a_run_that_needs_more_memory_than_any_machine_is_refused_before_allocating() {
     let huge = ModelConfig {
         feature_maps: 512,
-        masked_layers: 64,
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 64,
+            ..PlainConfig::seed()
+        }),
         ..ModelConfig::seed()
     };
     let config = TrainConfig {
@@ -246,13 +249,19 @@ fn invalid_settings_are_rejected_with_a_clear_message() {
 fn candles_reference_backend_trains_samples_and_takes_new_weights_like_the_fast_one() {
     let plain = ModelConfig {
         feature_maps: 8,
-        masked_layers: 1,
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 1,
+            ..PlainConfig::seed()
+        }),
         ..ModelConfig::seed()
     };
     let gated = ModelConfig {
         feature_maps: 8,
-        masked_layers: 2,
-        conditional: true,
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: 2,
+            conditional: true,
+            ..GatedConfig::preset()
+        }),
         ..ModelConfig::gated()
     };
     for model in [plain, gated] {

@@ -16,7 +16,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use pixelcnn_studio::messages::{DataSource, RunProgress, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{ClassChoice, ModelConfig, SampleGrid};
+use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig, SampleGrid};
 use pixelcnn_studio::train::{
     Driver, EpochRecord, History, RunHooks, SampleKind, SampleStamp, SettingsRecord, StepPoint,
     TrainConfig, TrainEvent, Trainer,
@@ -273,8 +273,7 @@ fn the_inspector_shows_the_masks_and_a_receptive_field_with_its_blind_spot() {
     harness.get_by_label("conv_b.0: mask B 3x3, centre visible");
     harness.get_by_label("conv_b.1: mask B 3x3, centre visible");
     // The receptive field of the default pixel (14, 14) through the seed stack.
-    let layers = ModelConfig::seed().layers();
-    let seen = pixelcnn_studio::model::arch::receptive_field::visible_inputs(&layers, 14, 14);
+    let seen = ModelConfig::seed().visible_inputs(14, 14);
     let count = seen.iter().filter(|&&v| v).count();
     harness.get_by_label_contains(&format!("sees {count} of 784 input pixels"));
     harness.get_by_label_contains("blind spot: earlier pixels within reach");
@@ -294,7 +293,10 @@ fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
     harness.get_by_label("gated").click();
     settle(&mut harness);
     let model = harness.state().model_config().clone();
-    assert!(model.is_gated() && model.conditional, "{model:?}");
+    assert!(
+        matches!(model.family, FamilyConfig::Gated(_)) && model.conditional(),
+        "{model:?}"
+    );
     assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
     assert_eq!(
         harness.state().settings().controls.train.learning_rate,
@@ -315,7 +317,7 @@ fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
     harness.get_by_label("layers.0.cond_v, cond_h");
     harness.get_by_label("Conditional").click();
     settle(&mut harness);
-    assert!(!harness.state().model_config().conditional);
+    assert!(!harness.state().model_config().conditional());
     assert!(harness.query_by_label("layers.0.cond_v, cond_h").is_none());
     assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
 }
@@ -689,9 +691,10 @@ fn replay_a_finished_run(app: &mut StudioApp) {
         batch_size: 100,
     };
     app.on_worker_event(WorkerEvent::Started {
-        model: ModelConfig {
-            conditional: true,
-            ..ModelConfig::gated()
+        model: {
+            let mut model = ModelConfig::gated();
+            model.set_conditional(true).unwrap();
+            model
         },
         train: TrainConfig {
             epochs: 3,

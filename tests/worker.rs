@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::model::{FamilyConfig, ModelConfig, PlainConfig};
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
 use pixelcnn_studio::worker::{Worker, WorkerOptions};
 
@@ -299,7 +299,10 @@ fn checkpoints_round_trip_through_the_worker() {
 /// chunk, 86 chunks), trained on one minibatch per epoch so evaluation starts at once.
 fn slow_model() -> ModelConfig {
     ModelConfig {
-        masked_layers: 8,
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 8,
+            ..PlainConfig::seed()
+        }),
         ..ModelConfig::seed()
     }
 }

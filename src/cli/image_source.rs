@@ -86,7 +86,7 @@ impl ImageSourceArgs {
         picked: &PickedImage,
         model: &ModelConfig,
     ) -> anyhow::Result<Option<u8>> {
-        if !model.conditional {
+        if !model.conditional() {
             anyhow::ensure!(
                 self.class.is_none(),
                 "this model is not class-conditional: --class needs a model trained with --conditional"

@@ -7,7 +7,7 @@ use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::model::arch::gated_spec::conv_role;
 use pixelcnn_studio::model::arch::memory::{self, format_bytes, MemoryEstimate};
 use pixelcnn_studio::model::arch::receptive_field::receptive_field_size;
-use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::model::{Architecture, GatedSpec, LayerKind, LayerSpec, ModelConfig};
 use pixelcnn_studio::train::TrainConfig;
 
 use super::model_args::ModelArgs;
@@ -37,21 +37,23 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let samples = TrainConfig::default().samples_per_epoch;
     let work = memory::Workload::training(batch_size, samples, memory::TEST_IMAGES);
     let need = memory::estimate(&cfg, &work);
-    if cfg.is_gated() {
-        return if args.json {
-            let mut report = gated_json(&cfg);
+    match cfg.architecture() {
+        Architecture::Plain(layers) if args.json => {
+            super::print_json(&inspect_json(&cfg, &layers, &need))
+        }
+        Architecture::Plain(layers) => {
+            print!("{}", inspect_text(&cfg, &layers, &need));
+            Ok(())
+        }
+        Architecture::Gated(spec) if args.json => {
+            let mut report = gated_json(&cfg, &spec);
             report["memory_estimate"] = memory_json(&need);
             super::print_json(&report)
-        } else {
-            print!("{}{}", gated_text(&cfg), memory_text(&need));
+        }
+        Architecture::Gated(spec) => {
+            print!("{}{}", gated_text(&cfg, &spec), memory_text(&need));
             Ok(())
-        };
-    }
-    if args.json {
-        super::print_json(&inspect_json(&cfg, &need))
-    } else {
-        print!("{}", inspect_text(&cfg, &need));
-        Ok(())
+        }
     }
 }
 
@@ -84,9 +86,8 @@ fn memory_text(need: &MemoryEstimate) -> String {
     )
 }
 
-fn gated_json(cfg: &ModelConfig) -> serde_json::Value {
-    let spec = cfg.gated_spec();
-    let convs: Vec<_> = cfg
+fn gated_json(cfg: &ModelConfig, spec: &GatedSpec) -> serde_json::Value {
+    let convs: Vec<_> = spec
         .convs()
         .iter()
         .map(|c| {
@@ -101,26 +102,25 @@ fn gated_json(cfg: &ModelConfig) -> serde_json::Value {
             })
         })
         .collect();
-    let field = cfg.visible_inputs(14, 14).iter().filter(|&&v| v).count();
+    let field = spec.visible_inputs(14, 14).iter().filter(|&&v| v).count();
     serde_json::json!({
         "config": cfg,
         "family": "gated",
-        "conditional": cfg.conditional,
+        "conditional": spec.conditional,
         "gated_layers": spec.layers.len(),
         "reach_rows": spec.reach(),
         "receptive_field_pixels": field,
         "blind_spot": false,
         "convolutions": convs,
-        "class_bias_parameters": if cfg.conditional { spec.layers.len() * 2 * 2 * spec.maps * 10 } else { 0 },
+        "class_bias_parameters": if spec.conditional { spec.layers.len() * 2 * 2 * spec.maps * 10 } else { 0 },
         "total_params": cfg.parameter_count(),
     })
 }
 
-fn gated_text(cfg: &ModelConfig) -> String {
-    let spec = cfg.gated_spec();
+fn gated_text(cfg: &ModelConfig, spec: &GatedSpec) -> String {
     let mut out = format!(
         "gated PixelCNN{}: {} gated layers, {} maps per stack\n\n",
-        if cfg.conditional {
+        if spec.conditional {
             ", conditioned on the digit label"
         } else {
             ""
@@ -132,7 +132,7 @@ fn gated_text(cfg: &ModelConfig) -> String {
         "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}\n",
         "convolution", "role", "kernel", "taps", "channels", "params"
     ));
-    for c in cfg.convs() {
+    for c in spec.convs() {
         out.push_str(&format!(
             "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}\n",
             c.name,
@@ -143,14 +143,14 @@ fn gated_text(cfg: &ModelConfig) -> String {
             c.parameter_count(),
         ));
     }
-    if cfg.conditional {
+    if spec.conditional {
         out.push_str(&format!(
             "class biases: layers.N.cond_v and cond_h, {} x 10 each\n",
             2 * spec.maps
         ));
     }
     out.push_str(&format!("total parameters: {}\n", cfg.parameter_count()));
-    let field = cfg.visible_inputs(14, 14);
+    let field = spec.visible_inputs(14, 14);
     out.push_str(&format!(
         "\nreceptive field of pixel (14, 14): {} pixels, no blind spot: the full rectangle \
          {} rows up and {} columns either side, plus the row to the left\n",
@@ -175,12 +175,15 @@ fn gated_text(cfg: &ModelConfig) -> String {
     out
 }
 
-fn mask_label(cfg_layer: &pixelcnn_studio::model::LayerSpec) -> &'static str {
+fn mask_label(cfg_layer: &LayerSpec) -> &'static str {
     cfg_layer.mask_kind().map_or("-", |k| k.label())
 }
 
-fn inspect_json(cfg: &ModelConfig, need: &MemoryEstimate) -> serde_json::Value {
-    let layers = cfg.layers();
+fn inspect_json(
+    cfg: &ModelConfig,
+    layers: &[LayerSpec],
+    need: &MemoryEstimate,
+) -> serde_json::Value {
     let rows: Vec<_> = layers
         .iter()
         .enumerate()
@@ -197,7 +200,7 @@ fn inspect_json(cfg: &ModelConfig, need: &MemoryEstimate) -> serde_json::Value {
                 "output_shape": l.output_shape(),
                 "parameters": l.parameter_count(),
                 "effective_parameters": l.effective_parameter_count(),
-                "receptive_field_pixels": receptive_field_size(&layers, i),
+                "receptive_field_pixels": receptive_field_size(layers, i),
                 "mask_grid": l.mask_kind().map(|_| l.mask().to_text()),
             })
         })
@@ -210,8 +213,11 @@ fn inspect_json(cfg: &ModelConfig, need: &MemoryEstimate) -> serde_json::Value {
     })
 }
 
-fn inspect_text(cfg: &ModelConfig, need: &MemoryEstimate) -> String {
-    let layers = cfg.layers();
+fn inspect_text(cfg: &ModelConfig, layers: &[LayerSpec], need: &MemoryEstimate) -> String {
+    let masked_b_layers = layers
+        .iter()
+        .filter(|l| l.kind == LayerKind::MaskedB)
+        .count();
     let mut out = format!(
         "{:<12} {:<18} {:>6} {:>4} {:>10} {:>10} {:>6} {:>10} {:>9}\n",
         "layer", "kind", "kernel", "mask", "channels", "output", "relu", "params", "field"
@@ -234,7 +240,7 @@ fn inspect_text(cfg: &ModelConfig, need: &MemoryEstimate) -> String {
                 "no"
             },
             l.parameter_count(),
-            receptive_field_size(&layers, i),
+            receptive_field_size(layers, i),
         ));
     }
     out.push_str(&format!("total parameters: {}\n", cfg.parameter_count()));
@@ -253,7 +259,7 @@ fn inspect_text(cfg: &ModelConfig, need: &MemoryEstimate) -> String {
             l.kernel,
             l.kernel,
             l.name,
-            if l.kind == pixelcnn_studio::model::LayerKind::MaskedB && cfg.masked_layers > 1 {
+            if l.kind == LayerKind::MaskedB && masked_b_layers > 1 {
                 " and the other mask-B layers"
             } else {
                 ""

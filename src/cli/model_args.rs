@@ -1,7 +1,7 @@
 //! Architecture options shared by `train` and `inspect`.
 
 use clap::Args;
-use pixelcnn_studio::model::{ModelConfig, ModelFamily};
+use pixelcnn_studio::model::{FamilyConfig, ModelConfig, ModelFamily};
 
 /// A preset plus overrides.
 #[derive(Debug, Args)]
@@ -37,20 +37,24 @@ impl ModelArgs {
     pub fn to_config(&self) -> anyhow::Result<ModelConfig> {
         let mut cfg = ModelConfig::preset(self.preset.as_deref().unwrap_or("seed"))?;
         if let Some(family) = self.family {
-            cfg.family = family;
+            cfg = cfg.with_family(family);
         }
-        cfg.conditional = self.conditional;
-        if let Some(layers) = self.layers {
-            cfg.masked_layers = layers;
-        }
+        cfg.set_conditional(self.conditional)?;
         if let Some(maps) = self.maps {
             cfg.feature_maps = maps;
         }
         if let Some(k) = self.first_kernel {
             cfg.first_kernel = k;
         }
+        let (layers, kernel) = match &mut cfg.family {
+            FamilyConfig::Plain(plain) => (&mut plain.masked_layers, &mut plain.masked_kernel),
+            FamilyConfig::Gated(gated) => (&mut gated.gated_layers, &mut gated.gated_kernel),
+        };
+        if let Some(n) = self.layers {
+            *layers = n;
+        }
         if let Some(k) = self.masked_kernel {
-            cfg.masked_kernel = k;
+            *kernel = k;
         }
         cfg.validate()?;
         Ok(cfg)

@@ -71,7 +71,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let choice = args.class.map(ClassChoice::Digit).or(args.classes);
     anyhow::ensure!(
-        snapshot.model.conditional || choice.is_none(),
+        snapshot.model.conditional() || choice.is_none(),
         "this model is not class-conditional: --class and --classes need a model trained with --conditional"
     );
     let need = memory::estimate(
@@ -86,7 +86,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             .saturating_sub(need.baseline_bytes + need.snapshot_bytes),
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let labels = if snapshot.model.conditional {
+    let labels = if snapshot.model.conditional() {
         choice.unwrap_or_default().labels(args.count, &mut rng)
     } else {
         Vec::new()

@@ -11,11 +11,12 @@
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 
-use crate::model::arch::config::{LayerSpec, ModelConfig, ModelFamily};
+use crate::model::arch::config::{FamilyConfig, GatedConfig, ModelConfig};
 use crate::model::arch::conv_spec::ConvSpec;
 use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
 use crate::model::arch::params::Params;
+use crate::model::arch::plain_spec::{self, LayerSpec};
 
 /// A convolution's weight (multiplied by a fixed causal mask for masked layers) and bias.
 #[derive(Clone, Debug)]
@@ -140,8 +141,8 @@ const RESIDUAL: Epilogue = Epilogue {
 };
 
 impl GatedModel {
-    fn new(cfg: &ModelConfig, vb: &VarBuilder) -> Result<Self> {
-        let spec = GatedSpec::new(cfg);
+    fn new(cfg: &ModelConfig, gated: &GatedConfig, vb: &VarBuilder) -> Result<Self> {
+        let spec = GatedSpec::new(cfg.first_kernel, cfg.feature_maps, gated);
         let layers = spec
             .layers
             .iter()
@@ -165,7 +166,7 @@ impl GatedModel {
                     link: CandleConv::new(&layer.link, false, vb)?,
                     res: CandleConv::new(&layer.res, false, vb)?,
                     cond,
-                    half: cfg.masked_kernel / 2,
+                    half: gated.gated_kernel / 2,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -247,18 +248,18 @@ impl PixelCnn {
     /// Builds `cfg`'s layers, each under its checkpoint name (keys like `conv_b.0.weight` or
     /// `layers.0.conv_v.weight`).
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        let body = match cfg.family {
-            ModelFamily::Plain => Body::Plain(
-                cfg.layers()
+        let body = match &cfg.family {
+            FamilyConfig::Plain(plain) => Body::Plain(
+                plain_spec::layers(cfg.first_kernel, cfg.feature_maps, plain)
                     .iter()
                     .map(|spec| PlainLayer::new(spec, &vb))
                     .collect::<Result<Vec<_>>>()?,
             ),
-            ModelFamily::Gated => Body::Gated(GatedModel::new(cfg, &vb)?),
+            FamilyConfig::Gated(gated) => Body::Gated(GatedModel::new(cfg, gated, &vb)?),
         };
         Ok(PixelCnn {
             body,
-            conditional: cfg.conditional,
+            conditional: cfg.conditional(),
         })
     }
 

@@ -214,7 +214,7 @@ impl Backend {
 
     /// Whether the model reads a digit label per image.
     pub fn is_conditional(&self) -> bool {
-        self.config().conditional
+        self.config().conditional()
     }
 
     /// Whether [`Backend::train_step`] leaves the host weights and moments behind (a device

@@ -326,7 +326,7 @@ impl Driver {
         let Some(mut job) = self.samples.front().copied() else {
             return Ok(ControlFlow::Continue(()));
         };
-        job.stamp.classes = trainer.model_config().conditional.then_some(job.classes);
+        job.stamp.classes = trainer.model_config().conditional().then_some(job.classes);
         let grid = trainer.sample_while(job.count, job.seed, job.classes, &mut |grid| {
             hooks.on_event(
                 trainer,
@@ -366,19 +366,20 @@ pub fn preview_seed(run_seed: u64, global_step: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelConfig;
+    use crate::model::{FamilyConfig, ModelConfig, PlainConfig};
     use crate::train::TrainConfig;
 
     fn tiny() -> (Trainer, Mnist) {
         let model = ModelConfig {
             first_kernel: 3,
-            masked_layers: 1,
-            masked_kernel: 3,
-            masked_relu: false,
-            relu_layers: 0,
             feature_maps: 4,
-            residual: false,
-            ..ModelConfig::seed()
+            family: FamilyConfig::Plain(PlainConfig {
+                masked_layers: 1,
+                masked_kernel: 3,
+                masked_relu: false,
+                relu_layers: 0,
+                residual: false,
+            }),
         };
         let config = TrainConfig {
             epochs: 2,

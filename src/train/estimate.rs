@@ -93,6 +93,7 @@ pub fn probe_speed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{FamilyConfig, PlainConfig};
 
     #[test]
     fn an_epoch_costs_its_training_evaluation_and_sampling_time() {
@@ -109,8 +110,11 @@ mod tests {
     fn a_probe_of_a_tiny_model_measures_positive_speeds() {
         let model = ModelConfig {
             feature_maps: 4,
-            masked_layers: 1,
-            relu_layers: 0,
+            family: FamilyConfig::Plain(PlainConfig {
+                masked_layers: 1,
+                relu_layers: 0,
+                ..PlainConfig::seed()
+            }),
             ..ModelConfig::seed()
         };
         let speed = probe_speed(&model, DeviceChoice::Cpu, 100).unwrap_or_else(|e| panic!("{e}"));

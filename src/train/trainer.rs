@@ -18,7 +18,7 @@ use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::arch::memory::{self, MemoryError};
-use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
+use crate::model::{ClassChoice, ConfigError, FamilyConfig, ModelConfig, Params, SampleGrid};
 
 /// Multiply-accumulates one evaluation chunk may cost: about 15 ms in a release build on the
 /// development machine (2 cores; about 0.1 s in a debug build), so a run hands control back
@@ -44,10 +44,9 @@ pub const GATED_LEARNING_RATE: f64 = 3e-3;
 
 /// The learning rate a fresh run of `model` starts with unless the user picks one.
 pub fn default_learning_rate(model: &ModelConfig) -> f64 {
-    if model.is_gated() {
-        GATED_LEARNING_RATE
-    } else {
-        PLAIN_LEARNING_RATE
+    match model.family {
+        FamilyConfig::Plain(_) => PLAIN_LEARNING_RATE,
+        FamilyConfig::Gated(_) => GATED_LEARNING_RATE,
     }
 }
 
@@ -787,7 +786,7 @@ impl Trainer {
         control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
     ) -> Result<SampleGrid, TrainError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let labels = if self.snapshot.model.conditional {
+        let labels = if self.snapshot.model.conditional() {
             classes.labels(count, &mut rng)
         } else {
             Vec::new()

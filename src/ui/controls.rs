@@ -9,7 +9,9 @@ use super::estimate::EstimateLine;
 use super::paths::{typed_path, PathField};
 use super::UiCommand;
 use crate::messages::WorkerState;
-use crate::model::{ModelConfig, ModelFamily};
+use crate::model::{
+    Architecture, FamilyConfig, GatedConfig, ModelConfig, ModelFamily, PlainConfig,
+};
 use crate::train::{default_learning_rate, DeviceChoice, TrainConfig};
 
 /// Images in the sample grid (10x10).
@@ -59,10 +61,11 @@ impl Preset {
 
     /// The preset `model` is exactly (conditioning aside), or `Custom`.
     pub fn of(model: &ModelConfig) -> Preset {
-        let unconditional = ModelConfig {
-            conditional: false,
-            ..model.clone()
-        };
+        let mut unconditional = model.clone();
+        match &mut unconditional.family {
+            FamilyConfig::Plain(_) => {}
+            FamilyConfig::Gated(gated) => gated.conditional = false,
+        }
         Preset::ALL
             .into_iter()
             .find(|p| p.model().as_ref() == Some(&unconditional))
@@ -123,10 +126,7 @@ pub struct ControlSettings {
 impl Default for ControlSettings {
     /// The gated preset, conditioned on the label: it draws digits within minutes.
     fn default() -> Self {
-        let model = ModelConfig {
-            conditional: true,
-            ..ModelConfig::gated()
-        };
+        let model = conditional_gated();
         ControlSettings {
             preset: Preset::Gated,
             train: TrainConfig {
@@ -306,21 +306,34 @@ fn run_buttons_ui(ui: &mut egui::Ui, context: &ControlsContext, commands: &mut V
     });
 }
 
+/// The `gated` preset, conditioned on the label: the studio's default model, and the one the
+/// family switch picks for the gated family.
+fn conditional_gated() -> ModelConfig {
+    ModelConfig {
+        family: FamilyConfig::Gated(GatedConfig {
+            conditional: true,
+            ..GatedConfig::preset()
+        }),
+        ..ModelConfig::gated()
+    }
+}
+
 /// "6 layers, 60,865 parameters" (plain) or "5 gated layers, conditional, 45,377 parameters".
 pub fn model_summary(model: &ModelConfig) -> String {
     let parameters = super::status::thousands(model.parameter_count() as u64);
-    if model.is_gated() {
-        let conditioning = if model.conditional {
-            ", conditional"
-        } else {
-            ""
-        };
-        format!(
-            "{} gated layers{conditioning}, {parameters} parameters",
-            model.masked_layers
-        )
-    } else {
-        format!("{} layers, {parameters} parameters", model.layers().len())
+    match model.architecture() {
+        Architecture::Plain(layers) => format!("{} layers, {parameters} parameters", layers.len()),
+        Architecture::Gated(spec) => {
+            let conditioning = if spec.conditional {
+                ", conditional"
+            } else {
+                ""
+            };
+            format!(
+                "{} gated layers{conditioning}, {parameters} parameters",
+                spec.layers.len()
+            )
+        }
     }
 }
 
@@ -347,8 +360,14 @@ fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
                     Some(mut model) => {
                         // Conditioning is a switch of its own: a gated preset keeps it, and
                         // coming from the plain family it starts on.
-                        model.conditional = model.is_gated()
-                            && (!settings.model.is_gated() || settings.model.conditional);
+                        let conditional = match &settings.model.family {
+                            FamilyConfig::Plain(_) => true,
+                            FamilyConfig::Gated(gated) => gated.conditional,
+                        };
+                        match &mut model.family {
+                            FamilyConfig::Plain(_) => {}
+                            FamilyConfig::Gated(gated) => gated.conditional = conditional,
+                        }
                         choose_model(settings, model, true);
                     }
                     None => settings.preset = Preset::Custom,
@@ -358,7 +377,7 @@ fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
     });
     ui.horizontal_wrapped(|ui| {
         ui.label("Family:");
-        let mut family = settings.model.family;
+        let mut family = settings.model.family.kind();
         ui.radio_value(&mut family, ModelFamily::Plain, "Plain")
             .on_hover_text("Masked convolutions (1601.06759): simple, with a blind spot");
         ui.radio_value(&mut family, ModelFamily::Gated, "Gated")
@@ -366,90 +385,106 @@ fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
                 "Gated vertical and horizontal stacks (1606.05328): no blind spot, better \
                  digits per minute",
             );
-        if family != settings.model.family {
+        if family != settings.model.family.kind() {
             let model = match family {
                 ModelFamily::Plain => ModelConfig::seed(),
-                ModelFamily::Gated => ModelConfig {
-                    conditional: true,
-                    ..ModelConfig::gated()
-                },
+                ModelFamily::Gated => conditional_gated(),
             };
             choose_model(settings, model, true);
         }
-        if settings.model.is_gated() {
-            ui.checkbox(&mut settings.model.conditional, "Conditional")
-                .on_hover_text(
-                    "Condition every gate on the digit label: the model learns each digit and \
-                     draws the one you ask for",
-                );
+        match &mut settings.model.family {
+            FamilyConfig::Plain(_) => {}
+            FamilyConfig::Gated(gated) => {
+                ui.checkbox(&mut gated.conditional, "Conditional")
+                    .on_hover_text(
+                        "Condition every gate on the digit label: the model learns each digit \
+                         and draws the one you ask for",
+                    );
+            }
         }
     });
     let before = settings.model.clone();
     let model = &mut settings.model;
-    if model.is_gated() {
-        gated_sliders_ui(ui, model);
-    } else {
-        plain_sliders_ui(ui, model);
+    match &mut model.family {
+        FamilyConfig::Plain(plain) => {
+            plain_sliders_ui(ui, plain, &mut model.feature_maps, &mut model.first_kernel);
+        }
+        FamilyConfig::Gated(gated) => {
+            gated_sliders_ui(ui, gated, &mut model.feature_maps, &mut model.first_kernel);
+        }
     }
     if settings.model != before {
         settings.preset = Preset::of(&settings.model);
     }
 }
 
-fn plain_sliders_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
-    ui.add(egui::Slider::new(&mut model.masked_layers, 0..=20).text("Masked 3x3 layers"))
+fn plain_sliders_ui(
+    ui: &mut egui::Ui,
+    plain: &mut PlainConfig,
+    feature_maps: &mut usize,
+    first_kernel: &mut usize,
+) {
+    ui.add(egui::Slider::new(&mut plain.masked_layers, 0..=20).text("Masked 3x3 layers"))
         .on_hover_text(
             "Mask-B convolutions after the first layer: each one widens the view by a pixel \
              (and the blind spot with it)",
         );
-    ui.add(egui::Slider::new(&mut model.relu_layers, 0..=4).text("1x1 ReLU layers"))
+    ui.add(egui::Slider::new(&mut plain.relu_layers, 0..=4).text("1x1 ReLU layers"))
         .on_hover_text("Per-pixel layers before the output: more capacity, same view");
-    feature_maps_ui(ui, model);
-    first_kernel_ui(ui, model);
+    feature_maps_ui(
+        ui,
+        feature_maps,
+        "Channels of every hidden layer: the work grows with its square",
+    );
+    first_kernel_ui(ui, first_kernel);
     ui.horizontal_wrapped(|ui| {
-        ui.checkbox(&mut model.masked_relu, "ReLU after masked layers")
+        ui.checkbox(&mut plain.masked_relu, "ReLU after masked layers")
             .on_hover_text("A ReLU after each mask-B layer (the paper has one)");
-        ui.checkbox(&mut model.residual, "Residual")
+        ui.checkbox(&mut plain.residual, "Residual")
             .on_hover_text("Skip connections around the mask-B layers (h + f(h)), as in the paper");
     });
 }
 
-fn gated_sliders_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
-    ui.add(egui::Slider::new(&mut model.masked_layers, 1..=20).text("Gated layers"))
+fn gated_sliders_ui(
+    ui: &mut egui::Ui,
+    gated: &mut GatedConfig,
+    feature_maps: &mut usize,
+    first_kernel: &mut usize,
+) {
+    ui.add(egui::Slider::new(&mut gated.gated_layers, 1..=20).text("Gated layers"))
         .on_hover_text(
             "Gated layers after the first: each one widens the view by a row and a column",
         );
-    feature_maps_ui(ui, model);
-    first_kernel_ui(ui, model);
+    feature_maps_ui(
+        ui,
+        feature_maps,
+        "Channels of each stack: the work grows with its square",
+    );
+    first_kernel_ui(ui, first_kernel);
     ui.horizontal(|ui| {
         ui.label("Stack kernel:")
             .on_hover_text("The width of every gated layer's kernels: how far each layer looks");
         for size in [3, 5] {
-            ui.radio_value(&mut model.masked_kernel, size, format!("{size}x{size}"));
+            ui.radio_value(&mut gated.gated_kernel, size, format!("{size}x{size}"));
         }
     });
 }
 
-fn feature_maps_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
-    let hint = if model.is_gated() {
-        "Channels of each stack: the work grows with its square"
-    } else {
-        "Channels of every hidden layer: the work grows with its square"
-    };
+fn feature_maps_ui(ui: &mut egui::Ui, feature_maps: &mut usize, hint: &str) {
     ui.add(
-        egui::Slider::new(&mut model.feature_maps, 8..=256)
+        egui::Slider::new(feature_maps, 8..=256)
             .logarithmic(true)
             .text("Feature maps"),
     )
     .on_hover_text(hint);
 }
 
-fn first_kernel_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
+fn first_kernel_ui(ui: &mut egui::Ui, first_kernel: &mut usize) {
     ui.horizontal(|ui| {
         ui.label("First kernel:")
             .on_hover_text("The first layer's kernel: how far it looks");
         for size in [3, 5, 7] {
-            ui.radio_value(&mut model.first_kernel, size, format!("{size}x{size}"));
+            ui.radio_value(first_kernel, size, format!("{size}x{size}"));
         }
     });
 }
@@ -574,11 +609,7 @@ mod tests {
 
     #[test]
     fn a_conditional_gated_model_is_still_the_gated_preset() {
-        let conditional = ModelConfig {
-            conditional: true,
-            ..ModelConfig::gated()
-        };
-        assert_eq!(Preset::of(&conditional), Preset::Gated);
+        assert_eq!(Preset::of(&conditional_gated()), Preset::Gated);
         assert_eq!(Preset::of(&ModelConfig::gated_large()), Preset::GatedLarge);
     }
 
@@ -586,7 +617,8 @@ mod tests {
     fn the_studio_starts_on_the_conditional_gated_preset_at_its_learning_rate() {
         let settings = ControlSettings::default();
         assert_eq!(settings.preset, Preset::Gated);
-        assert!(settings.model.is_gated() && settings.model.conditional);
+        assert_eq!(settings.model, conditional_gated());
+        assert!(settings.model.conditional());
         assert_eq!(
             settings.train.learning_rate,
             default_learning_rate(&settings.model)

@@ -6,7 +6,7 @@
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::arch::gated_spec::conv_role;
 use crate::model::arch::receptive_field::{classify_model_inputs, Reach};
-use crate::model::{ConvSpec, LayerSpec, ModelConfig};
+use crate::model::{Architecture, ConvSpec, FamilyConfig, GatedSpec, LayerSpec, ModelConfig};
 
 /// The inspector's runtime state: the picked output pixel and a cache of what it sees.
 #[derive(Clone, Debug)]
@@ -100,28 +100,25 @@ pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspecto
 }
 
 fn masks_and_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
-    let layers = model.layers();
-    let heading = if model.is_gated() { "Stacks" } else { "Masks" };
+    let architecture = model.architecture();
+    let heading = match architecture {
+        Architecture::Plain(_) => "Masks",
+        Architecture::Gated(_) => "Stacks",
+    };
     egui::CollapsingHeader::new(egui::RichText::new(heading).heading())
         .id_salt("masks_section")
         .default_open(true)
-        .show(ui, |ui| {
-            if model.is_gated() {
-                stacks_ui(ui, model);
-            } else {
-                masks_ui(ui, &layers);
-            }
+        .show(ui, |ui| match &architecture {
+            Architecture::Plain(layers) => masks_ui(ui, layers),
+            Architecture::Gated(spec) => stacks_ui(ui, spec),
         });
     ui.separator();
     egui::CollapsingHeader::new(egui::RichText::new("Layers").heading())
         .id_salt("layers_section")
         .default_open(true)
-        .show(ui, |ui| {
-            if model.is_gated() {
-                gated_layers_ui(ui, model);
-            } else {
-                layers_ui(ui, &layers);
-            }
+        .show(ui, |ui| match &architecture {
+            Architecture::Plain(layers) => layers_ui(ui, layers),
+            Architecture::Gated(spec) => gated_layers_ui(ui, model, spec),
         });
 }
 
@@ -134,9 +131,9 @@ pub const STACKS_EXPLANATION: &str = "Two stacks replace the masks. The vertical
      Each layer gates its output, tanh(a) * sigmoid(b), and adds it back to the horizontal stack \
      (residual).";
 
-fn stacks_ui(ui: &mut egui::Ui, model: &ModelConfig) {
+fn stacks_ui(ui: &mut egui::Ui, spec: &GatedSpec) {
     ui.add(egui::Label::new(STACKS_EXPLANATION).wrap());
-    if model.conditional {
+    if spec.conditional {
         ui.add(
             egui::Label::new(
                 "Conditional: every layer adds a learned bias for the digit label to both halves \
@@ -152,7 +149,6 @@ fn stacks_ui(ui: &mut egui::Ui, model: &ModelConfig) {
         )
         .wrap(),
     );
-    let spec = model.gated_spec();
     let layers = spec.layers.len();
     let mut cards = vec![
         (spec.first_v.clone(), spec.first_v.name.clone()),
@@ -188,8 +184,7 @@ pub fn tap_caption(conv: &ConvSpec, title: &str) -> String {
     )
 }
 
-fn gated_layers_ui(ui: &mut egui::Ui, model: &ModelConfig) {
-    let spec = model.gated_spec();
+fn gated_layers_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) {
     ui.add(
         egui::Label::new(format!(
             "{} gated layers of {} maps per stack, {} parameters in all",
@@ -202,11 +197,10 @@ fn gated_layers_ui(ui: &mut egui::Ui, model: &ModelConfig) {
     egui::ScrollArea::horizontal()
         .id_salt("layer_table_scroll")
         .auto_shrink([false, true])
-        .show(ui, |ui| gated_table_ui(ui, model));
+        .show(ui, |ui| gated_table_ui(ui, model, spec));
 }
 
-fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
-    let spec = model.gated_spec();
+fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) {
     let class_bias = 2 * spec.maps * crate::model::CLASS_COUNT;
     egui::Grid::new("layer_table")
         .striped(true)
@@ -217,7 +211,7 @@ fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
                 ui.strong(header);
             }
             ui.end_row();
-            for conv in model.convs() {
+            for conv in spec.convs() {
                 ui.label(&conv.name);
                 ui.label(conv_role(&conv.name));
                 ui.label(format!("{}x{}", conv.kernel_height, conv.kernel_width));
@@ -226,7 +220,7 @@ fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
                 ui.label(conv.parameter_count().to_string());
                 ui.end_row();
                 let is_last_of_layer = conv.name.ends_with(".res");
-                if model.conditional && is_last_of_layer {
+                if spec.conditional && is_last_of_layer {
                     let layer = conv.name.trim_end_matches(".res");
                     ui.label(format!("{layer}.cond_v, cond_h"));
                     ui.label("class bias of each gate");
@@ -426,7 +420,7 @@ fn receptive_field_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspec
     let pixel = state.pixel;
     let map = state.classified(model).to_vec();
     ui.add(egui::Label::new(receptive_field_caption(pixel, &map)).wrap());
-    if model.is_gated() {
+    if let FamilyConfig::Gated(_) = model.family {
         ui.add(
             egui::Label::new(
                 "No blind spot: the vertical stack covers every row above within reach, the \
@@ -480,12 +474,23 @@ fn receptive_field_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspec
 mod tests {
     use super::*;
     use crate::model::arch::receptive_field::classify_inputs;
+    use crate::model::{GatedConfig, PlainConfig};
+
+    fn plain_layers(model: &ModelConfig) -> Vec<LayerSpec> {
+        match model.architecture() {
+            Architecture::Plain(layers) => layers,
+            Architecture::Gated(_) => panic!("not a plain model"),
+        }
+    }
 
     #[test]
     fn the_gated_family_shows_no_blind_spot_and_the_plain_one_does() {
         let mut state = InspectorState::default();
         let gated = ModelConfig {
-            conditional: true,
+            family: FamilyConfig::Gated(GatedConfig {
+                conditional: true,
+                ..GatedConfig::preset()
+            }),
             ..ModelConfig::gated()
         };
         let map = state.classified(&gated).to_vec();
@@ -503,10 +508,12 @@ mod tests {
 
     #[test]
     fn tap_grids_are_centred_on_the_predicted_pixel() {
-        let seed = ModelConfig::seed().layers();
+        let seed = plain_layers(&ModelConfig::seed());
         assert_eq!(tap_grid_radius(&seed[0].conv()), 3, "a 7x7 mask A");
         assert_eq!(tap_grid_radius(&seed[1].conv()), 1, "a 3x3 mask B");
-        let spec = ModelConfig::gated().gated_spec();
+        let Architecture::Gated(spec) = ModelConfig::gated().architecture() else {
+            panic!("the gated preset is gated");
+        };
         // The first horizontal layer reads 3 pixels to the left: a 7x7 square around the pixel.
         assert_eq!(tap_grid_radius(&spec.first_h), 3);
         assert!(spec.first_h.taps.iter().all(|t| t.dy == 0 && t.dx < 0));
@@ -520,14 +527,16 @@ mod tests {
 
     #[test]
     fn the_caption_mentions_a_blind_spot_only_when_there_is_one() {
-        let seed = ModelConfig::seed().layers();
+        let seed = plain_layers(&ModelConfig::seed());
         let with = receptive_field_caption((14, 14), &classify_inputs(&seed, 14, 14));
         assert!(with.contains("blind spot"), "{with}");
-        let first_only = ModelConfig {
-            masked_layers: 0,
+        let first_only = plain_layers(&ModelConfig {
+            family: FamilyConfig::Plain(PlainConfig {
+                masked_layers: 0,
+                ..PlainConfig::seed()
+            }),
             ..ModelConfig::seed()
-        }
-        .layers();
+        });
         let without = receptive_field_caption((14, 14), &classify_inputs(&first_only, 14, 14));
         assert!(!without.contains("blind"), "{without}");
         assert!(without.contains("sees 24 of 784 input pixels"), "{without}");

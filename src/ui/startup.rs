@@ -5,7 +5,7 @@ use anyhow::anyhow;
 
 use super::controls::Preset;
 use super::{StudioApp, Tab, UiCommand};
-use crate::model::ModelConfig;
+use crate::model::{FamilyConfig, ModelConfig};
 use crate::train::default_learning_rate;
 
 /// Set to `1` to press Start as soon as the window opens (for scripted screenshots).
@@ -53,7 +53,10 @@ impl Startup {
                 let mut model = ModelConfig::preset(name.trim())
                     .map_err(|err| anyhow!("{PRESET_ENV}: {err}"))?;
                 // The studio's gated presets are conditional, as its default is.
-                model.conditional = model.is_gated();
+                match &mut model.family {
+                    FamilyConfig::Plain(_) => {}
+                    FamilyConfig::Gated(gated) => gated.conditional = true,
+                }
                 Some((Preset::of(&model), model))
             }
             None => None,

@@ -8,7 +8,7 @@
 pub mod cli;
 
 use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS};
-use pixelcnn_studio::model::{ModelConfig, Params};
+use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
 use pixelcnn_studio::train::{TrainConfig, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,29 +18,38 @@ pub fn tiny_model() -> ModelConfig {
     // Spelled as changes to the seed preset, so that new config fields keep their defaults.
     ModelConfig {
         first_kernel: 5,
-        masked_layers: 1,
-        relu_layers: 1,
         feature_maps: 8,
-        ..ModelConfig::seed()
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 1,
+            relu_layers: 1,
+            ..PlainConfig::seed()
+        }),
     }
 }
 
 /// The smallest gated model worth training: a 5-wide first layer, two gated layers of 8 maps.
 pub fn tiny_gated_model(conditional: bool) -> ModelConfig {
     ModelConfig {
-        conditional,
         first_kernel: 5,
-        masked_layers: 2,
         feature_maps: 8,
-        ..ModelConfig::gated()
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: 2,
+            conditional,
+            ..GatedConfig::preset()
+        }),
     }
 }
 
 /// [`tiny_model`] with a ReLU after the mask-B layer and a residual connection around it.
 pub fn tiny_residual_model() -> ModelConfig {
     ModelConfig {
-        masked_relu: true,
-        residual: true,
+        family: FamilyConfig::Plain(PlainConfig {
+            masked_layers: 1,
+            relu_layers: 1,
+            masked_relu: true,
+            residual: true,
+            ..PlainConfig::seed()
+        }),
         ..tiny_model()
     }
 }

@@ -1,19 +1,20 @@
-//! Model architecture: `ModelConfig`, its presets, validation and the derived layer stack.
+//! The model's settings as leaf data: [`ModelConfig`] (what both families share, and each
+//! family's own settings in [`FamilyConfig`]), the presets, validation, and the flat record
+//! ([`FlatModelConfig`]) that checkpoints and the studio's settings store.
+//!
+//! Nothing here reads the settings: what is derived from them lives with the code that derives
+//! it ([`ModelConfig::architecture`], [`ModelConfig::convs`] and [`ModelConfig::visible_inputs`]
+//! in `architecture.rs`, [`ModelConfig::parameter_count`] in `params.rs`).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::conv_spec::ConvSpec;
-use super::gated_spec::GatedSpec;
-use super::mask::{Mask, MaskKind};
-use super::params::ParamLayout;
-use super::receptive_field::visible_inputs;
-use crate::data::IMAGE_SIDE;
-
 /// Largest number of feature maps a config may ask for.
 pub const MAX_FEATURE_MAPS: usize = 512;
-/// Largest number of masked mask-B layers.
+/// Largest number of masked mask-B layers (plain family).
 pub const MAX_MASKED_LAYERS: usize = 64;
+/// Largest number of gated layers (gated family).
+pub const MAX_GATED_LAYERS: usize = 64;
 /// Largest number of 1x1 ReLU layers.
 pub const MAX_RELU_LAYERS: usize = 16;
 /// Largest kernel side for any masked convolution.
@@ -55,6 +56,9 @@ pub enum ConfigError {
     /// Too many masked layers.
     #[error("{0} masked layers is too many: use at most {MAX_MASKED_LAYERS}")]
     MaskedLayers(usize),
+    /// Too many gated layers.
+    #[error("{0} gated layers is too many: use at most {MAX_GATED_LAYERS}")]
+    GatedLayers(usize),
     /// Too many 1x1 layers.
     #[error("{0} 1x1 ReLU layers is too many: use at most {MAX_RELU_LAYERS}")]
     ReluLayers(usize),
@@ -72,7 +76,8 @@ pub enum ConfigError {
 /// The preset names, in the order a user is offered them.
 pub const PRESET_NAMES: [&str; 4] = ["seed", "paper", "gated", "gated-large"];
 
-/// Which kind of PixelCNN a config builds.
+/// Which kind of PixelCNN a config builds: the name of a [`FamilyConfig`] variant, for the
+/// command line, the studio's family switch and the flat record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelFamily {
@@ -103,38 +108,106 @@ impl ModelFamily {
     }
 }
 
-/// The architecture of a PixelCNN.
+/// The architecture of a PixelCNN: what both families share, and the family's own settings.
 ///
-/// - Plain family: a mask-A conv, `masked_layers` mask-B convs, `relu_layers` 1x1 ReLU convs and a
-///   1x1 output conv.
-/// - Gated family: a first layer (a vertical `first_kernel / 2 x first_kernel` conv over the rows
-///   above and a horizontal `1 x first_kernel / 2` conv over the pixels to the left), then
-///   `masked_layers` gated layers with `masked_kernel`-wide kernels, and the head ReLU, 1x1,
-///   ReLU, 1x1 to one logit. `masked_relu`, `relu_layers` and `residual` are plain-only.
-///
-/// Checkpoints written before the gated family existed have no `family` or `conditional` key:
-/// they read as a plain, unconditional model.
+/// It is stored (checkpoints, the studio's settings) as the flat [`FlatModelConfig`], the
+/// format files have always had.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(into = "FlatModelConfig", try_from = "FlatModelConfig")]
 pub struct ModelConfig {
-    /// Plain masked convolutions or the gated PixelCNN.
-    pub family: ModelFamily,
-    /// Condition every gate on the digit label (gated family only).
-    pub conditional: bool,
-    /// Side of the first (mask A) kernel; odd, default 7.
+    /// Side of the first layer's kernel (plain: the mask-A kernel; gated: the first layer's
+    /// width, see `gated_spec.rs`); odd, default 7.
     pub first_kernel: usize,
-    /// Number of mask-B convolutions (plain) or gated layers (gated) after the first layer.
-    pub masked_layers: usize,
-    /// Side of the mask-B (or gated) kernels; odd, default 3.
-    pub masked_kernel: usize,
-    /// Whether a ReLU follows each mask-B convolution (plain only).
-    pub masked_relu: bool,
-    /// Number of 1x1 convolutions followed by ReLU (plain only).
-    pub relu_layers: usize,
     /// Feature maps of every hidden layer (of each stack, for the gated family).
     pub feature_maps: usize,
-    /// Residual connections around the mask-B layers (`h + f(h)`; plain only).
+    /// The family and its own settings.
+    pub family: FamilyConfig,
+}
+
+/// The settings only one family has. Code that depends on the family matches on this, so a
+/// new family fails to compile until every such place handles it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FamilyConfig {
+    /// Stacked masked convolutions (arXiv 1601.06759).
+    Plain(PlainConfig),
+    /// The gated PixelCNN (arXiv 1606.05328).
+    Gated(GatedConfig),
+}
+
+/// The plain family's own settings: after the mask-A layer, `masked_layers` mask-B convolutions
+/// of `masked_kernel` (each optionally followed by a ReLU and wrapped in a residual
+/// connection), `relu_layers` 1x1 ReLU convolutions, and a 1x1 output convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainConfig {
+    /// Number of mask-B convolutions after the first layer.
+    pub masked_layers: usize,
+    /// Side of the mask-B kernels; odd, default 3.
+    pub masked_kernel: usize,
+    /// Whether a ReLU follows each mask-B convolution.
+    pub masked_relu: bool,
+    /// Number of 1x1 convolutions followed by ReLU.
+    pub relu_layers: usize,
+    /// Residual connections around the mask-B layers (`h + f(h)`).
     pub residual: bool,
+}
+
+/// The gated family's own settings: after the first layer (a vertical and a horizontal
+/// convolution), `gated_layers` gated layers with `gated_kernel`-wide kernels, and the head
+/// (ReLU, 1x1, ReLU, 1x1 to one logit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatedConfig {
+    /// Number of gated layers after the first layer.
+    pub gated_layers: usize,
+    /// Width of the gated layers' kernels; odd, at least 3.
+    pub gated_kernel: usize,
+    /// Whether every gate is conditioned on the digit label.
+    pub conditional: bool,
+}
+
+impl PlainConfig {
+    /// The `seed` preset's: two 3x3 mask-B layers without activation, two 1x1 ReLU layers.
+    pub fn seed() -> Self {
+        PlainConfig {
+            masked_layers: 2,
+            masked_kernel: 3,
+            masked_relu: false,
+            relu_layers: 2,
+            residual: false,
+        }
+    }
+
+    /// The `paper` preset's: 15 residual 3x3 mask-B layers with ReLU, two 1x1 ReLU layers.
+    pub fn paper() -> Self {
+        PlainConfig {
+            masked_layers: 15,
+            masked_kernel: 3,
+            masked_relu: true,
+            relu_layers: 2,
+            residual: true,
+        }
+    }
+}
+
+impl GatedConfig {
+    /// The `gated` preset's: [`GATED_LAYERS`] gated [`GATED_KERNEL`]-wide layers,
+    /// unconditional.
+    pub fn preset() -> Self {
+        GatedConfig {
+            gated_layers: GATED_LAYERS,
+            gated_kernel: GATED_KERNEL,
+            conditional: false,
+        }
+    }
+}
+
+impl FamilyConfig {
+    /// Which family this is.
+    pub fn kind(&self) -> ModelFamily {
+        match self {
+            FamilyConfig::Plain(_) => ModelFamily::Plain,
+            FamilyConfig::Gated(_) => ModelFamily::Gated,
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -147,30 +220,18 @@ impl ModelConfig {
     /// The reference recipe: 7x7 A to 64 maps; two 3x3 B without activation; two 1x1 + ReLU; 1x1 to one logit.
     pub fn seed() -> Self {
         ModelConfig {
-            family: ModelFamily::Plain,
-            conditional: false,
             first_kernel: 7,
-            masked_layers: 2,
-            masked_kernel: 3,
-            masked_relu: false,
-            relu_layers: 2,
             feature_maps: 64,
-            residual: false,
+            family: FamilyConfig::Plain(PlainConfig::seed()),
         }
     }
 
     /// The paper's PixelCNN (arXiv 1601.06759): 7x7 A, 15 3x3 B layers with ReLU, 128 maps, residual.
     pub fn paper() -> Self {
         ModelConfig {
-            family: ModelFamily::Plain,
-            conditional: false,
             first_kernel: 7,
-            masked_layers: 15,
-            masked_kernel: 3,
-            masked_relu: true,
-            relu_layers: 2,
             feature_maps: 128,
-            residual: true,
+            family: FamilyConfig::Plain(PlainConfig::paper()),
         }
     }
 
@@ -179,25 +240,22 @@ impl ModelConfig {
     /// [`GATED_MAPS`] maps.
     pub fn gated() -> Self {
         ModelConfig {
-            family: ModelFamily::Gated,
-            conditional: false,
             first_kernel: 7,
-            masked_layers: GATED_LAYERS,
-            masked_kernel: GATED_KERNEL,
-            masked_relu: false,
-            relu_layers: 1,
             feature_maps: GATED_MAPS,
-            residual: true,
+            family: FamilyConfig::Gated(GatedConfig::preset()),
         }
     }
 
     /// The gated PixelCNN at the paper's size: 15 gated 3-wide layers of 128 maps.
     pub fn gated_large() -> Self {
         ModelConfig {
-            masked_layers: 15,
-            masked_kernel: 3,
+            first_kernel: 7,
             feature_maps: 128,
-            ..Self::gated()
+            family: FamilyConfig::Gated(GatedConfig {
+                gated_layers: 15,
+                gated_kernel: 3,
+                conditional: false,
+            }),
         }
     }
 
@@ -212,121 +270,91 @@ impl ModelConfig {
         }
     }
 
-    /// The name of the preset this config equals, if any (conditioning aside).
-    pub fn preset_name(&self) -> Option<&'static str> {
-        let unconditional = ModelConfig {
-            conditional: false,
-            ..self.clone()
-        };
-        PRESET_NAMES
-            .into_iter()
-            .find(|name| Self::preset(name).is_ok_and(|p| p == unconditional))
+    /// Whether the model reads a digit label per image (only a gated model can).
+    pub fn conditional(&self) -> bool {
+        match &self.family {
+            FamilyConfig::Plain(_) => false,
+            FamilyConfig::Gated(gated) => gated.conditional,
+        }
     }
 
-    /// Whether this is the gated family.
-    pub fn is_gated(&self) -> bool {
-        self.family == ModelFamily::Gated
+    /// Turns class conditioning on or off. Only the gated family has it: asking a plain model
+    /// for it is [`ConfigError::ConditionalPlain`] (turning it off is always fine).
+    pub fn set_conditional(&mut self, conditional: bool) -> Result<(), ConfigError> {
+        match &mut self.family {
+            FamilyConfig::Plain(_) if conditional => Err(ConfigError::ConditionalPlain),
+            FamilyConfig::Plain(_) => Ok(()),
+            FamilyConfig::Gated(gated) => {
+                gated.conditional = conditional;
+                Ok(())
+            }
+        }
+    }
+
+    /// This config as a model of `family`, the way `--family` reads it: the layer count and
+    /// kernel carry over (mask-B layers become gated layers and back), the rest comes from the
+    /// stored form's values (those of the `gated` preset for the plain-only settings of a gated
+    /// model), and conditioning is off.
+    pub fn with_family(&self, family: ModelFamily) -> ModelConfig {
+        let flat = FlatModelConfig {
+            family,
+            conditional: false,
+            ..FlatModelConfig::from(self.clone())
+        };
+        ModelConfig::from_flat(flat)
     }
 
     /// Rejects configurations that cannot build a sensible model.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_kernel("first (mask A)", self.first_kernel, 3)?;
-        check_kernel("masked (mask B)", self.masked_kernel, 1)?;
-        if self.feature_maps == 0 || self.feature_maps > MAX_FEATURE_MAPS {
-            return Err(ConfigError::FeatureMaps(self.feature_maps));
+        match &self.family {
+            FamilyConfig::Plain(plain) => {
+                check_kernel("first (mask A)", self.first_kernel, 3)?;
+                check_kernel("masked (mask B)", plain.masked_kernel, 1)?;
+                check_feature_maps(self.feature_maps)?;
+                if plain.masked_layers > MAX_MASKED_LAYERS {
+                    return Err(ConfigError::MaskedLayers(plain.masked_layers));
+                }
+                if plain.relu_layers > MAX_RELU_LAYERS {
+                    return Err(ConfigError::ReluLayers(plain.relu_layers));
+                }
+                Ok(())
+            }
+            FamilyConfig::Gated(gated) => {
+                check_kernel("first", self.first_kernel, 3)?;
+                check_kernel("gated", gated.gated_kernel, 3)?;
+                check_feature_maps(self.feature_maps)?;
+                if gated.gated_layers == 0 {
+                    return Err(ConfigError::NoGatedLayers);
+                }
+                if gated.gated_layers > MAX_GATED_LAYERS {
+                    return Err(ConfigError::GatedLayers(gated.gated_layers));
+                }
+                Ok(())
+            }
         }
-        if self.masked_layers > MAX_MASKED_LAYERS {
-            return Err(ConfigError::MaskedLayers(self.masked_layers));
-        }
-        if self.relu_layers > MAX_RELU_LAYERS {
-            return Err(ConfigError::ReluLayers(self.relu_layers));
-        }
-        match self.family {
-            ModelFamily::Plain if self.conditional => Err(ConfigError::ConditionalPlain),
-            ModelFamily::Gated if self.masked_layers == 0 => Err(ConfigError::NoGatedLayers),
-            ModelFamily::Gated if self.masked_kernel < 3 => Err(ConfigError::KernelOutOfRange {
-                what: "gated",
-                size: self.masked_kernel,
-                min: 3,
-                max: MAX_KERNEL,
+    }
+
+    /// The config a flat record describes, the family's settings from their flat fields (a
+    /// plain record's `conditional` is not read: [`TryFrom`] refuses it).
+    fn from_flat(flat: FlatModelConfig) -> ModelConfig {
+        let family = match flat.family {
+            ModelFamily::Plain => FamilyConfig::Plain(PlainConfig {
+                masked_layers: flat.masked_layers,
+                masked_kernel: flat.masked_kernel,
+                masked_relu: flat.masked_relu,
+                relu_layers: flat.relu_layers,
+                residual: flat.residual,
             }),
-            _ => Ok(()),
-        }
-    }
-
-    /// The plain family's layer stack this config describes, input to output.
-    pub fn layers(&self) -> Vec<LayerSpec> {
-        let maps = self.feature_maps;
-        let mut layers = vec![LayerSpec {
-            name: "conv_a".into(),
-            kind: LayerKind::MaskedA,
-            kernel: self.first_kernel,
-            in_channels: 1,
-            out_channels: maps,
-            relu: false,
-            residual: false,
-        }];
-        for i in 0..self.masked_layers {
-            layers.push(LayerSpec {
-                name: format!("conv_b.{i}"),
-                kind: LayerKind::MaskedB,
-                kernel: self.masked_kernel,
-                in_channels: maps,
-                out_channels: maps,
-                relu: self.masked_relu,
-                residual: self.residual,
-            });
-        }
-        for i in 0..self.relu_layers {
-            layers.push(LayerSpec {
-                name: format!("conv_1x1.{i}"),
-                kind: LayerKind::Pointwise,
-                kernel: 1,
-                in_channels: maps,
-                out_channels: maps,
-                relu: true,
-                residual: false,
-            });
-        }
-        layers.push(LayerSpec {
-            name: "conv_out".into(),
-            kind: LayerKind::Output,
-            kernel: 1,
-            in_channels: maps,
-            out_channels: 1,
-            relu: false,
-            residual: false,
-        });
-        layers
-    }
-
-    /// The gated network this config describes (meaningful for the gated family).
-    pub fn gated_spec(&self) -> GatedSpec {
-        GatedSpec::new(self)
-    }
-
-    /// Every convolution of the model, input to output, for tables.
-    pub fn convs(&self) -> Vec<ConvSpec> {
-        match self.family {
-            ModelFamily::Plain => self.layers().iter().map(LayerSpec::conv).collect(),
-            ModelFamily::Gated => self.gated_spec().convs().into_iter().cloned().collect(),
-        }
-    }
-
-    /// Total number of trainable parameters (masked-out weights included, as stored).
-    pub fn parameter_count(&self) -> usize {
-        let (_, specs) = ParamLayout::new(self);
-        specs
-            .iter()
-            .map(|s| s.shape.iter().product::<usize>())
-            .sum()
-    }
-
-    /// For the logit of pixel (`row`, `col`), the input pixels it depends on (784 flags).
-    pub fn visible_inputs(&self, row: usize, col: usize) -> Vec<bool> {
-        match self.family {
-            ModelFamily::Plain => visible_inputs(&self.layers(), row, col),
-            ModelFamily::Gated => self.gated_spec().visible_inputs(row, col),
+            ModelFamily::Gated => FamilyConfig::Gated(GatedConfig {
+                gated_layers: flat.masked_layers,
+                gated_kernel: flat.masked_kernel,
+                conditional: flat.conditional,
+            }),
+        };
+        ModelConfig {
+            first_kernel: flat.first_kernel,
+            feature_maps: flat.feature_maps,
+            family,
         }
     }
 }
@@ -346,131 +374,105 @@ fn check_kernel(what: &'static str, size: usize, min: usize) -> Result<(), Confi
     Ok(())
 }
 
-/// What a layer of the stack is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LayerKind {
-    /// The first convolution, mask A.
-    MaskedA,
-    /// A mask-B convolution.
-    MaskedB,
-    /// A 1x1 convolution followed by ReLU.
-    Pointwise,
-    /// The final 1x1 convolution to one logit per pixel.
-    Output,
-}
-
-impl LayerKind {
-    /// Short human name.
-    pub fn label(self) -> &'static str {
-        match self {
-            LayerKind::MaskedA => "masked conv",
-            LayerKind::MaskedB => "masked conv",
-            LayerKind::Pointwise => "1x1 conv",
-            LayerKind::Output => "1x1 conv (logits)",
-        }
+fn check_feature_maps(maps: usize) -> Result<(), ConfigError> {
+    if maps == 0 || maps > MAX_FEATURE_MAPS {
+        return Err(ConfigError::FeatureMaps(maps));
     }
+    Ok(())
 }
 
-/// One convolution of the stack.
+/// [`ModelConfig`] as checkpoints and the studio's settings store it: one flat JSON object whose
+/// fields mean what they meant before the families had settings of their own (outside tools
+/// read our checkpoints).
+///
+/// - `masked_layers` and `masked_kernel` are the plain family's mask-B layers and kernel, and
+///   the gated family's gated layers and kernel.
+/// - `masked_relu`, `relu_layers` and `residual` are plain-only: a gated model ignores them on
+///   reading and writes the values the `gated` preset has always written (`false`, `1`, `true`).
+/// - `conditional` is gated-only: a plain record with `conditional: true` is refused.
+///
+/// Missing fields take the `seed` preset's values, so files written before the gated family
+/// existed (no `family`, no `conditional`) read as a plain, unconditional model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayerSpec {
-    /// Checkpoint prefix, e.g. `conv_b.0`.
-    pub name: String,
-    /// What the layer is.
-    pub kind: LayerKind,
-    /// Kernel side.
-    pub kernel: usize,
-    /// Input channels.
-    pub in_channels: usize,
-    /// Output channels.
-    pub out_channels: usize,
-    /// Whether a ReLU follows.
-    pub relu: bool,
-    /// Whether the layer adds its input to its output.
+#[serde(default)]
+pub struct FlatModelConfig {
+    /// `plain` or `gated`.
+    pub family: ModelFamily,
+    /// Class conditioning (gated only).
+    pub conditional: bool,
+    /// [`ModelConfig::first_kernel`].
+    pub first_kernel: usize,
+    /// [`PlainConfig::masked_layers`] or [`GatedConfig::gated_layers`].
+    pub masked_layers: usize,
+    /// [`PlainConfig::masked_kernel`] or [`GatedConfig::gated_kernel`].
+    pub masked_kernel: usize,
+    /// [`PlainConfig::masked_relu`] (plain only).
+    pub masked_relu: bool,
+    /// [`PlainConfig::relu_layers`] (plain only).
+    pub relu_layers: usize,
+    /// [`ModelConfig::feature_maps`].
+    pub feature_maps: usize,
+    /// [`PlainConfig::residual`] (plain only).
     pub residual: bool,
 }
 
-impl LayerSpec {
-    /// This layer as a [`ConvSpec`] (square kernel, the mask's taps).
-    pub fn conv(&self) -> ConvSpec {
-        ConvSpec::masked(
-            &self.name,
-            &self.mask(),
-            self.in_channels,
-            self.out_channels,
-        )
+impl Default for FlatModelConfig {
+    fn default() -> Self {
+        ModelConfig::seed().into()
     }
+}
 
-    /// The causal mask (`None` for unmasked 1x1 layers).
-    pub fn mask_kind(&self) -> Option<MaskKind> {
-        match self.kind {
-            LayerKind::MaskedA => Some(MaskKind::A),
-            LayerKind::MaskedB => Some(MaskKind::B),
-            LayerKind::Pointwise | LayerKind::Output => None,
+impl From<ModelConfig> for FlatModelConfig {
+    fn from(cfg: ModelConfig) -> Self {
+        let ModelConfig {
+            first_kernel,
+            feature_maps,
+            family,
+        } = cfg;
+        match family {
+            FamilyConfig::Plain(plain) => FlatModelConfig {
+                family: ModelFamily::Plain,
+                conditional: false,
+                first_kernel,
+                masked_layers: plain.masked_layers,
+                masked_kernel: plain.masked_kernel,
+                masked_relu: plain.masked_relu,
+                relu_layers: plain.relu_layers,
+                feature_maps,
+                residual: plain.residual,
+            },
+            FamilyConfig::Gated(gated) => FlatModelConfig {
+                family: ModelFamily::Gated,
+                conditional: gated.conditional,
+                first_kernel,
+                masked_layers: gated.gated_layers,
+                masked_kernel: gated.gated_kernel,
+                masked_relu: false,
+                relu_layers: 1,
+                feature_maps,
+                residual: true,
+            },
         }
     }
+}
 
-    /// The kernel mask (all-visible for 1x1 layers).
-    pub fn mask(&self) -> Mask {
-        match self.mask_kind() {
-            Some(kind) => Mask::new(self.kernel, kind),
-            None => Mask::full(self.kernel),
+impl TryFrom<FlatModelConfig> for ModelConfig {
+    type Error = ConfigError;
+
+    /// The config `flat` describes; a plain record asking for conditioning is
+    /// [`ConfigError::ConditionalPlain`]. Values are not validated here
+    /// ([`ModelConfig::validate`]).
+    fn try_from(flat: FlatModelConfig) -> Result<Self, Self::Error> {
+        if flat.family == ModelFamily::Plain && flat.conditional {
+            return Err(ConfigError::ConditionalPlain);
         }
-    }
-
-    /// Weight shape `[out, in, k, k]`.
-    pub fn weight_shape(&self) -> [usize; 4] {
-        [
-            self.out_channels,
-            self.in_channels,
-            self.kernel,
-            self.kernel,
-        ]
-    }
-
-    /// Stored weights plus biases.
-    pub fn parameter_count(&self) -> usize {
-        self.weight_shape().iter().product::<usize>() + self.out_channels
-    }
-
-    /// Weights that the mask lets the layer use, plus biases.
-    pub fn effective_parameter_count(&self) -> usize {
-        self.mask().kept_count() * self.in_channels * self.out_channels + self.out_channels
-    }
-
-    /// Output shape `[channels, 28, 28]` for one image.
-    pub fn output_shape(&self) -> [usize; 3] {
-        [self.out_channels, IMAGE_SIDE, IMAGE_SIDE]
+        Ok(ModelConfig::from_flat(flat))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seed_preset_has_the_six_reference_layers() {
-        let layers = ModelConfig::seed().layers();
-        let names: Vec<_> = layers.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "conv_a",
-                "conv_b.0",
-                "conv_b.1",
-                "conv_1x1.0",
-                "conv_1x1.1",
-                "conv_out"
-            ]
-        );
-        assert_eq!(layers[0].weight_shape(), [64, 1, 7, 7]);
-        assert_eq!(layers[1].weight_shape(), [64, 64, 3, 3]);
-        assert!(!layers[1].relu && layers[3].relu);
-        assert_eq!(
-            ModelConfig::seed().parameter_count(),
-            3200 + 2 * 36928 + 2 * 4160 + 65
-        );
-    }
 
     #[test]
     fn validate_rejects_nonsense() {
@@ -494,5 +496,93 @@ mod tests {
         assert!(too_many.validate().is_err());
         assert!(ModelConfig::paper().validate().is_ok());
         assert!(ModelConfig::preset("bogus").is_err());
+        let no_gated_layers = ModelConfig {
+            family: FamilyConfig::Gated(GatedConfig {
+                gated_layers: 0,
+                ..GatedConfig::preset()
+            }),
+            ..ModelConfig::gated()
+        };
+        assert_eq!(no_gated_layers.validate(), Err(ConfigError::NoGatedLayers));
+        let mut plain = ModelConfig::seed();
+        assert_eq!(
+            plain.set_conditional(true),
+            Err(ConfigError::ConditionalPlain)
+        );
+        assert_eq!(plain, ModelConfig::seed());
+    }
+
+    #[test]
+    fn the_stored_form_is_the_flat_record_with_its_fields_in_their_order() {
+        let plain = serde_json::to_string(&ModelConfig::paper()).unwrap();
+        assert_eq!(
+            plain,
+            r#"{"family":"plain","conditional":false,"first_kernel":7,"masked_layers":15,"masked_kernel":3,"masked_relu":true,"relu_layers":2,"feature_maps":128,"residual":true}"#
+        );
+        let mut gated = ModelConfig::gated();
+        gated.set_conditional(true).unwrap();
+        let text = serde_json::to_string(&gated).unwrap();
+        assert_eq!(
+            text,
+            r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"masked_relu":false,"relu_layers":1,"feature_maps":32,"residual":true}"#
+        );
+        assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), gated);
+        assert_eq!(
+            serde_json::from_str::<ModelConfig>(&plain).unwrap(),
+            ModelConfig::paper()
+        );
+    }
+
+    #[test]
+    fn a_gated_record_ignores_the_plain_only_fields_and_a_plain_one_may_not_be_conditional() {
+        let gated = r#"{"family":"gated","masked_layers":4,"masked_kernel":5,"masked_relu":true,"relu_layers":9,"residual":false}"#;
+        let cfg: ModelConfig = serde_json::from_str(gated).unwrap();
+        assert_eq!(
+            cfg.family,
+            FamilyConfig::Gated(GatedConfig {
+                gated_layers: 4,
+                gated_kernel: 5,
+                conditional: false
+            })
+        );
+        let conditional_plain = r#"{"family":"plain","conditional":true}"#;
+        let err = serde_json::from_str::<ModelConfig>(conditional_plain).unwrap_err();
+        assert!(
+            err.to_string().contains("class conditioning needs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_family_switch_carries_the_layer_count_and_kernel_over() {
+        let gated = ModelConfig::paper().with_family(ModelFamily::Gated);
+        assert_eq!(
+            gated,
+            ModelConfig {
+                family: FamilyConfig::Gated(GatedConfig {
+                    gated_layers: 15,
+                    gated_kernel: 3,
+                    conditional: false
+                }),
+                ..ModelConfig::paper()
+            }
+        );
+        let mut conditional = ModelConfig::gated();
+        conditional.set_conditional(true).unwrap();
+        assert_eq!(
+            conditional.with_family(ModelFamily::Gated),
+            ModelConfig::gated()
+        );
+        let plain = ModelConfig::gated().with_family(ModelFamily::Plain);
+        assert_eq!(
+            plain.family,
+            FamilyConfig::Plain(PlainConfig {
+                masked_layers: GATED_LAYERS,
+                masked_kernel: GATED_KERNEL,
+                masked_relu: false,
+                relu_layers: 1,
+                residual: true
+            })
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! (`cpu/epilogue.rs`), the device and reference networks to candle tensors
 //! (`device/epilogue.rs`).
 
-use super::config::LayerSpec;
+use super::plain_spec::LayerSpec;
 
 /// The nonlinearity of an epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

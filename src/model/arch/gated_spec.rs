@@ -2,10 +2,10 @@
 //! Generation with PixelCNN Decoders", arXiv 1606.05328), in the layout of the PyTorch peer
 //! (`shared/peers/pixelcnn_gated_torch.py`), whose `state_dict` names our checkpoints use.
 //!
-//! With `a = first_kernel / 2`, `b = masked_kernel / 2` and `p` maps:
+//! With `a = first_kernel / 2`, `b = gated_kernel / 2` and `p` maps:
 //! - first layer: `v = conv_v0(x)`, an `a x first_kernel` kernel over rows `i-a..i-1`, columns
 //!   `j-a..j+a`; `h = conv_h0(x)`, a `1 x a` kernel over `x[i, j-a..j-1]`. No activation.
-//! - gated layer: `vp = conv_v(v)` (`(b+1) x masked_kernel`, rows `i-b..i`), `hp = conv_h(h) +
+//! - gated layer: `vp = conv_v(v)` (`(b+1) x gated_kernel`, rows `i-b..i`), `hp = conv_h(h) +
 //!   link(vp)` (`1 x (b+1)`, columns `j-b..j`; `link` is 1x1 on `vp` before conditioning);
 //!   conditional: `vp += cond_v[:, y]`, `hp += cond_h[:, y]`; `v' = gate(vp)`,
 //!   `h' = h + res(gate(hp))` with `gate(t) = tanh(t[..p]) * sigmoid(t[p..])`.
@@ -14,7 +14,7 @@
 //! `v[i, j]` sees only rows above `i` and `h[i, j]` only pixels before `(i, j)` in raster order,
 //! so the logit of a pixel never sees itself or anything later, and there is no blind spot.
 
-use super::config::ModelConfig;
+use super::config::GatedConfig;
 use super::conv_spec::ConvSpec;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
@@ -58,14 +58,15 @@ pub struct GatedSpec {
 }
 
 impl GatedSpec {
-    /// The gated network `cfg` describes (whatever its `family` says).
-    pub fn new(cfg: &ModelConfig) -> GatedSpec {
-        let p = cfg.feature_maps;
-        let a = cfg.first_kernel / 2;
-        let k = cfg.masked_kernel;
+    /// The gated network with a `first_kernel`-wide first layer to `maps` feature maps per
+    /// stack and the gated layers of `gated`.
+    pub fn new(first_kernel: usize, maps: usize, gated: &GatedConfig) -> GatedSpec {
+        let p = maps;
+        let a = first_kernel / 2;
+        let k = gated.gated_kernel;
         let b = k / 2;
         let (ai, bi) = (a as isize, b as isize);
-        let layers = (0..cfg.masked_layers)
+        let layers = (0..gated.gated_layers)
             .map(|l| {
                 let name = format!("layers.{l}");
                 GatedLayerSpec {
@@ -85,19 +86,19 @@ impl GatedSpec {
                     ),
                     link: ConvSpec::pointwise(&format!("{name}.link"), 2 * p, 2 * p),
                     res: ConvSpec::pointwise(&format!("{name}.res"), p, p),
-                    conditional: cfg.conditional,
+                    conditional: gated.conditional,
                     name,
                 }
             })
             .collect();
         GatedSpec {
             maps: p,
-            first_v: ConvSpec::shifted("conv_v0", (a, cfg.first_kernel), (-ai, -ai), 1, p),
+            first_v: ConvSpec::shifted("conv_v0", (a, first_kernel), (-ai, -ai), 1, p),
             first_h: ConvSpec::shifted("conv_h0", (1, a), (0, -ai), 1, p),
             layers,
             out1: ConvSpec::pointwise("out1", p, p),
             out2: ConvSpec::pointwise("out2", p, 1),
-            conditional: cfg.conditional,
+            conditional: gated.conditional,
         }
     }
 
@@ -178,13 +179,12 @@ mod tests {
     use super::*;
 
     fn gated(layers: usize, first_kernel: usize, kernel: usize) -> GatedSpec {
-        GatedSpec::new(&ModelConfig {
-            masked_layers: layers,
-            first_kernel,
-            masked_kernel: kernel,
-            feature_maps: 4,
-            ..ModelConfig::gated()
-        })
+        let gated = GatedConfig {
+            gated_layers: layers,
+            gated_kernel: kernel,
+            conditional: false,
+        };
+        GatedSpec::new(first_kernel, 4, &gated)
     }
 
     #[test]

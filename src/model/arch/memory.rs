@@ -9,8 +9,11 @@
 
 use thiserror::Error;
 
-use super::config::{LayerSpec, ModelConfig, ModelFamily};
+use super::architecture::Architecture;
+use super::config::ModelConfig;
 use super::conv_spec::ConvSpec;
+use super::gated_spec::GatedSpec;
+use super::plain_spec::LayerSpec;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Images per evaluation pass of the trainer.
@@ -104,9 +107,9 @@ pub struct Footprint {
 
 /// The footprint of `cfg`'s family.
 pub fn footprint(cfg: &ModelConfig) -> Footprint {
-    match cfg.family {
-        ModelFamily::Plain => plain_footprint(&cfg.layers()),
-        ModelFamily::Gated => gated_footprint(cfg),
+    match cfg.architecture() {
+        Architecture::Plain(layers) => plain_footprint(&layers),
+        Architecture::Gated(spec) => gated_footprint(&spec, cfg.parameter_count() as u64),
     }
 }
 
@@ -165,17 +168,17 @@ fn plain_footprint(layers: &[LayerSpec]) -> Footprint {
     }
 }
 
-/// The gated PixelCNN with `p` maps and `L` gated layers keeps per pixel the inputs of both
+/// The gated PixelCNN (with `parameters` parameters) with `p` maps and `L` gated layers keeps per pixel the inputs of both
 /// stacks (`(2L + 1) p`), each layer's vertical pre-activation and both gates' `[tanh |
 /// sigmoid]` (`2p` each, none for the last vertical gate), the head's two inputs and the
 /// logit; twelve `p`-wide gradient buffers; four `p`-wide evaluation buffers.
-fn gated_footprint(cfg: &ModelConfig) -> Footprint {
-    let p = cfg.feature_maps as u64;
-    let layers = cfg.masked_layers as u64;
-    let convs = cfg.convs();
-    let sizes: Vec<(u64, u64)> = convs.iter().map(conv_sizes).collect();
+fn gated_footprint(spec: &GatedSpec, parameters: u64) -> Footprint {
+    let p = spec.maps as u64;
+    let layers = spec.layers.len() as u64;
+    let convs = spec.convs();
+    let sizes: Vec<(u64, u64)> = convs.iter().copied().map(conv_sizes).collect();
     Footprint {
-        parameters: cfg.parameter_count() as u64,
+        parameters,
         packed: sizes.iter().map(|s| s.0).sum(),
         kept_per_pixel: 1
             + (2 * layers + 1) * p
@@ -393,6 +396,7 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::arch::config::{FamilyConfig, PlainConfig};
 
     fn training(cfg: &ModelConfig, batch_size: usize) -> MemoryEstimate {
         estimate(
@@ -422,7 +426,10 @@ mod tests {
     fn the_largest_valid_model_needs_far_more_than_a_small_one() {
         let huge = ModelConfig {
             feature_maps: 512,
-            masked_layers: 64,
+            family: FamilyConfig::Plain(PlainConfig {
+                masked_layers: 64,
+                ..PlainConfig::seed()
+            }),
             ..ModelConfig::seed()
         };
         let big = training(&huge, 100).training_bytes();

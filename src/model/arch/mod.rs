@@ -1,5 +1,6 @@
 //! The model's description as data.
 
+pub mod architecture;
 pub mod config;
 pub mod conv_spec;
 pub mod epilogue;
@@ -7,4 +8,5 @@ pub mod gated_spec;
 pub mod mask;
 pub mod memory;
 pub mod params;
+pub mod plain_spec;
 pub mod receptive_field;

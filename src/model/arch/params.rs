@@ -3,9 +3,11 @@
 
 use rand::Rng;
 
-use super::config::{ModelConfig, ModelFamily};
+use super::architecture::Architecture;
+use super::config::ModelConfig;
 use super::conv_spec::ConvSpec;
 use super::gated_spec::{GatedSpec, CLASS_COUNT};
+use super::plain_spec::LayerSpec;
 
 /// One named parameter tensor, row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +100,7 @@ pub struct GatedSlots {
 /// Where every layer's tensors sit, per family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParamLayout {
-    /// One convolution per layer of [`ModelConfig::layers`].
+    /// One convolution per layer of the plain stack ([`Architecture::Plain`]).
     Plain(Vec<ConvSlots>),
     /// The gated network of [`GatedSpec`].
     Gated(GatedSlots),
@@ -148,6 +150,65 @@ impl SpecList {
             },
         })
     }
+
+    /// Each plain layer's weight then bias.
+    fn plain(&mut self, layers: &[LayerSpec]) -> Vec<ConvSlots> {
+        layers
+            .iter()
+            .map(|layer| self.conv(&layer.conv()))
+            .collect()
+    }
+
+    /// The PyTorch peer's `state_dict` order: the first layer, each gated layer (its four
+    /// convolutions, then its class biases if conditional), the head.
+    fn gated(&mut self, spec: &GatedSpec) -> GatedSlots {
+        let first_v = self.conv(&spec.first_v);
+        let first_h = self.conv(&spec.first_h);
+        let layers = spec
+            .layers
+            .iter()
+            .map(|layer| {
+                let conv_v = self.conv(&layer.conv_v);
+                let conv_h = self.conv(&layer.conv_h);
+                let link = self.conv(&layer.link);
+                let res = self.conv(&layer.res);
+                let rows = layer.conv_v.out_channels;
+                let (cond_v, cond_h) = if layer.conditional {
+                    (
+                        Some(self.matrix(
+                            format!("{}.cond_v.weight", layer.name),
+                            rows,
+                            CLASS_COUNT,
+                        )),
+                        Some(self.matrix(
+                            format!("{}.cond_h.weight", layer.name),
+                            rows,
+                            CLASS_COUNT,
+                        )),
+                    )
+                } else {
+                    (None, None)
+                };
+                GatedLayerSlots {
+                    conv_v,
+                    conv_h,
+                    link,
+                    res,
+                    cond_v,
+                    cond_h,
+                }
+            })
+            .collect();
+        let out1 = self.conv(&spec.out1);
+        let out2 = self.conv(&spec.out2);
+        GatedSlots {
+            first_v,
+            first_h,
+            layers,
+            out1,
+            out2,
+        }
+    }
 }
 
 impl ParamLayout {
@@ -155,72 +216,32 @@ impl ParamLayout {
     /// each layer's weight then bias. Gated: the PyTorch peer's `state_dict` order.
     pub fn new(cfg: &ModelConfig) -> (ParamLayout, Vec<ParamSpec>) {
         let mut list = SpecList::default();
-        let layout = match cfg.family {
-            ModelFamily::Plain => ParamLayout::Plain(
-                cfg.layers()
-                    .iter()
-                    .map(|layer| list.conv(&layer.conv()))
-                    .collect(),
-            ),
-            ModelFamily::Gated => {
-                let spec = GatedSpec::new(cfg);
-                let first_v = list.conv(&spec.first_v);
-                let first_h = list.conv(&spec.first_h);
-                let layers = spec
-                    .layers
-                    .iter()
-                    .map(|layer| {
-                        let conv_v = list.conv(&layer.conv_v);
-                        let conv_h = list.conv(&layer.conv_h);
-                        let link = list.conv(&layer.link);
-                        let res = list.conv(&layer.res);
-                        let rows = layer.conv_v.out_channels;
-                        let (cond_v, cond_h) = if layer.conditional {
-                            (
-                                Some(list.matrix(
-                                    format!("{}.cond_v.weight", layer.name),
-                                    rows,
-                                    CLASS_COUNT,
-                                )),
-                                Some(list.matrix(
-                                    format!("{}.cond_h.weight", layer.name),
-                                    rows,
-                                    CLASS_COUNT,
-                                )),
-                            )
-                        } else {
-                            (None, None)
-                        };
-                        GatedLayerSlots {
-                            conv_v,
-                            conv_h,
-                            link,
-                            res,
-                            cond_v,
-                            cond_h,
-                        }
-                    })
-                    .collect();
-                let out1 = list.conv(&spec.out1);
-                let out2 = list.conv(&spec.out2);
-                ParamLayout::Gated(GatedSlots {
-                    first_v,
-                    first_h,
-                    layers,
-                    out1,
-                    out2,
-                })
-            }
+        let layout = match cfg.architecture() {
+            Architecture::Plain(layers) => ParamLayout::Plain(list.plain(&layers)),
+            Architecture::Gated(spec) => ParamLayout::Gated(list.gated(&spec)),
         };
         (layout, list.specs)
     }
+}
 
-    /// The plain layout's slots (empty for a gated layout).
-    pub fn plain(&self) -> &[ConvSlots] {
-        match self {
-            ParamLayout::Plain(slots) => slots,
-            ParamLayout::Gated(_) => &[],
-        }
+/// Where the tensors of the plain stack `layers` sit (as in [`ParamLayout::new`]).
+pub fn plain_slots(layers: &[LayerSpec]) -> Vec<ConvSlots> {
+    SpecList::default().plain(layers)
+}
+
+/// Where the tensors of the gated network `spec` sit (as in [`ParamLayout::new`]).
+pub fn gated_slots(spec: &GatedSpec) -> GatedSlots {
+    SpecList::default().gated(spec)
+}
+
+impl ModelConfig {
+    /// Total number of trainable parameters (masked-out weights included, as stored).
+    pub fn parameter_count(&self) -> usize {
+        let (_, specs) = ParamLayout::new(self);
+        specs
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -371,8 +392,10 @@ mod tests {
     fn init_zeroes_masked_taps_and_biases_and_stays_in_the_xavier_bound() {
         let cfg = ModelConfig::seed();
         let params = Params::init(&cfg, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
-        let (layout, _) = ParamLayout::new(&cfg);
-        let first = params.conv(layout.plain()[0]);
+        let Architecture::Plain(layers) = cfg.architecture() else {
+            panic!("the seed preset is plain");
+        };
+        let first = params.conv(plain_slots(&layers)[0]);
         let (w, b) = (&params.tensors[0], first.bias);
         assert_eq!(w.name, "conv_a.weight");
         assert_eq!(w.shape, vec![64, 1, 7, 7]);

@@ -1,34 +1,10 @@
-//! Which input pixels an output pixel can see through the configured layer stack.
+//! What each input pixel is to an output pixel (visible, in the blind spot, out of reach, later),
+//! from the map of the pixels it sees that each family's spec computes, and the receptive field's
+//! size per layer of a plain stack.
 
-use super::config::{LayerSpec, ModelConfig, ModelFamily};
-use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-
-/// For output pixel (`row`, `col`), a 784-long map of the input pixels that reach it through
-/// `layers` (propagating each layer's unmasked taps backwards). Stacked masked convolutions
-/// leave a blind spot to the upper right, which shows here.
-pub fn visible_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<bool> {
-    let mut seen = vec![false; IMAGE_PIXELS];
-    if row >= IMAGE_SIDE || col >= IMAGE_SIDE {
-        return seen;
-    }
-    seen[row * IMAGE_SIDE + col] = true;
-    let side = IMAGE_SIDE as isize;
-    for layer in layers.iter().rev() {
-        let taps = layer.mask().taps();
-        let mut reached = vec![false; IMAGE_PIXELS];
-        for (pos, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
-            let (y, x) = ((pos / IMAGE_SIDE) as isize, (pos % IMAGE_SIDE) as isize);
-            for &(dy, dx) in &taps {
-                let (yy, xx) = (y + dy, x + dx);
-                if (0..side).contains(&yy) && (0..side).contains(&xx) {
-                    reached[(yy * side + xx) as usize] = true;
-                }
-            }
-        }
-        seen = reached;
-    }
-    seen
-}
+use super::config::ModelConfig;
+use super::plain_spec::{visible_inputs, LayerSpec};
+use crate::data::IMAGE_SIDE;
 
 /// What an input pixel is to an output pixel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,13 +33,9 @@ pub fn classify_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<Reac
 /// [`classify_inputs`] for a model of either family: the gated one's two stacks see the whole
 /// square within their reach above and the row to the left, so it has no blind spot.
 pub fn classify_model_inputs(model: &ModelConfig, row: usize, col: usize) -> Vec<Reach> {
-    match model.family {
-        ModelFamily::Plain => classify_inputs(&model.layers(), row, col),
-        ModelFamily::Gated => {
-            let visible = model.visible_inputs(row, col);
-            classify_visible(&visible, model.gated_spec().reach(), row, col)
-        }
-    }
+    let architecture = model.architecture();
+    let visible = architecture.visible_inputs(row, col);
+    classify_visible(&visible, architecture.reach(), row, col)
 }
 
 /// Classifies a visibility map of output pixel (`row`, `col`) whose layers reach `reach` rows
@@ -103,11 +75,30 @@ pub fn receptive_field_size(layers: &[LayerSpec], upto: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelConfig;
+    use crate::data::IMAGE_PIXELS;
+    use crate::model::arch::architecture::Architecture;
+    use crate::model::arch::config::{FamilyConfig, PlainConfig};
+
+    /// The layer stack of a plain `model`.
+    fn layers_of(model: &ModelConfig) -> Vec<LayerSpec> {
+        match model.architecture() {
+            Architecture::Plain(layers) => layers,
+            Architecture::Gated(_) => panic!("not a plain model: {model:?}"),
+        }
+    }
+
+    /// The seed preset with other plain settings.
+    fn seed_with(maps: usize, plain: PlainConfig) -> ModelConfig {
+        ModelConfig {
+            feature_maps: maps,
+            family: FamilyConfig::Plain(plain),
+            ..ModelConfig::seed()
+        }
+    }
 
     #[test]
     fn an_output_never_sees_itself_or_later_pixels() {
-        let layers = ModelConfig::seed().layers();
+        let layers = layers_of(&ModelConfig::seed());
         for &(row, col) in &[(0, 0), (5, 9), (14, 14), (27, 27)] {
             let seen = visible_inputs(&layers, row, col);
             let pos = row * IMAGE_SIDE + col;
@@ -121,7 +112,7 @@ mod tests {
 
     #[test]
     fn seed_stack_sees_the_mask_a_field_plus_the_b_growth_with_a_blind_spot() {
-        let layers = ModelConfig::seed().layers();
+        let layers = layers_of(&ModelConfig::seed());
         let seen = visible_inputs(&layers, 14, 14);
         // Left neighbour and the pixel straight above are visible.
         assert!(seen[14 * 28 + 13] && seen[13 * 28 + 14]);
@@ -165,21 +156,20 @@ mod tests {
 
     #[test]
     fn the_view_shows_exactly_the_inputs_the_real_network_depends_on() {
-        let residual = ModelConfig {
-            masked_layers: 4,
-            masked_relu: true,
-            residual: true,
-            relu_layers: 1,
-            feature_maps: 16,
-            ..ModelConfig::seed()
-        };
-        let seed = ModelConfig {
-            feature_maps: 16,
-            ..ModelConfig::seed()
-        };
+        let residual = seed_with(
+            16,
+            PlainConfig {
+                masked_layers: 4,
+                masked_relu: true,
+                residual: true,
+                relu_layers: 1,
+                ..PlainConfig::seed()
+            },
+        );
+        let seed = seed_with(16, PlainConfig::seed());
         for (model, rng_seed) in [(seed, 1), (residual, 2)] {
             let deps = real_dependencies(&model, rng_seed);
-            let layers = model.layers();
+            let layers = layers_of(&model);
             for &(row, col) in &[(0, 1), (3, 20), (14, 14), (20, 2), (27, 27)] {
                 let shown: Vec<bool> = classify_inputs(&layers, row, col)
                     .iter()
@@ -202,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_blind_spot_lies_to_the_upper_right_and_only_when_masked_layers_stack() {
-        let seed = classify_inputs(&ModelConfig::seed().layers(), 14, 14);
+        let seed = classify_inputs(&layers_of(&ModelConfig::seed()), 14, 14);
         assert_eq!(seed[14 * 28 + 14], Reach::Output);
         assert_eq!(seed[14 * 28 + 15], Reach::Later);
         // Two rows up, five to the right: within the stack's reach (5) but hidden.
@@ -212,11 +202,14 @@ mod tests {
         // No blind spot to the left of the output.
         assert!((9..14).all(|r| (9..=14).all(|c| seed[r * 28 + c] != Reach::BlindSpot)));
 
-        let first_only = ModelConfig {
-            masked_layers: 0,
-            ..ModelConfig::seed()
-        };
-        let map = classify_inputs(&first_only.layers(), 14, 14);
+        let first_only = seed_with(
+            64,
+            PlainConfig {
+                masked_layers: 0,
+                ..PlainConfig::seed()
+            },
+        );
+        let map = classify_inputs(&layers_of(&first_only), 14, 14);
         assert_eq!(count(&map, Reach::BlindSpot), 0);
         assert_eq!(
             count(&map, Reach::Visible),

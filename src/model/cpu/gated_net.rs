@@ -15,10 +15,9 @@ use super::conv_kernels::{
 };
 use super::epilogue::{gate_backward_row, relu_keeping_sign};
 use crate::data::IMAGE_PIXELS;
-use crate::model::arch::config::ModelConfig;
 use crate::model::arch::epilogue::{Activation, Epilogue};
 use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
-use crate::model::arch::params::{GatedSlots, ParamLayout, Params};
+use crate::model::arch::params::{gated_slots, GatedSlots, Params};
 
 /// The residual 1x1 of the horizontal stack: bias, no activation, plus `h`.
 const RESIDUAL: Epilogue = Epilogue {
@@ -124,19 +123,9 @@ pub(crate) struct GatedNet {
 const MAX_KEPT_EVAL_VALUES: usize = 64 << 20;
 
 impl GatedNet {
-    pub(crate) fn new(cfg: &ModelConfig, params: &Params) -> GatedNet {
-        let spec = GatedSpec::new(cfg);
-        let (layout, _) = ParamLayout::new(cfg);
-        let slots = match layout {
-            ParamLayout::Gated(slots) => slots,
-            ParamLayout::Plain(_) => GatedSlots {
-                first_v: Default::default(),
-                first_h: Default::default(),
-                layers: Vec::new(),
-                out1: Default::default(),
-                out2: Default::default(),
-            },
-        };
+    /// The network `spec` describes, with the weights of `params`.
+    pub(crate) fn new(spec: &GatedSpec, params: &Params) -> GatedNet {
+        let slots = gated_slots(spec);
         let layers = spec
             .layers
             .iter()

@@ -9,7 +9,8 @@
 pub use super::conv_kernels::bce_sum;
 use super::gated_net::GatedNet;
 use super::plain_net::PlainNet;
-use crate::model::arch::config::{ModelConfig, ModelFamily};
+use crate::model::arch::architecture::Architecture;
+use crate::model::arch::config::ModelConfig;
 use crate::model::arch::params::Params;
 
 /// The network of one family.
@@ -31,9 +32,9 @@ pub struct CpuNet {
 impl CpuNet {
     /// A network for `cfg` with the weights of `params`.
     pub fn new(cfg: &ModelConfig, params: &Params) -> CpuNet {
-        let body = match cfg.family {
-            ModelFamily::Plain => Body::Plain(Box::new(PlainNet::new(cfg, params))),
-            ModelFamily::Gated => Body::Gated(Box::new(GatedNet::new(cfg, params))),
+        let body = match cfg.architecture() {
+            Architecture::Plain(layers) => Body::Plain(Box::new(PlainNet::new(&layers, params))),
+            Architecture::Gated(spec) => Body::Gated(Box::new(GatedNet::new(&spec, params))),
         };
         CpuNet {
             config: cfg.clone(),

@@ -8,9 +8,9 @@ use rayon::prelude::*;
 
 use super::conv_kernels::{bce_grad, resize_for_overwrite, ConvOp, GradScratch, CHUNK_ROWS};
 use crate::data::IMAGE_PIXELS;
-use crate::model::arch::config::ModelConfig;
 use crate::model::arch::epilogue::{Activation, Epilogue};
-use crate::model::arch::params::{ConvSlots, ParamLayout, Params};
+use crate::model::arch::params::{plain_slots, ConvSlots, Params};
+use crate::model::arch::plain_spec::LayerSpec;
 
 /// Largest pair of evaluation buffers kept between calls (in values: 256 MiB).
 const MAX_KEPT_EVAL_VALUES: usize = 64 << 20;
@@ -56,13 +56,12 @@ pub(crate) struct PlainNet {
 }
 
 impl PlainNet {
-    pub(crate) fn new(cfg: &ModelConfig, params: &Params) -> PlainNet {
-        let (layout, _) = ParamLayout::new(cfg);
-        let layers = cfg
-            .layers()
+    /// The network of the plain stack `specs`, with the weights of `params`.
+    pub(crate) fn new(specs: &[LayerSpec], params: &Params) -> PlainNet {
+        let layers = specs
             .iter()
-            .zip(layout.plain())
-            .map(|(spec, &slots)| PlainLayer {
+            .zip(plain_slots(specs))
+            .map(|(spec, slots)| PlainLayer {
                 op: ConvOp::new(spec.conv(), params.conv(slots)),
                 epilogue: Epilogue::of_layer(spec),
                 slots,

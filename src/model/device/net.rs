@@ -17,10 +17,11 @@ use candle_core::{DType, Device, Result, Tensor};
 use super::conv::{ones_row, ConvGrads, ConvWeights, DeviceConv};
 use super::layout::DeviceLayout;
 use crate::data::IMAGE_PIXELS;
-use crate::model::arch::config::{ModelConfig, ModelFamily};
+use crate::model::arch::architecture::Architecture;
+use crate::model::arch::config::ModelConfig;
 use crate::model::arch::epilogue::{Activation, Epilogue};
-use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
-use crate::model::arch::params::{ParamLayout, Params};
+use crate::model::arch::gated_spec::CLASS_COUNT;
+use crate::model::arch::params::{gated_slots, plain_slots, Params};
 
 /// A minibatch on the device.
 #[derive(Clone, Debug)]
@@ -141,12 +142,11 @@ impl DeviceNet {
     /// The network for `cfg` on `device`, with the weights of `params`.
     pub fn new(cfg: &ModelConfig, params: &Params, device: &Device) -> Result<DeviceNet> {
         let layout = DeviceLayout::new(cfg);
-        let (slots, _) = ParamLayout::new(cfg);
-        let body = match (&slots, cfg.family) {
-            (ParamLayout::Plain(slots), ModelFamily::Plain) => Body::Plain(
-                cfg.layers()
+        let body = match cfg.architecture() {
+            Architecture::Plain(layers) => Body::Plain(
+                layers
                     .iter()
-                    .zip(slots)
+                    .zip(plain_slots(&layers))
                     .map(|(spec, s)| {
                         Ok(PlainLayer {
                             conv: DeviceConv::new(&spec.conv(), s.weight, s.bias, device)?,
@@ -155,8 +155,8 @@ impl DeviceNet {
                     })
                     .collect::<Result<Vec<_>>>()?,
             ),
-            (ParamLayout::Gated(slots), ModelFamily::Gated) => {
-                let spec = GatedSpec::new(cfg);
+            Architecture::Gated(spec) => {
+                let slots = gated_slots(&spec);
                 let conv = |spec, s: crate::model::arch::params::ConvSlots| {
                     DeviceConv::new(spec, s.weight, s.bias, device)
                 };
@@ -183,7 +183,6 @@ impl DeviceNet {
                     out2: conv(&spec.out2, slots.out2)?,
                 }))
             }
-            _ => candle_core::bail!("the parameter layout does not match the model family"),
         };
         let flat = layout.gather(params).map_err(candle_core::Error::Msg)?;
         let params = Tensor::from_vec(flat, layout.len(), device)?;
@@ -273,7 +272,7 @@ impl DeviceNet {
     /// A conditional model's one-hot digits `[images, 10]` (a missing label counts as 0, as on
     /// the CPU); `None` for an unconditional model.
     pub fn one_hot(&self, labels: &[u8], images: usize) -> Result<Option<Tensor>> {
-        if !self.config.conditional {
+        if !self.config.conditional() {
             return Ok(None);
         }
         let mut rows = vec![0f32; images * CLASS_COUNT];

@@ -60,7 +60,7 @@ impl StudioApp {
                     has_model: self.has_model,
                     model_generation: self.model_generation,
                     global_step: self.progress.global_step,
-                    conditional: self.has_model && self.settings.controls.model.conditional,
+                    conditional: self.has_model && self.settings.controls.model.conditional(),
                     data: &self.data,
                 };
                 let commands =
@@ -273,7 +273,7 @@ impl StudioApp {
     }
 
     fn samples_panel_ui(&mut self, ui: &mut egui::Ui) {
-        let conditional = self.settings.controls.model.conditional;
+        let conditional = self.settings.controls.model.conditional();
         // A grid being drawn is interrupted by the new request, which draws the new choice.
         let can_sample = self.has_model && self.state != crate::messages::WorkerState::Loading;
         let draw = conditional.then_some(DrawChoice {
