@@ -1,8 +1,9 @@
-//! The PixelCNN as plain candle models built from a `VarBuilder`: the reference formulation of
-//! both families (a full conv2d over `weight * mask` for the plain family; explicitly padded valid
-//! convolutions for the gated stacks, as the PyTorch peer writes them). They run on any candle
-//! device, CUDA included, and the fast CPU networks are tested against them. Activations come
-//! from the shared [`Epilogue`].
+//! The test oracle: the PixelCNN as plain candle models built from a `VarBuilder`, the reference
+//! formulation of both families (a full conv2d over `weight * mask` for the plain family;
+//! explicitly padded valid convolutions for the gated stacks, as the PyTorch peer writes them).
+//! Nothing the studio or the command line runs uses it: the integration tests check the fast CPU
+//! networks against it (`tests/model.rs`, `tests/gated.rs`). It runs on any candle device, CUDA
+//! included. Activations come from the shared [`Epilogue`].
 //!
 //! # Shapes
 //! Input `[batch, 1, 28, 28]` of 0/1 pixels; labels `[batch]` (u32 digits, conditional models
@@ -289,11 +290,6 @@ impl PixelCnn {
         }
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         Ok((PixelCnn::new(cfg, vb)?, vars))
-    }
-
-    /// Whether the model reads labels.
-    pub fn is_conditional(&self) -> bool {
-        self.conditional
     }
 
     /// Logits of `x`; `labels` (`[batch]` digits, u32) are read by conditional models only.

@@ -420,14 +420,18 @@ fn receptive_field_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspec
     let pixel = state.pixel;
     let map = state.classified(model).to_vec();
     ui.add(egui::Label::new(receptive_field_caption(pixel, &map)).wrap());
-    if let FamilyConfig::Gated(_) = model.family {
-        ui.add(
-            egui::Label::new(
-                "No blind spot: the vertical stack covers every row above within reach, the \
-                 horizontal stack the row to the left.",
-            )
-            .wrap(),
-        );
+    match model.family {
+        // The caption above names the blind spot when there is one.
+        FamilyConfig::Plain(_) => {}
+        FamilyConfig::Gated(_) => {
+            ui.add(
+                egui::Label::new(
+                    "No blind spot: the vertical stack covers every row above within reach, the \
+                     horizontal stack the row to the left.",
+                )
+                .wrap(),
+            );
+        }
     }
     let cell = (ui.available_width() / IMAGE_SIDE as f32)
         .clamp(4.0, 16.0)

@@ -26,13 +26,11 @@ impl Architecture {
                 cfg.feature_maps,
                 plain,
             )),
-            FamilyConfig::Gated(gated) => {
-                Architecture::Gated(Box::new(GatedSpec::new(
-                    cfg.first_kernel,
-                    cfg.feature_maps,
-                    gated,
-                )))
-            }
+            FamilyConfig::Gated(gated) => Architecture::Gated(Box::new(GatedSpec::new(
+                cfg.first_kernel,
+                cfg.feature_maps,
+                gated,
+            ))),
         }
     }
 

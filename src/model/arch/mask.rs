@@ -74,14 +74,6 @@ impl Mask {
         self.keep.iter().filter(|&&k| k).count()
     }
 
-    /// The mask as 0.0/1.0 values, row-major.
-    pub fn as_f32(&self) -> Vec<f32> {
-        self.keep
-            .iter()
-            .map(|&k| if k { 1.0 } else { 0.0 })
-            .collect()
-    }
-
     /// Text drawing: `#` used, `.` hidden, the centre bracketed.
     pub fn to_text(&self) -> String {
         let centre = self.size / 2;

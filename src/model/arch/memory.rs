@@ -1,9 +1,9 @@
-//! How much memory a model needs, estimated from its layer list before anything is allocated,
+//! How much memory a model needs, estimated from its architecture before anything is allocated,
 //! and the check that refuses a configuration the machine cannot hold (instead of aborting on
 //! a failed allocation halfway through).
 //!
-//! The figures follow what the fast CPU networks keep (`cpu/plain_net.rs`, `cpu/gated_net.rs`): the
-//! weights and their packed copies, the gradients and Adam's moments, every activation kept for
+//! The figures follow what the fast CPU networks keep (`cpu/plain_net.rs`, `cpu/gated_net.rs`):
+//! the weights and their packed copies, the gradients and Adam's moments, every activation kept for
 //! the backward pass, the gradient and im2col buffers, the evaluation buffers and the sampler's
 //! row caches. Each architecture family describes itself as a [`Footprint`]; the rest is shared.
 
@@ -168,8 +168,8 @@ fn plain_footprint(layers: &[LayerSpec]) -> Footprint {
     }
 }
 
-/// The gated PixelCNN (with `parameters` parameters) with `p` maps and `L` gated layers keeps per pixel the inputs of both
-/// stacks (`(2L + 1) p`), each layer's vertical pre-activation and both gates' `[tanh |
+/// The gated PixelCNN `spec` (with `parameters` parameters), `p` maps and `L` gated layers,
+/// keeps per pixel the inputs of both stacks (`(2L + 1) p`), each layer's vertical pre-activation and both gates' `[tanh |
 /// sigmoid]` (`2p` each, none for the last vertical gate), the head's two inputs and the
 /// logit; twelve `p`-wide gradient buffers; four `p`-wide evaluation buffers.
 fn gated_footprint(spec: &GatedSpec, parameters: u64) -> Footprint {

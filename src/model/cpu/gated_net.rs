@@ -1,5 +1,5 @@
-//! The gated PixelCNN on the fast kernels (see [`crate::model::arch::gated_spec`] for the architecture):
-//! every convolution is a [`ConvOp`] (only its taps, chunked im2col + GEMM, channels-last), every
+//! The gated PixelCNN on the fast kernels (see [`crate::model::arch::gated_spec`] for the
+//! architecture): every convolution is a [`ConvOp`] (only its taps, chunked im2col + GEMM, channels-last), every
 //! activation the shared [`Epilogue`], and the backward pass is written by hand.
 //!
 //! # Shapes

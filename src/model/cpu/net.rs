@@ -15,8 +15,6 @@ use crate::model::arch::params::Params;
 
 /// The network of one family.
 #[derive(Debug)]
-// One per network, built once and never moved in a loop: boxing would only add a pointer hop.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Body {
     Plain(Box<PlainNet>),
     Gated(Box<GatedNet>),

@@ -6,8 +6,9 @@ use candle_core::{Result, Tensor};
 use crate::model::arch::epilogue::{Activation, Epilogue};
 
 impl Epilogue {
-    /// Applies the epilogue to candle tensors `[batch, channels, h, w]`: `bias` broadcasts (e.g. `[1, c,
-    /// 1, 1]` or a per-image `[batch, c, 1, 1]`), `residual` has the output's shape.
+    /// Applies the epilogue to candle tensors `[batch, channels, h, w]`: `bias` broadcasts
+    /// (e.g. `[1, c, 1, 1]` or a per-image `[batch, c, 1, 1]`), `residual` has the output's
+    /// shape.
     pub fn apply_tensor(
         &self,
         pre: &Tensor,

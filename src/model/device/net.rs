@@ -5,8 +5,8 @@
 //! of the host copy, and a hand-written backward pass. Only a minibatch goes up (as bytes) and
 //! only the per-image losses come down during training.
 //!
-//! The candle reference networks ([`crate::model::reference`]) stay the independent formulation the
-//! fast kernels are tested against; this network is tested against the fast kernels.
+//! The candle reference networks ([`crate::model::reference`]) stay the independent formulation
+//! the fast kernels are tested against; this network is tested against the fast kernels.
 //!
 //! # Shapes
 //! `n = images * 784` rows: pixels `[n, 1]`, activations `[n, channels]`, logits `[n, 1]`,
@@ -35,7 +35,8 @@ pub struct DeviceBatch {
 }
 
 impl DeviceBatch {
-    /// The pixels `[images, 784, 1]`.
+    /// The pixels `[images * 784, 1]`, f32 0 or 1, one row per pixel (image by image, raster
+    /// order within an image).
     pub fn pixels(&self) -> &Tensor {
         &self.pixels
     }

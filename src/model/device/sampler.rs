@@ -11,8 +11,8 @@
 //! The uniforms are drawn on the host in the CPU samplers' order (image row by image row; within
 //! a row, position by position, one per image in image order) and uploaded once per row, and a
 //! pixel is 1 when `u < sigmoid(logit)`: the same RNG gives the same pixels as
-//! [`crate::model::sample_fast`] wherever the two agree on the probabilities. The canvas comes back
-//! once per row, for the progress callback.
+//! [`crate::model::sample_fast`] wherever the two agree on the probabilities. The canvas comes
+//! back once per row, for the progress callback.
 
 use std::ops::ControlFlow;
 
