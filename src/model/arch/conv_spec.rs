@@ -2,6 +2,7 @@
 //! its channels. The fast kernels, the parameter layout and the inspector all read it.
 
 use super::mask::Mask;
+use crate::data::IMAGE_SIDE;
 
 /// One used kernel tap: where it reads, relative to the output pixel, and where its weights sit
 /// in the stored `[out, in, kh, kw]` kernel.
@@ -128,6 +129,23 @@ impl ConvSpec {
             .map(|t| (-t.dy).max(0) as usize)
             .max()
             .unwrap_or(0)
+    }
+
+    /// Marks in `into` (784 flags) every input pixel this convolution's taps read for the
+    /// output pixels marked in `from`: one step of a receptive field, walked backwards.
+    pub fn mark_inputs(&self, from: &[bool], into: &mut [bool]) {
+        let side = IMAGE_SIDE as isize;
+        for (pos, _) in from.iter().enumerate().filter(|(_, &s)| s) {
+            let (y, x) = ((pos / IMAGE_SIDE) as isize, (pos % IMAGE_SIDE) as isize);
+            for tap in &self.taps {
+                let (yy, xx) = (y + tap.dy, x + tap.dx);
+                if (0..side).contains(&yy) && (0..side).contains(&xx) {
+                    if let Some(seen) = into.get_mut((yy * side + xx) as usize) {
+                        *seen = true;
+                    }
+                }
+            }
+        }
     }
 }
 

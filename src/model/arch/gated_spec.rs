@@ -133,15 +133,15 @@ impl GatedSpec {
         for layer in self.layers.iter().rev() {
             // h' = h + res(gate(conv_h(h) + link(conv_v(v)))), v' = gate(conv_v(v)).
             let mut h_in = h_at.clone();
-            spread(&h_at, &layer.conv_h, &mut h_in);
+            layer.conv_h.mark_inputs(&h_at, &mut h_in);
             let mut v_in = vec![false; IMAGE_PIXELS];
-            spread(&h_at, &layer.conv_v, &mut v_in);
-            spread(&v_at, &layer.conv_v, &mut v_in);
+            layer.conv_v.mark_inputs(&h_at, &mut v_in);
+            layer.conv_v.mark_inputs(&v_at, &mut v_in);
             h_at = h_in;
             v_at = v_in;
         }
-        spread(&h_at, &self.first_h, &mut seen);
-        spread(&v_at, &self.first_v, &mut seen);
+        self.first_h.mark_inputs(&h_at, &mut seen);
+        self.first_v.mark_inputs(&v_at, &mut seen);
         seen
     }
 }
@@ -157,20 +157,6 @@ pub fn conv_role(name: &str) -> &'static str {
         "res" => "horizontal residual",
         "out1" => "head (ReLU, 1x1, ReLU)",
         _ => "head (logit)",
-    }
-}
-
-/// Marks in `into` every pixel that `conv`'s taps read for the outputs marked in `from`.
-fn spread(from: &[bool], conv: &ConvSpec, into: &mut [bool]) {
-    let side = IMAGE_SIDE as isize;
-    for (pos, _) in from.iter().enumerate().filter(|(_, &s)| s) {
-        let (y, x) = ((pos / IMAGE_SIDE) as isize, (pos % IMAGE_SIDE) as isize);
-        for tap in &conv.taps {
-            let (yy, xx) = (y + tap.dy, x + tap.dx);
-            if (0..side).contains(&yy) && (0..side).contains(&xx) {
-                into[(yy * side + xx) as usize] = true;
-            }
-        }
     }
 }
 

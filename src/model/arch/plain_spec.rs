@@ -166,19 +166,9 @@ pub fn visible_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<bool>
         return seen;
     }
     seen[row * IMAGE_SIDE + col] = true;
-    let side = IMAGE_SIDE as isize;
     for layer in layers.iter().rev() {
-        let taps = layer.mask().taps();
         let mut reached = vec![false; IMAGE_PIXELS];
-        for (pos, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
-            let (y, x) = ((pos / IMAGE_SIDE) as isize, (pos % IMAGE_SIDE) as isize);
-            for &(dy, dx) in &taps {
-                let (yy, xx) = (y + dy, x + dx);
-                if (0..side).contains(&yy) && (0..side).contains(&xx) {
-                    reached[(yy * side + xx) as usize] = true;
-                }
-            }
-        }
+        layer.conv().mark_inputs(&seen, &mut reached);
         seen = reached;
     }
     seen
