@@ -13,7 +13,7 @@ use super::paths::{typed_path, PathField};
 use super::status::thousands;
 use super::UiCommand;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::cpu::sampler::grid_side;
+use crate::model::sample::grid_side;
 use crate::model::{ClassChoice, SampleGrid, CLASS_COUNT};
 use crate::train::{SampleKind, SampleStamp};
 

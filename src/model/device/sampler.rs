@@ -22,7 +22,7 @@ use rand::Rng;
 use super::net::{add_class_bias, Body, DeviceNet, GatedBody, PlainLayer, Views};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::arch::epilogue::Epilogue;
-use crate::model::cpu::sampler::SampleGrid;
+use crate::model::sample::SampleGrid;
 
 /// Draws `count` images on `net`'s device; `labels` (one digit per image) are read by a
 /// conditional model. `control` sees the canvas after each image row and may stop the drawing
