@@ -183,7 +183,7 @@ pub fn tanh_approx(z: f32) -> f32 {
     1.0 - 2.0 / (exp_approx(2.0 * z) + 1.0)
 }
 
-/// `sigmoid(z) = 1 / (1 + e^-z)` through [`exp_approx`]; absolute error below 3e-7.
+/// `sigmoid(z) = 1 / (1 + e^-z)` through `exp_approx`; absolute error below 3e-7.
 #[inline(always)]
 pub fn sigmoid_approx(z: f32) -> f32 {
     1.0 / (1.0 + exp_approx(-z))

@@ -1,6 +1,6 @@
 //! The fast CPU PixelCNN of either family: masked (or shifted) convolutions that compute only
 //! their used taps, channels-last, as chunked im2col + GEMM on all cores, with bias and
-//! activation fused and a hand-written backward ([`super::plain_net`], [`super::gated_net`]).
+//! activation fused and a hand-written backward (`plain_net.rs`, `gated_net.rs`).
 //!
 //! # Shapes
 //! Input `[images * 784]` of 0/1 pixels, labels one digit per image (read by conditional models
