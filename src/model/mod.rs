@@ -12,7 +12,8 @@
 //! - [`device`], the candle device (GPU) path: gathered-tap convolutions, the flat parameter
 //!   layout, [`DeviceNet`], the device sampler, [`DeviceAdam`], the tensor epilogue. GPU-side
 //!   arithmetic changes here.
-//! - [`reference`](mod@reference), the candle reference network: the test oracle, used by tests only.
+//! - [`reference`](mod@reference), the candle reference network: the test oracle, used by tests
+//!   only.
 //! - [`sample`]: what every sampler produces and is asked for ([`SampleGrid`], [`ClassChoice`]).
 //!
 //! Imports point one way: `cpu`, `device` and `reference` read `arch` and `sample`; `arch` reads

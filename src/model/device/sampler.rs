@@ -1,8 +1,9 @@
 //! Sampling on a candle device with the fast sampler's caches: every layer's activation at every
 //! position is computed once, when its position comes up (by causality all it reads is final
 //! then), instead of 784 full forward passes. Each layer keeps its input as a `[images, 784, c]`
-//! device tensor that fills as the pixels are drawn; a layer at one position is one gather of its
-//! taps from that cache and one small matmul ([`super::conv::DeviceConv::at_positions`]).
+//! device tensor that fills as the pixels are drawn; a layer at one position is one gather of
+//! its taps from that cache and one small matmul
+//! ([`super::conv::DeviceConv::at_positions`]).
 //!
 //! - Plain family: every layer, pixel by pixel.
 //! - Gated family: the vertical stack a whole image row at a time (it reads only rows above),
