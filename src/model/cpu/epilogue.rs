@@ -15,6 +15,10 @@ impl Epilogue {
     ///   [+ residual]`.
     ///
     /// `before_residual`, if given, receives the activation before the residual is added.
+    ///
+    /// Inline: it runs once per pixel and layer, and the networks and samplers that call it sit
+    /// in other modules (other codegen units), where a plain function would not be inlined.
+    #[inline]
     pub fn apply_row(
         &self,
         pre: &mut [f32],
@@ -54,7 +58,9 @@ impl Epilogue {
 
 /// Backward of the gate for one pixel: from `ts` = `[tanh(a) | sigmoid(b)]` (as
 /// [`Epilogue::apply_row`] left them) and the gradient `grad_out` of `tanh(a) * sigmoid(b)`,
-/// writes the gradient of `a | b` into `grad_pre` (`2c` values).
+/// writes the gradient of `a | b` into `grad_pre` (`2c` values). Inline, like
+/// [`Epilogue::apply_row`].
+#[inline]
 pub fn gate_backward_row(ts: &[f32], grad_out: &[f32], grad_pre: &mut [f32]) {
     let c = grad_out.len();
     let (t, s) = ts.split_at(c);
@@ -72,6 +78,7 @@ pub fn gate_backward_row(ts: &[f32], grad_out: &[f32], grad_pre: &mut [f32]) {
 /// `a = tanh(a + bias_a)`, `b = sigmoid(b + bias_b)`, `out = a * b`, element-wise (over the
 /// shortest of the slices): with AVX-512 where the CPU has it (the gates are a fifth of a gated
 /// network's time otherwise), else in portable vector code.
+#[inline]
 fn gate(a: &mut [f32], b: &mut [f32], bias_a: &[f32], bias_b: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
