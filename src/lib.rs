@@ -12,6 +12,7 @@ pub mod explore;
 pub mod imaging;
 pub mod messages;
 pub mod model;
+pub mod service;
 pub mod train;
 pub mod ui;
 pub mod worker;

@@ -15,18 +15,21 @@ use common::cli::{assert_clean_error, run_json, studio};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pixelcnn_studio::data::{
-    binarize_fixed, binarize_fixed_image, default_data_dir, load_mnist, Mnist, IMAGE_PIXELS,
+    binarize_fixed, binarize_fixed_image, default_data_dir, load_mnist, DataSource, Mnist,
+    IMAGE_PIXELS,
 };
 use pixelcnn_studio::explore::completion::{completion_labels, prefix_grid};
 use pixelcnn_studio::explore::image_input::encode_png;
 use pixelcnn_studio::explore::{
     complete, nll_map, read_image_png, CompletionSpec, ExploreEvent, ExploreRequest, Explorer,
-    Hole, ImageInputError, ModelSnapshot,
+    Hole, ImageInputError,
 };
-use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
+use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::sampler::sample_naive_pixels;
 use pixelcnn_studio::model::{CpuNet, ModelConfig, Params};
-use pixelcnn_studio::train::{evaluate_cost, Backend, DeviceChoice, TrainConfig, Trainer};
+use pixelcnn_studio::train::{
+    evaluate_cost, Backend, DeviceChoice, ModelSnapshot, TrainConfig, Trainer,
+};
 use pixelcnn_studio::ui::explore::{CompletionMode, ImageOrigin, CANVAS_LABEL};
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
 use pixelcnn_studio::worker::Worker;

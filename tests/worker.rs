@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixelcnn_studio::checkpoint;
-use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
+use pixelcnn_studio::data::DataSource;
+use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::ModelConfig;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
 use pixelcnn_studio::worker::{Worker, WorkerOptions};

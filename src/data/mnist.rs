@@ -781,7 +781,7 @@ fn load_checked(dir: &Path, files: [&Checked; 4]) -> Result<Mnist, DataError> {
     ];
     // The files were validated above, so the crate should not panic; a file replaced in
     // the meantime still could, and the UI thread must never panic, so contain it.
-    let loaded = std::panic::catch_unwind(|| {
+    let loaded = crate::service::guard(|| {
         ::mnist::MnistBuilder::new()
             .label_format_digit()
             .base_path("")
@@ -794,8 +794,8 @@ fn load_checked(dir: &Path, files: [&Checked; 4]) -> Result<Mnist, DataError> {
             .test_set_length(TEST_COUNT as u32)
             .finalize()
     })
-    .map_err(|payload| DataError::Loader {
-        message: panic_message(payload.as_ref()),
+    .map_err(|message| DataError::Loader {
+        message,
         dir: dir.to_path_buf(),
     })?;
 
@@ -824,16 +824,6 @@ fn load_checked(dir: &Path, files: [&Checked; 4]) -> Result<Mnist, DataError> {
         }
     }
     Ok(Mnist { train, test })
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "it panicked".to_string()
-    }
 }
 
 /// Strokes of each digit as polylines in a unit box (x right, y down).

@@ -6,6 +6,7 @@ pub mod driver;
 pub mod estimate;
 pub mod metrics;
 pub mod metrics_csv;
+pub mod model_snapshot;
 pub mod optimizer;
 pub mod trainer;
 
@@ -16,6 +17,7 @@ pub use driver::{
 pub use metrics::{
     bits_per_dim, nats_per_image, EpochRecord, History, SettingsRecord, StepHistory, StepPoint,
 };
+pub use model_snapshot::ModelSnapshot;
 pub use optimizer::{Adam, AdamConfig, DeviceAdam, NonFiniteUpdate};
 pub use trainer::{
     default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, NonFiniteValue, Progress,
