@@ -13,8 +13,8 @@ use pixelcnn_studio::model::device_sampler::sample_device;
 use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceNet, ModelConfig, Params};
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{
-    Adam, AdamConfig, Backend, DeviceAdam, DeviceChoice, Precision, StepError, TrainConfig,
-    TrainError, Trainer,
+    Adam, AdamConfig, Backend, DeviceAdam, DeviceChoice, NonFiniteValue, Precision, StepError,
+    TrainConfig, TrainError, Trainer,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -320,7 +320,10 @@ fn a_non_finite_step_on_the_device_changes_nothing() {
     let err = backend
         .train_step(&batch, &labels, &mut host, &mut adam)
         .unwrap_err();
-    assert!(matches!(err, StepError::NonFiniteLoss(_)), "{err}");
+    assert!(
+        matches!(err, StepError::NonFinite(NonFiniteValue::Loss(_))),
+        "{err}"
+    );
     assert_eq!(adam.step_count, 2, "the step was not counted");
     let (mut after, mut after_adam) = (host.clone(), adam.clone());
     backend.download(&mut after, &mut after_adam).unwrap();

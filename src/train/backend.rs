@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::error::{NonFiniteValue, StepError};
 use super::optimizer::{clip_gradients, Adam, DeviceAdam};
 use super::trainer::GRADIENT_CLIP;
 use crate::data::IMAGE_PIXELS;
@@ -97,36 +98,6 @@ impl Precision {
         }
         candle_core::cuda::set_gemm_reduced_precision_f32(self == Precision::Tf32);
         Ok(())
-    }
-}
-
-/// Why a training step did not update the weights (the weights and Adam's state are
-/// unchanged in every case).
-#[derive(Clone, Debug, PartialEq)]
-pub enum StepError {
-    /// The minibatch loss is NaN or infinite.
-    NonFiniteLoss(f64),
-    /// A gradient is NaN or infinite (the loss is finite).
-    NonFiniteGradient,
-    /// Adam's update would make this parameter tensor (or its moments) NaN or infinite.
-    NonFiniteUpdate(String),
-    /// The device failed or the input was refused.
-    Device(String),
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepError::NonFiniteLoss(loss) => write!(f, "the loss became {loss}"),
-            StepError::NonFiniteGradient => {
-                f.write_str("a gradient became NaN or infinite (the loss was finite)")
-            }
-            StepError::NonFiniteUpdate(tensor) => write!(
-                f,
-                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
-            ),
-            StepError::Device(message) => f.write_str(message),
-        }
     }
 }
 
@@ -295,14 +266,15 @@ impl Backend {
                 let grads = cpu.grads.get_or_insert_with(|| params.zeros_like());
                 let loss = cpu.net.loss_and_grads(batch, labels, grads);
                 if !loss.is_finite() {
-                    return Err(StepError::NonFiniteLoss(loss));
+                    return Err(StepError::NonFinite(NonFiniteValue::Loss(loss)));
                 }
                 if !grads.all_finite() {
-                    return Err(StepError::NonFiniteGradient);
+                    return Err(StepError::NonFinite(NonFiniteValue::Gradient));
                 }
                 clip_gradients(grads, GRADIENT_CLIP);
-                adam.try_step(params, grads)
-                    .map_err(|update| StepError::NonFiniteUpdate(update.tensor))?;
+                adam.try_step(params, grads).map_err(|update| {
+                    StepError::NonFinite(NonFiniteValue::Update(update.tensor))
+                })?;
                 cpu.net.set_params(params);
                 Ok(loss)
             }
@@ -399,10 +371,10 @@ impl DeviceBackend {
         let (image_losses, probe) = values.split_at(values.len().saturating_sub(1));
         let loss = image_losses.iter().sum::<f64>() / batch.len().max(1) as f64;
         if !loss.is_finite() {
-            return Err(StepError::NonFiniteLoss(loss));
+            return Err(StepError::NonFinite(NonFiniteValue::Loss(loss)));
         }
         if probe.first().is_none_or(|p| !p.is_finite()) {
-            return Err(StepError::NonFiniteGradient);
+            return Err(StepError::NonFinite(NonFiniteValue::Gradient));
         }
         if self.adam.is_none() {
             let layout = net.layout();

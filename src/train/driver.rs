@@ -12,8 +12,9 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+use super::error::TrainError;
 use super::metrics::EpochRecord;
-use super::trainer::{Evaluation, TrainError, Trainer};
+use super::trainer::{Evaluation, Trainer};
 use crate::data::{Mnist, IMAGE_PIXELS};
 use crate::model::{ClassChoice, SampleGrid};
 

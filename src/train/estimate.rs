@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use super::backend::DeviceChoice;
-use super::trainer::{eval_chunk_images, TrainConfig, TrainError, Trainer};
+use super::error::TrainError;
+use super::trainer::{eval_chunk_images, TrainConfig, Trainer};
 use crate::data::Mnist;
 use crate::model::ModelConfig;
 

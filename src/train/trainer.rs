@@ -11,14 +11,14 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-use super::backend::{Backend, DeviceChoice, StepError};
+use super::backend::{Backend, DeviceChoice};
+use super::error::{NonFiniteValue, StepError, TrainError};
 use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::memory::{self, MemoryError};
-use crate::model::{ClassChoice, ConfigError, ModelConfig, Params, SampleGrid};
+use crate::model::{ClassChoice, ModelConfig, Params, SampleGrid};
 
 /// Gradient values are clamped to `[-GRADIENT_CLIP, GRADIENT_CLIP]`, as the reference does.
 pub const GRADIENT_CLIP: f32 = 1.0;
@@ -127,70 +127,6 @@ impl TrainConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// Why training stopped with an error.
-#[derive(Debug, Error)]
-pub enum TrainError {
-    /// The model configuration is invalid.
-    #[error(transparent)]
-    Model(#[from] ConfigError),
-    /// The training configuration is invalid.
-    #[error("invalid training configuration: {0}")]
-    InvalidConfig(String),
-    /// The loss, a gradient, Adam's update or the test cost became NaN or infinite; the state
-    /// is the one before the step that failed.
-    #[error("{what} at step {step}: training stopped, the last good weights are kept (try a lower learning rate)")]
-    NonFinite {
-        /// Global step that failed.
-        step: u64,
-        /// What became NaN or infinite.
-        what: NonFiniteValue,
-    },
-    /// A model's test cost is NaN or infinite (its outputs overflow: weights too large).
-    #[error("the test cost is {cost}: the model's outputs are not finite numbers (its weights are too large or damaged)")]
-    NonFiniteCost {
-        /// The cost.
-        cost: f64,
-    },
-    /// The model and batch need more memory than the machine has available.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A dataset split has no images.
-    #[error("the {0} set is empty: check --data and the limits")]
-    EmptyData(&'static str),
-    /// The compute device failed (e.g. CUDA unavailable).
-    #[error("{0}")]
-    Device(String),
-}
-
-/// What became NaN or infinite in a training step.
-#[derive(Clone, Debug, PartialEq)]
-pub enum NonFiniteValue {
-    /// The minibatch loss, with its value.
-    Loss(f64),
-    /// A gradient (the loss was finite).
-    Gradient,
-    /// Adam's update of a weight or moment, in this parameter tensor.
-    Update(String),
-    /// The test cost at the end of the epoch, with its value.
-    TestCost(f64),
-}
-
-impl std::fmt::Display for NonFiniteValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NonFiniteValue::Loss(loss) => write!(f, "the loss became {loss}"),
-            NonFiniteValue::Gradient => {
-                write!(f, "a gradient became NaN or infinite (the loss was finite)")
-            }
-            NonFiniteValue::Update(tensor) => write!(
-                f,
-                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
-            ),
-            NonFiniteValue::TestCost(cost) => write!(f, "the test cost became {cost}"),
-        }
     }
 }
 
@@ -584,15 +520,7 @@ impl Trainer {
         );
         let loss = match stepped {
             Ok(loss) => loss,
-            Err(StepError::NonFiniteLoss(loss)) => {
-                return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)))
-            }
-            Err(StepError::NonFiniteGradient) => {
-                return Err(self.non_finite(rng_before, NonFiniteValue::Gradient))
-            }
-            Err(StepError::NonFiniteUpdate(tensor)) => {
-                return Err(self.non_finite(rng_before, NonFiniteValue::Update(tensor)))
-            }
+            Err(StepError::NonFinite(what)) => return Err(self.non_finite(rng_before, what)),
             Err(StepError::Device(message)) => return Err(TrainError::Device(message)),
         };
         if self.backend.trains_on_device() {
