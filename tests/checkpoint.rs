@@ -66,9 +66,7 @@ fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical_to_training_straight() 
     let path = dir.path().join("half.safetensors");
     checkpoint::save(&path, trained(&data, k).snapshot()).unwrap();
     let mut resumed = Trainer::from_snapshot(checkpoint::load(&path).unwrap()).unwrap();
-    for _ in 0..k {
-        resumed.step(&data).unwrap();
-    }
+    common::training::train_steps(&mut resumed, &data, k).unwrap();
     assert_eq!(resumed.snapshot().params, straight.snapshot().params);
     assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
     assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);

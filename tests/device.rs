@@ -21,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
+use common::training::train_steps;
 use common::{assert_close, random_params_images_and_labels};
 
 const PIXELS: usize = 784;
@@ -206,9 +207,7 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
     let cfg = gated(6, true);
     let run = |steps: usize| {
         let mut trainer = Trainer::new(cfg.clone(), device_config()).unwrap();
-        for _ in 0..steps {
-            trainer.step(&data).unwrap();
-        }
+        train_steps(&mut trainer, &data, steps).unwrap();
         trainer
     };
     let k = 3; // 4 steps per epoch: the save falls mid-epoch.
@@ -231,9 +230,7 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
 
     let mut resumed = Trainer::from_snapshot(loaded.clone()).unwrap();
     resumed.set_config(device_config()).unwrap();
-    for _ in 0..k {
-        resumed.step(&data).unwrap();
-    }
+    train_steps(&mut resumed, &data, k).unwrap();
     assert_eq!(resumed.snapshot().params, straight.snapshot().params);
     assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
     assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
@@ -253,8 +250,7 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
 fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
     let data = Mnist::synthetic(40, 20, 6);
     let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
-    trainer.step(&data).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 2).unwrap();
     let on_device = trainer.test_cost(&data.test).unwrap();
     let trained = trainer.snapshot().params.clone();
     trainer
@@ -269,7 +265,7 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
         (on_device - on_cpu).abs() < 1e-6 * on_cpu,
         "{on_device} vs {on_cpu}"
     );
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     assert_ne!(
         trainer.snapshot().params,
         trained,
@@ -281,7 +277,7 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
 fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
     let data = Mnist::synthetic(40, 20, 6);
     let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let read_back = trainer.snapshot().params.clone();
     let slower = TrainConfig {
         learning_rate: 1e-4,
@@ -291,7 +287,7 @@ fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
     assert_eq!(trainer.snapshot().config.learning_rate, 1e-4);
     assert_eq!(trainer.snapshot().adam.config.learning_rate, 1e-4);
     assert_eq!(trainer.snapshot().params, read_back);
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let after = trainer.snapshot();
     assert_eq!(after.adam.config.learning_rate, 1e-4);
     assert_eq!(after.adam.step_count, 2);
@@ -337,14 +333,14 @@ fn a_non_finite_step_on_the_device_changes_nothing() {
 fn a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights() {
     let data = Mnist::synthetic(40, 20, 6);
     let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let mut snapshot = trainer.snapshot().clone();
     let last = snapshot.params.tensors.len() - 1;
     snapshot.params.tensors[last].data[0] = f32::INFINITY;
     let poisoned = snapshot.params.clone();
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
     trainer.set_config(device_config()).unwrap();
-    let err = trainer.step(&data).unwrap_err();
+    let err = train_steps(&mut trainer, &data, 1).unwrap_err();
     assert!(
         matches!(err, TrainError::NonFinite { step: 2, .. }),
         "{err}"

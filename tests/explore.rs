@@ -86,9 +86,7 @@ fn tiny_train(epochs: usize) -> TrainConfig {
 fn trained(model: ModelConfig) -> (Trainer, Mnist) {
     let data = Mnist::synthetic(100, 12, 4);
     let mut trainer = Trainer::new(model, tiny_train(1)).unwrap();
-    for _ in 0..3 {
-        trainer.step(&data).unwrap();
-    }
+    common::training::train_steps(&mut trainer, &data, 3).unwrap();
     (trainer, data)
 }
 

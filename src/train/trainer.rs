@@ -162,15 +162,6 @@ pub struct TrainingSnapshot {
     pub history: History,
 }
 
-/// The result of one [`Trainer::step`].
-#[derive(Clone, Copy, Debug)]
-pub struct StepReport {
-    /// The minibatch's cost, nats per pixel.
-    pub loss_nats_per_pixel: f64,
-    /// Set when this step closed an epoch.
-    pub epoch_finished: Option<EpochRecord>,
-}
-
 /// A test-set evaluation in progress: [`Trainer::continue_evaluation`] runs it one chunk at a
 /// time, so a caller can hand control back between chunks and resume later.
 #[derive(Clone, Debug, PartialEq)]
@@ -420,31 +411,10 @@ impl Trainer {
         limited(train.len(), self.snapshot.config.train_limit)
     }
 
-    /// Trains one minibatch; closes the epoch (with a whole test evaluation, which blocks) when
-    /// it was the epoch's last one. A run that must stay responsive uses [`Trainer::train_step`]
-    /// and a resumable [`Evaluation`] instead, as [`super::driver::Driver`] does.
-    pub fn step(&mut self, data: &Mnist) -> Result<StepReport, TrainError> {
-        let loss_nats_per_pixel = self.train_step(data)?;
-        let mut report = StepReport {
-            loss_nats_per_pixel,
-            epoch_finished: None,
-        };
-        if self.epoch_steps_done(&data.train) {
-            let test_cost = match self.test_cost(&data.test) {
-                Ok(cost) => cost,
-                Err(err) => {
-                    self.roll_back_epoch_end()?;
-                    return Err(err);
-                }
-            };
-            report.epoch_finished = Some(self.close_epoch(&data.train, test_cost));
-        }
-        Ok(report)
-    }
-
-    /// Goes back to the state before the current epoch's last step (when its epoch cannot
-    /// close), so nothing unloadable is kept; returns whether there was such a state.
-    pub fn roll_back_epoch_end(&mut self) -> Result<bool, TrainError> {
+    /// Goes back to the state before the current epoch's last step (when its test cost is not
+    /// finite), so the model kept is the last one that closed; returns whether there was such
+    /// a state.
+    fn roll_back_epoch_end(&mut self) -> Result<bool, TrainError> {
         let Some(before) = self.before_epoch_end.take() else {
             return Ok(false);
         };
