@@ -78,7 +78,7 @@ fn the_device_network_matches_the_fast_kernels_in_values_and_gradients() {
             .unwrap();
         assert_close("logits", &logits, &cpu_logits, 1e-5);
 
-        let mut device = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
+        let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
         let mut grads = params.zeros_like();
         let loss = device.loss_and_grads(&input, &labels, &mut grads).unwrap();
         assert!(
@@ -155,8 +155,8 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
 fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
     for cfg in [plain(6, true), gated(6, true)] {
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
-        let mut cpu = Backend::new(DeviceChoice::Cpu, &cfg, &params).unwrap();
-        let mut device = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
+        let mut cpu = Backend::new(DeviceChoice::FastCpu, &cfg, &params).unwrap();
+        let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
         assert!(device.trains_on_device() && !cpu.trains_on_device());
         let (mut cpu_params, mut device_params) = (params.clone(), params.clone());
         let mut cpu_adam = Adam::new(&params, AdamConfig::default());
@@ -196,7 +196,7 @@ fn device_config() -> TrainConfig {
         batch_size: 10,
         seed: 3,
         samples_per_epoch: 0,
-        device: DeviceChoice::CandleCpu,
+        device: DeviceChoice::GpuPathOnCpu,
         ..TrainConfig::default()
     }
 }
@@ -255,7 +255,7 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
     let trained = trainer.snapshot().params.clone();
     trainer
         .set_config(TrainConfig {
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
             ..device_config()
         })
         .unwrap();
@@ -298,7 +298,7 @@ fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
 fn a_non_finite_step_on_the_device_changes_nothing() {
     let cfg = plain(6, true);
     let (params, batch, labels) = random_params_images_and_labels(&cfg, 2, 8);
-    let mut backend = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
+    let mut backend = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
     let mut host = params.clone();
     let mut adam = Adam::new(&params, AdamConfig::default());
     for _ in 0..2 {
@@ -422,7 +422,7 @@ fn the_device_sampler_stops_after_the_row_asked() {
 
 #[test]
 fn tf32_is_a_gpu_mode_and_is_refused_elsewhere() {
-    for device in [DeviceChoice::Cpu, DeviceChoice::CandleCpu] {
+    for device in [DeviceChoice::FastCpu, DeviceChoice::GpuPathOnCpu] {
         let err = Precision::Tf32.apply(device).unwrap_err();
         assert!(err.contains("needs --device cuda"), "{err}");
         Precision::Fp32.apply(device).unwrap();

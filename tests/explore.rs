@@ -105,7 +105,7 @@ fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
         let (mut trainer, data) = trained(model);
         let net = net_of(&trainer);
         let backend = Backend::new(
-            DeviceChoice::Cpu,
+            DeviceChoice::FastCpu,
             trainer.model_config(),
             &trainer.snapshot().params,
         )

@@ -299,8 +299,8 @@ fn backends_agree(model: ModelConfig) {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
     let params = Params::init(&model, &mut rng);
-    let mut fast = Backend::new(DeviceChoice::Cpu, &model, &params).unwrap();
-    let mut reference = Backend::new(DeviceChoice::CandleCpu, &model, &params).unwrap();
+    let mut fast = Backend::new(DeviceChoice::FastCpu, &model, &params).unwrap();
+    let mut reference = Backend::new(DeviceChoice::GpuPathOnCpu, &model, &params).unwrap();
     let data = Mnist::synthetic(10, 10, 4);
     let batch: Vec<f32> = data
         .train
@@ -355,7 +355,7 @@ fn backends_agree(model: ModelConfig) {
     let config = TrainConfig {
         batch_size: 10,
         samples_per_epoch: 0,
-        device: DeviceChoice::CandleCpu,
+        device: DeviceChoice::GpuPathOnCpu,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(model, config).unwrap();

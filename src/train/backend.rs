@@ -19,16 +19,19 @@ use crate::model::device_net::DeviceNet;
 use crate::model::device_sampler::sample_device;
 use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, SampleGrid};
 
-/// The compute device a user picks.
+/// Where the network runs, as the user picks it (`--device cpu|candle-cpu|cuda`; remembered
+/// in the studio's settings, where the names of earlier versions still read).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceChoice {
-    /// The fast CPU kernels (mask-aware im2col + GEMM).
+    /// The fast hand-written CPU kernels (mask-aware im2col + GEMM): `cpu`.
     #[default]
-    Cpu,
+    #[serde(alias = "Cpu")]
+    FastCpu,
     /// The GPU code path (gathered-tap convolutions, device Adam, device sampler) on candle's
-    /// CPU backend: slow, a check of that code without a GPU.
-    CandleCpu,
-    /// The GPU code path on the first CUDA GPU (needs the `cuda` feature).
+    /// CPU backend: slow, a check of that code without a GPU: `candle-cpu`.
+    #[serde(alias = "CandleCpu")]
+    GpuPathOnCpu,
+    /// The GPU code path on the first CUDA GPU (needs the `cuda` feature): `cuda`.
     Cuda,
 }
 
@@ -36,8 +39,8 @@ impl DeviceChoice {
     /// Parses `cpu`, `candle-cpu` or `cuda`.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
-            "cpu" => Ok(DeviceChoice::Cpu),
-            "candle-cpu" => Ok(DeviceChoice::CandleCpu),
+            "cpu" => Ok(DeviceChoice::FastCpu),
+            "candle-cpu" => Ok(DeviceChoice::GpuPathOnCpu),
             "cuda" => Ok(DeviceChoice::Cuda),
             other => Err(format!(
                 "unknown device '{other}': use cpu, candle-cpu or cuda"
@@ -48,8 +51,8 @@ impl DeviceChoice {
     /// The name [`DeviceChoice::parse`] reads.
     pub fn name(self) -> &'static str {
         match self {
-            DeviceChoice::Cpu => "cpu",
-            DeviceChoice::CandleCpu => "candle-cpu",
+            DeviceChoice::FastCpu => "cpu",
+            DeviceChoice::GpuPathOnCpu => "candle-cpu",
             DeviceChoice::Cuda => "cuda",
         }
     }
@@ -103,14 +106,14 @@ impl Precision {
 
 /// The network on its device.
 pub enum Backend {
-    /// The fast CPU network and a gradient buffer (boxed: they are large).
-    Cpu(Box<CpuBackend>),
+    /// The fast CPU kernels' network and a gradient buffer (boxed: they are large).
+    FastCpu(Box<FastCpuBackend>),
     /// The device network, trained in place on its device.
     Device(Box<DeviceBackend>),
 }
 
 /// The fast CPU network with its gradient buffer.
-pub struct CpuBackend {
+pub struct FastCpuBackend {
     net: CpuNet,
     grads: Option<Params>,
 }
@@ -133,13 +136,13 @@ impl Backend {
         params: &Params,
     ) -> Result<Backend, String> {
         let device = match choice {
-            DeviceChoice::Cpu => {
-                return Ok(Backend::Cpu(Box::new(CpuBackend {
+            DeviceChoice::FastCpu => {
+                return Ok(Backend::FastCpu(Box::new(FastCpuBackend {
                     net: CpuNet::new(cfg, params),
                     grads: None,
                 })))
             }
-            DeviceChoice::CandleCpu => Device::Cpu,
+            DeviceChoice::GpuPathOnCpu => Device::Cpu,
             DeviceChoice::Cuda => {
                 if !candle_core::utils::cuda_is_available() {
                     return Err(
@@ -168,7 +171,7 @@ impl Backend {
     /// Makes the network use `params` (Adam's moments are not touched).
     pub fn set_params(&mut self, params: &Params) -> Result<(), String> {
         match self {
-            Backend::Cpu(cpu) => {
+            Backend::FastCpu(cpu) => {
                 cpu.net.set_params(params);
                 Ok(())
             }
@@ -179,7 +182,7 @@ impl Backend {
     /// The architecture.
     pub fn config(&self) -> &ModelConfig {
         match self {
-            Backend::Cpu(cpu) => cpu.net.config(),
+            Backend::FastCpu(cpu) => cpu.net.config(),
             Backend::Device(dev) => dev.net.config(),
         }
     }
@@ -227,7 +230,7 @@ impl Backend {
     ) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(cpu) => Ok(cpu.net.loss_and_grads(batch, labels, grads)),
+            Backend::FastCpu(cpu) => Ok(cpu.net.loss_and_grads(batch, labels, grads)),
             Backend::Device(dev) => {
                 let net = &dev.net;
                 let (losses, flat) = net
@@ -262,7 +265,7 @@ impl Backend {
         self.check_labels(batch, labels)
             .map_err(StepError::Device)?;
         match self {
-            Backend::Cpu(cpu) => {
+            Backend::FastCpu(cpu) => {
                 let grads = cpu.grads.get_or_insert_with(|| params.zeros_like());
                 let loss = cpu.net.loss_and_grads(batch, labels, grads);
                 if !loss.is_finite() {
@@ -286,7 +289,7 @@ impl Backend {
     /// on the CPU, whose host copies are the weights).
     pub fn download(&self, params: &mut Params, adam: &mut Adam) -> Result<(), String> {
         match self {
-            Backend::Cpu(_) => Ok(()),
+            Backend::FastCpu(_) => Ok(()),
             Backend::Device(dev) => dev.download(params, adam).map_err(candle_err),
         }
     }
@@ -295,7 +298,7 @@ impl Backend {
     pub fn loss(&self, batch: &[f32], labels: &[u8]) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(cpu) => Ok(cpu.net.loss(batch, labels)),
+            Backend::FastCpu(cpu) => Ok(cpu.net.loss(batch, labels)),
             Backend::Device(dev) => {
                 let net = &dev.net;
                 let losses = net
@@ -336,7 +339,7 @@ impl Backend {
         let blank = SampleGrid::blank(count);
         self.check_labels(&blank.pixels, labels)?;
         let (grid, probabilities) = match self {
-            Backend::Cpu(cpu) => sample_fast_while(&cpu.net, count, labels, rng, control),
+            Backend::FastCpu(cpu) => sample_fast_while(&cpu.net, count, labels, rng, control),
             Backend::Device(dev) => {
                 sample_device(&dev.net, count, labels, rng, control).map_err(candle_err)?
             }
@@ -432,4 +435,34 @@ pub fn check_probabilities(probabilities: &[f32]) -> Result<(), String> {
 fn mean_loss(losses: &Tensor, values: usize) -> Result<f64, String> {
     let sums: Vec<f64> = losses.to_vec1().map_err(candle_err)?;
     Ok(sums.iter().sum::<f64>() / values.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_choices_keep_their_command_line_names_and_read_the_names_saved_before() {
+        for (choice, name) in [
+            (DeviceChoice::FastCpu, "cpu"),
+            (DeviceChoice::GpuPathOnCpu, "candle-cpu"),
+            (DeviceChoice::Cuda, "cuda"),
+        ] {
+            assert_eq!(DeviceChoice::parse(name), Ok(choice));
+            assert_eq!(choice.name(), name);
+            let saved = serde_json::to_string(&choice).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DeviceChoice>(&saved).unwrap(),
+                choice
+            );
+        }
+        // The studio's settings of earlier versions.
+        for (old, choice) in [
+            ("\"Cpu\"", DeviceChoice::FastCpu),
+            ("\"CandleCpu\"", DeviceChoice::GpuPathOnCpu),
+            ("\"Cuda\"", DeviceChoice::Cuda),
+        ] {
+            assert_eq!(serde_json::from_str::<DeviceChoice>(old).unwrap(), choice);
+        }
+    }
 }

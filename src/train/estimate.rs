@@ -114,7 +114,8 @@ mod tests {
             relu_layers: 0,
             ..ModelConfig::seed()
         };
-        let speed = probe_speed(&model, DeviceChoice::Cpu, 100).unwrap_or_else(|e| panic!("{e}"));
+        let speed =
+            probe_speed(&model, DeviceChoice::FastCpu, 100).unwrap_or_else(|e| panic!("{e}"));
         assert!(speed.train_images_per_sec > 0.0 && speed.train_images_per_sec.is_finite());
         assert!(speed.eval_images_per_sec > 0.0 && speed.eval_images_per_sec.is_finite());
         assert!(speed.sample_secs_per_image > 0.0);

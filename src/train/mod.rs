@@ -22,6 +22,6 @@ pub use metrics::{
 pub use model_snapshot::ModelSnapshot;
 pub use optimizer::{Adam, AdamConfig, DeviceAdam, NonFiniteUpdate};
 pub use trainer::{
-    default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, Progress, TrainConfig,
+    default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, RunPosition, TrainConfig,
     Trainer, TrainingSnapshot,
 };

@@ -90,7 +90,7 @@ impl Default for TrainConfig {
             test_limit: None,
             samples_per_epoch: 100,
             sample_classes: ClassChoice::Rows,
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
         }
     }
 }
@@ -130,9 +130,10 @@ impl TrainConfig {
     }
 }
 
-/// Where a run stands; saved in checkpoints so that resuming is exact.
+/// Where a run stands; saved in checkpoints (under the metadata key `progress`) so that
+/// resuming is exact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct RunPosition {
     /// Completed epochs.
     pub epochs_done: usize,
     /// Steps done in the current epoch.
@@ -157,7 +158,7 @@ pub struct TrainingSnapshot {
     /// Optimizer state.
     pub adam: Adam,
     /// Position in the run.
-    pub progress: Progress,
+    pub progress: RunPosition,
     /// Metrics so far.
     pub history: History,
 }
@@ -208,7 +209,7 @@ pub struct Trainer {
     /// While `host_behind`: the progress, history and Adam step count that `snapshot`'s
     /// weights and moments belong to (what a checkpoint falls back to if the device cannot be
     /// read).
-    host_position: Option<(Progress, History, u64)>,
+    host_position: Option<(RunPosition, History, u64)>,
     /// `snapshot` with the device's weights and moments, read at most once per step. Every
     /// method that changes `snapshot` first calls [`Trainer::adopt_synced`], so what was read
     /// back never goes stale.
@@ -257,7 +258,7 @@ impl Trainer {
             config,
             params,
             adam,
-            progress: Progress {
+            progress: RunPosition {
                 epochs_done: 0,
                 step_in_epoch: 0,
                 global_step: 0,
@@ -371,7 +372,7 @@ impl Trainer {
     }
 
     /// Position in the run.
-    pub fn progress(&self) -> &Progress {
+    pub fn progress(&self) -> &RunPosition {
         &self.snapshot.progress
     }
 

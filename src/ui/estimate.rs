@@ -224,7 +224,7 @@ mod tests {
     fn key(batch_size: usize) -> ProbeKey {
         ProbeKey {
             model: ModelConfig::seed(),
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
             batch_size,
         }
     }
