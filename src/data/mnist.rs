@@ -36,13 +36,6 @@ pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 pub const TRAIN_COUNT: usize = 60_000;
 /// Images in the standard test split.
 pub const TEST_COUNT: usize = 10_000;
-/// The four file names, in the order they are checked.
-pub const FILE_NAMES: [&str; 4] = [
-    TRAIN_IMAGES_FILE,
-    TRAIN_LABELS_FILE,
-    TEST_IMAGES_FILE,
-    TEST_LABELS_FILE,
-];
 /// Name of the training images file (without `.gz`).
 pub const TRAIN_IMAGES_FILE: &str = "train-images-idx3-ubyte";
 /// Name of the training labels file (without `.gz`).

@@ -159,8 +159,8 @@ impl Backend {
         Ok(Backend::Device(Box::new(DeviceBackend { net, adam: None })))
     }
 
-    /// Makes the network use `params` and Adam's moments `adam` (a state restored from the
-    /// host: a device forgets its own moments and takes these at its next step).
+    /// Makes the network use `params` of a state the host holds (the trainer went back to
+    /// it): a device also forgets its own Adam moments and takes the host's at its next step.
     pub fn load_state(&mut self, params: &Params) -> Result<(), String> {
         if let Backend::Device(dev) = self {
             dev.adam = None;
@@ -254,7 +254,9 @@ impl Backend {
     /// by [`Backend::download`] (the device takes them from the host at its first step).
     ///
     /// # Errors
-    /// [`StepError::NonFinite`] when the loss or a gradient is not finite: nothing was updated.
+    /// [`StepError::NonFinite`] when the loss or a gradient is not finite, or (on the CPU) when
+    /// Adam's update would not be: nothing was updated. [`StepError::Device`] when the labels
+    /// are refused or the device fails.
     pub fn train_step(
         &mut self,
         batch: &[f32],

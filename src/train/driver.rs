@@ -119,8 +119,8 @@ pub trait RunHooks {
     /// Called with every event; `trainer` is the model's state right after it.
     fn on_event(&mut self, trainer: &Trainer, event: TrainEvent<'_>);
 
-    /// Asked before each unit of work (a step, an evaluation chunk, a sample row): `true` hands
-    /// control back to the caller now ([`RunOutcome::Yielded`]).
+    /// Asked between units of work (before each step and evaluation chunk, after each sample
+    /// row): `true` hands control back to the caller now ([`RunOutcome::Yielded`]).
     fn should_yield(&mut self) -> bool;
 }
 

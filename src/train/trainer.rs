@@ -232,8 +232,8 @@ pub struct Trainer {
     total_images: usize,
     /// The batch size whose training memory was checked against the machine's.
     memory_checked_batch: Option<usize>,
-    /// The state before the current epoch's last step, until the epoch closes: its test cost
-    /// may fail, and the epoch is then rolled back to before that step.
+    /// The state before the current epoch's last step, until the epoch closes: when its test
+    /// cost is not finite, the epoch is rolled back to before that step.
     before_epoch_end: Option<Box<TrainingSnapshot>>,
 }
 
@@ -413,8 +413,8 @@ impl Trainer {
     }
 
     /// Goes back to the state before the current epoch's last step (when its test cost is not
-    /// finite), so the model kept is the last one that closed; returns whether there was such
-    /// a state.
+    /// finite), so the weights kept are the last ones whose costs were finite; returns whether
+    /// there was such a state.
     fn roll_back_epoch_end(&mut self) -> Result<bool, TrainError> {
         let Some(before) = self.before_epoch_end.take() else {
             return Ok(false);
@@ -601,7 +601,12 @@ impl Trainer {
 
     /// Evaluates the next chunk of `evaluation` (about [`EVAL_CHUNK_MACS`] of work); returns the
     /// test cost in nats per pixel once every image is done. An evaluation begun under other
-    /// settings (another test subset or model) starts over.
+    /// settings (another test subset, or another device and so another chunk size) starts over.
+    ///
+    /// # Errors
+    /// A test cost that is not finite: right after the epoch's last step the trainer goes back
+    /// to before that step and says so ([`TrainError::NonFinite`]); otherwise (a model loaded
+    /// that way) [`TrainError::NonFiniteCost`].
     pub fn continue_evaluation(
         &mut self,
         test: &Dataset,
@@ -662,9 +667,9 @@ impl Trainer {
         Ok(len)
     }
 
-    /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
-    /// straightforward one on a candle device. A conditional model draws the digits `classes`
-    /// asks for. `progress` sees the canvas after each row.
+    /// Draws `count` samples with an RNG seeded by `seed`: the fast (incremental) sampler of
+    /// the fast CPU kernels, or the device sampler on a device. A conditional model draws the
+    /// digits `classes` asks for. `progress` sees the canvas after each row.
     pub fn sample(
         &self,
         count: usize,

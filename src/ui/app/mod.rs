@@ -471,11 +471,6 @@ impl StudioApp {
         &mut self.compare_fields
     }
 
-    /// The path field asked to take the keyboard focus (until it is drawn).
-    pub fn focus_request(&self) -> Option<PathField> {
-        self.focus
-    }
-
     /// The line next to Start: what a run with these settings costs.
     pub fn estimate_text(&self) -> String {
         self.estimate_line().text
