@@ -260,7 +260,8 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
     // A conditional model: the label travels with every request.
     let (trainer, _) = trained(tiny_gated(true));
     let net = net_of(&trainer);
-    let explorer = Explorer::spawn(Arc::new(|| {})).unwrap();
+    let (repaint, witness) = common::threads::repaint_with_witness();
+    let explorer = Explorer::spawn(repaint).unwrap();
     let data = DataSource::Synthetic {
         train: 100,
         test: 12,
@@ -342,11 +343,11 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
     });
     assert_eq!(grid, complete(&net, &image, spec, &mut |_| {}).unwrap());
 
-    let started = Instant::now();
-    drop(explorer);
+    assert!(!common::threads::witness_released(&witness));
+    common::threads::drop_and_wait_for_the_join(explorer, "the explorer's handle");
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "joined promptly"
+        common::threads::witness_released(&witness),
+        "the thread ended with its state"
     );
 }
 

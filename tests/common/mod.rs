@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures panic on broken set-ups
 
 pub mod cli;
+pub mod threads;
 pub mod training;
 
 use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS};
