@@ -56,7 +56,7 @@ impl Default for BenchOptions {
             runs: 5,
             skip_naive: false,
             naive_rows: None,
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
             precision: Precision::Fp32,
             batch_size: BENCH_BATCH,
         }

@@ -21,7 +21,7 @@ use thiserror::Error;
 use crate::atomic_file;
 
 use crate::model::{ConfigError, FlatModelConfig, ModelConfig, NamedTensor, Params};
-use crate::train::{Adam, AdamConfig, History, Progress, TrainConfig, TrainingSnapshot};
+use crate::train::{Adam, AdamConfig, History, RunPosition, TrainConfig, TrainingSnapshot};
 
 /// Value of the `format` metadata key.
 pub const FORMAT_NAME: &str = "pixelcnn-studio-checkpoint";
@@ -453,7 +453,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
             adam_meta.step_count
         )));
     }
-    let progress: Progress = parse(field("progress")?, "progress").map_err(mismatch)?;
+    let progress: RunPosition = parse(field("progress")?, "progress").map_err(mismatch)?;
     if progress.step_in_epoch > MAX_STEPS_PER_EPOCH || !progress.epoch_loss_sum.is_finite() {
         return Err(mismatch(format!(
             "the run's progress is out of range (step {} of an epoch)",

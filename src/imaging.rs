@@ -54,13 +54,11 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_the_existing_png_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("grid.png");
-        save_grid_png(&SampleGrid::blank(4), &path).unwrap();
-        let before = std::fs::read(&path).unwrap();
-        // Something in the way of the temporary file makes the write fail, as a full disk
-        // would: the image there must survive whole.
-        let temp = atomic_file::temp_name("grid.png", std::process::id());
-        std::fs::create_dir(dir.path().join(temp)).unwrap();
+        // A name that fits, but leaves no room for the temporary name's suffix: creating the
+        // temporary file fails, as on a full disk. The image there must survive whole.
+        let path = dir.path().join(format!("{}grid.png", "g".repeat(242)));
+        let before = grid_png_bytes(&SampleGrid::blank(4)).unwrap();
+        std::fs::write(&path, &before).unwrap();
         let err = save_grid_png(&SampleGrid::blank(9), &path).unwrap_err();
         assert!(err.to_string().contains("writing the PNG failed"), "{err}");
         assert!(err.to_string().ends_with("grid.png"), "{err}");

@@ -2,7 +2,8 @@
 //! arXiv 1601.06759) on dynamically binarized MNIST.
 //!
 //! The engine (`data`, `model`, `train`, `checkpoint`, `explore`) knows nothing of egui; the
-//! command line (`cli`) and the desktop studio (`ui`, through `worker`) both drive it.
+//! command line (`cli`) and the desktop studio (`ui`, through `worker`) both drive it. The
+//! studio's background threads (the worker, the explorer) run on `service`.
 
 pub mod atomic_file;
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod explore;
 pub mod imaging;
 pub mod messages;
 pub mod model;
+pub mod service;
 pub mod train;
 pub mod ui;
 pub mod worker;

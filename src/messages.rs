@@ -4,38 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::explore::ModelSnapshot;
+use crate::data::DataSource;
 use crate::model::{ModelConfig, SampleGrid};
-use crate::train::{EpochRecord, History, SampleStamp, StepPoint, TrainConfig};
-
-/// Where the worker gets its images from. The worker loads them on its own thread (never the
-/// UI's) and keeps them for later runs with the same source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DataSource {
-    /// The four MNIST IDX files (raw or `.gz`) of a folder, e.g. `data::default_data_dir()`.
-    MnistDir(PathBuf),
-    /// A small deterministic synthetic set (`Mnist::synthetic(train, test, seed)`), for tests.
-    Synthetic {
-        /// Training images.
-        train: usize,
-        /// Test images.
-        test: usize,
-        /// Generator seed.
-        seed: u64,
-    },
-}
-
-impl DataSource {
-    /// A short human description, for the status bar.
-    pub fn describe(&self) -> String {
-        match self {
-            DataSource::MnistDir(dir) => format!("MNIST in {}", dir.display()),
-            DataSource::Synthetic { train, test, .. } => {
-                format!("synthetic digits ({train} train / {test} test)")
-            }
-        }
-    }
-}
+use crate::train::{EpochRecord, History, ModelSnapshot, SampleStamp, StepPoint, TrainConfig};
 
 /// What the UI asks the worker to do. Commands are handled between two units of work (a training
 /// step, a chunk of the test evaluation, an image row of a grid being drawn), so any of them takes

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::trained;
+use pixelcnn_studio::atomic_file;
 use pixelcnn_studio::bench::peak_rss_mib;
 use pixelcnn_studio::checkpoint::{self, CheckpointError};
 use pixelcnn_studio::data::Mnist;
@@ -65,9 +66,7 @@ fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical_to_training_straight() 
     let path = dir.path().join("half.safetensors");
     checkpoint::save(&path, trained(&data, k).snapshot()).unwrap();
     let mut resumed = Trainer::from_snapshot(checkpoint::load(&path).unwrap()).unwrap();
-    for _ in 0..k {
-        resumed.step(&data).unwrap();
-    }
+    common::training::train_steps(&mut resumed, &data, k).unwrap();
     assert_eq!(resumed.snapshot().params, straight.snapshot().params);
     assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
     assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
@@ -415,18 +414,23 @@ fn saving_refuses_what_loading_would_reject_and_keeps_the_previous_file() {
 fn a_save_removes_the_temporary_files_of_killed_saves() {
     let data = Mnist::synthetic(40, 20, 9);
     let dir = tempfile::tempdir().unwrap();
-    // A save killed mid-write leaves `.NAME.tmp-PID` behind: here, of a process that has ended.
+    // A save killed mid-write leaves `.NAME.tmp-PID-N` behind (`.NAME.tmp-PID` before the
+    // counter): here, of a process that has ended.
     let dead_pid = common::dead_pid();
     let stale = dir
         .path()
+        .join(atomic_file::temp_name("model.safetensors", dead_pid, 0));
+    let stale_old = dir
+        .path()
         .join(format!(".model.safetensors.tmp-{dead_pid}"));
     std::fs::write(&stale, b"half a checkpoint").unwrap();
+    std::fs::write(&stale_old, b"half a checkpoint").unwrap();
     checkpoint::save(
         &dir.path().join("model.safetensors"),
         trained(&data, 1).snapshot(),
     )
     .unwrap();
-    assert!(!stale.exists());
+    assert!(!stale.exists() && !stale_old.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use pixelcnn_studio::atomic_file;
 use pixelcnn_studio::data::idx::{encode_images, encode_labels, IdxProblem};
 use pixelcnn_studio::data::{
     binarize_fixed, binarize_into, default_data_dir, load_mnist, load_mnist_with_cache, DataError,
@@ -429,13 +430,11 @@ fn a_decompressed_copy_is_cached_and_a_damaged_one_replaced() {
 fn temporary_files_of_killed_decompressions_are_removed_on_the_next_one() {
     let fixture = Fixture::new();
     fs::create_dir_all(&fixture.cache).unwrap();
-    let dead_pid = common::dead_pid();
-    let stale = fixture.cache.join(format!(
-        ".train-labels-idx1-ubyte-0123456789abcdef.{dead_pid}.0.tmp"
-    ));
-    let running = fixture
+    let cached = "train-labels-idx1-ubyte-0123456789abcdef";
+    let stale = fixture
         .cache
-        .join(".train-labels-idx1-ubyte-0123456789abcdef.1.0.tmp");
+        .join(atomic_file::temp_name(cached, common::dead_pid(), 0));
+    let running = fixture.cache.join(atomic_file::temp_name(cached, 1, 0));
     fs::write(&stale, b"partial").unwrap();
     fs::write(&running, b"partial").unwrap();
     fixture.write_gz(TRAIN_LABELS, &encode_labels(&[1, 2, 3]));

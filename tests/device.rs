@@ -16,13 +16,15 @@ use pixelcnn_studio::model::{
 };
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{
-    Adam, AdamConfig, Backend, DeviceChoice, Precision, StepError, TrainConfig, TrainError, Trainer,
+    Adam, AdamConfig, Backend, DeviceChoice, NonFiniteValue, Precision, StepError, TrainConfig,
+    TrainError, Trainer,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
 
+use common::training::train_steps;
 use common::{assert_close, random_params_images_and_labels};
 
 const PIXELS: usize = 784;
@@ -84,7 +86,7 @@ fn the_device_network_matches_the_fast_kernels_in_values_and_gradients() {
             .unwrap();
         assert_close("logits", &logits, &cpu_logits, 1e-5);
 
-        let mut device = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
+        let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
         let mut grads = params.zeros_like();
         let loss = device.loss_and_grads(&input, &labels, &mut grads).unwrap();
         assert!(
@@ -161,8 +163,8 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
 fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
     for cfg in [plain(6, true), gated(6, true)] {
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
-        let mut cpu = Backend::new(DeviceChoice::Cpu, &cfg, &params).unwrap();
-        let mut device = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
+        let mut cpu = Backend::new(DeviceChoice::FastCpu, &cfg, &params).unwrap();
+        let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
         assert!(device.trains_on_device() && !cpu.trains_on_device());
         let (mut cpu_params, mut device_params) = (params.clone(), params.clone());
         let mut cpu_adam = Adam::new(&params, AdamConfig::default());
@@ -202,7 +204,7 @@ fn device_config() -> TrainConfig {
         batch_size: 10,
         seed: 3,
         samples_per_epoch: 0,
-        device: DeviceChoice::CandleCpu,
+        device: DeviceChoice::GpuPathOnCpu,
         ..TrainConfig::default()
     }
 }
@@ -213,9 +215,7 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
     let cfg = gated(6, true);
     let run = |steps: usize| {
         let mut trainer = Trainer::new(cfg.clone(), device_config()).unwrap();
-        for _ in 0..steps {
-            trainer.step(&data).unwrap();
-        }
+        train_steps(&mut trainer, &data, steps).unwrap();
         trainer
     };
     let k = 3; // 4 steps per epoch: the save falls mid-epoch.
@@ -238,9 +238,7 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
 
     let mut resumed = Trainer::from_snapshot(loaded.clone()).unwrap();
     resumed.set_config(device_config()).unwrap();
-    for _ in 0..k {
-        resumed.step(&data).unwrap();
-    }
+    train_steps(&mut resumed, &data, k).unwrap();
     assert_eq!(resumed.snapshot().params, straight.snapshot().params);
     assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
     assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
@@ -260,13 +258,12 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
 fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
     let data = Mnist::synthetic(40, 20, 6);
     let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
-    trainer.step(&data).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 2).unwrap();
     let on_device = trainer.test_cost(&data.test).unwrap();
     let trained = trainer.snapshot().params.clone();
     trainer
         .set_config(TrainConfig {
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
             ..device_config()
         })
         .unwrap();
@@ -276,7 +273,7 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
         (on_device - on_cpu).abs() < 1e-6 * on_cpu,
         "{on_device} vs {on_cpu}"
     );
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     assert_ne!(
         trainer.snapshot().params,
         trained,
@@ -288,7 +285,7 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
 fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
     let data = Mnist::synthetic(40, 20, 6);
     let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let read_back = trainer.snapshot().params.clone();
     let slower = TrainConfig {
         learning_rate: 1e-4,
@@ -298,7 +295,7 @@ fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
     assert_eq!(trainer.snapshot().config.learning_rate, 1e-4);
     assert_eq!(trainer.snapshot().adam.config.learning_rate, 1e-4);
     assert_eq!(trainer.snapshot().params, read_back);
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let after = trainer.snapshot();
     assert_eq!(after.adam.config.learning_rate, 1e-4);
     assert_eq!(after.adam.step_count, 2);
@@ -309,7 +306,7 @@ fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
 fn a_non_finite_step_on_the_device_changes_nothing() {
     let cfg = plain(6, true);
     let (params, batch, labels) = random_params_images_and_labels(&cfg, 2, 8);
-    let mut backend = Backend::new(DeviceChoice::CandleCpu, &cfg, &params).unwrap();
+    let mut backend = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
     let mut host = params.clone();
     let mut adam = Adam::new(&params, AdamConfig::default());
     for _ in 0..2 {
@@ -327,7 +324,10 @@ fn a_non_finite_step_on_the_device_changes_nothing() {
     let err = backend
         .train_step(&batch, &labels, &mut host, &mut adam)
         .unwrap_err();
-    assert!(matches!(err, StepError::NonFiniteLoss(_)), "{err}");
+    assert!(
+        matches!(err, StepError::NonFinite(NonFiniteValue::Loss(_))),
+        "{err}"
+    );
     assert_eq!(adam.step_count, 2, "the step was not counted");
     let (mut after, mut after_adam) = (host.clone(), adam.clone());
     backend.download(&mut after, &mut after_adam).unwrap();
@@ -341,14 +341,14 @@ fn a_non_finite_step_on_the_device_changes_nothing() {
 fn a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights() {
     let data = Mnist::synthetic(40, 20, 6);
     let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let mut snapshot = trainer.snapshot().clone();
     let last = snapshot.params.tensors.len() - 1;
     snapshot.params.tensors[last].data[0] = f32::INFINITY;
     let poisoned = snapshot.params.clone();
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
     trainer.set_config(device_config()).unwrap();
-    let err = trainer.step(&data).unwrap_err();
+    let err = train_steps(&mut trainer, &data, 1).unwrap_err();
     assert!(
         matches!(err, TrainError::NonFinite { step: 2, .. }),
         "{err}"
@@ -430,7 +430,7 @@ fn the_device_sampler_stops_after_the_row_asked() {
 
 #[test]
 fn tf32_is_a_gpu_mode_and_is_refused_elsewhere() {
-    for device in [DeviceChoice::Cpu, DeviceChoice::CandleCpu] {
+    for device in [DeviceChoice::FastCpu, DeviceChoice::GpuPathOnCpu] {
         let err = Precision::Tf32.apply(device).unwrap_err();
         assert!(err.contains("needs --device cuda"), "{err}");
         Precision::Fp32.apply(device).unwrap();

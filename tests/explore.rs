@@ -15,18 +15,21 @@ use common::cli::{assert_clean_error, run_json, studio};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pixelcnn_studio::data::{
-    binarize_fixed, binarize_fixed_image, default_data_dir, load_mnist, Mnist, IMAGE_PIXELS,
+    binarize_fixed, binarize_fixed_image, default_data_dir, load_mnist, DataSource, Mnist,
+    IMAGE_PIXELS,
 };
 use pixelcnn_studio::explore::completion::{completion_labels, prefix_grid};
 use pixelcnn_studio::explore::image_input::encode_png;
 use pixelcnn_studio::explore::{
     complete, nll_map, read_image_png, CompletionSpec, ExploreEvent, ExploreRequest, Explorer,
-    Hole, ImageInputError, ModelSnapshot,
+    Hole, ImageInputError,
 };
-use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
+use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
 use pixelcnn_studio::model::{CpuNet, FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
-use pixelcnn_studio::train::{evaluate_cost, Backend, DeviceChoice, TrainConfig, Trainer};
+use pixelcnn_studio::train::{
+    evaluate_cost, Backend, DeviceChoice, ModelSnapshot, TrainConfig, Trainer,
+};
 use pixelcnn_studio::ui::explore::{CompletionMode, ImageOrigin, CANVAS_LABEL};
 use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
 use pixelcnn_studio::worker::Worker;
@@ -84,9 +87,7 @@ fn tiny_train(epochs: usize) -> TrainConfig {
 fn trained(model: ModelConfig) -> (Trainer, Mnist) {
     let data = Mnist::synthetic(100, 12, 4);
     let mut trainer = Trainer::new(model, tiny_train(1)).unwrap();
-    for _ in 0..3 {
-        trainer.step(&data).unwrap();
-    }
+    common::training::train_steps(&mut trainer, &data, 3).unwrap();
     (trainer, data)
 }
 
@@ -105,7 +106,7 @@ fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
         let (mut trainer, data) = trained(model);
         let net = net_of(&trainer);
         let backend = Backend::new(
-            DeviceChoice::Cpu,
+            DeviceChoice::FastCpu,
             trainer.model_config(),
             &trainer.snapshot().params,
         )
@@ -260,7 +261,8 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
     // A conditional model: the label travels with every request.
     let (trainer, _) = trained(tiny_gated(true));
     let net = net_of(&trainer);
-    let explorer = Explorer::spawn(Arc::new(|| {})).unwrap();
+    let (repaint, witness) = common::threads::repaint_with_witness();
+    let explorer = Explorer::spawn(repaint).unwrap();
     let data = DataSource::Synthetic {
         train: 100,
         test: 12,
@@ -342,11 +344,11 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
     });
     assert_eq!(grid, complete(&net, &image, spec, &mut |_| {}).unwrap());
 
-    let started = Instant::now();
-    drop(explorer);
+    assert!(!common::threads::witness_released(&witness));
+    common::threads::drop_and_wait_for_the_join(explorer, "the explorer's handle");
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "joined promptly"
+        common::threads::witness_released(&witness),
+        "the thread ended with its state"
     );
 }
 

@@ -269,6 +269,8 @@ mod training {
     };
     use pixelcnn_studio::train::{TrainConfig, Trainer};
 
+    use super::common::training::{train_steps, train_to_the_end};
+
     fn tiny_config() -> TrainConfig {
         TrainConfig {
             epochs: 3,
@@ -282,9 +284,7 @@ mod training {
     fn trained(data: &Mnist, steps: usize) -> Trainer {
         let mut trainer =
             Trainer::new(super::common::tiny_gated_model(true), tiny_config()).unwrap();
-        for _ in 0..steps {
-            trainer.step(data).unwrap();
-        }
+        train_steps(&mut trainer, data, steps).unwrap();
         trainer
     }
 
@@ -303,9 +303,7 @@ mod training {
             "the family and conditioning are saved"
         );
         let mut resumed = Trainer::from_snapshot(loaded).unwrap();
-        for _ in 0..k {
-            resumed.step(&data).unwrap();
-        }
+        train_steps(&mut resumed, &data, k).unwrap();
         assert_eq!(resumed.snapshot().params, straight.snapshot().params);
         assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
         assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
@@ -328,7 +326,7 @@ mod training {
             ..ModelConfig::seed()
         };
         let mut trainer = Trainer::new(plain.clone(), tiny_config()).unwrap();
-        trainer.step(&Mnist::synthetic(40, 10, 1)).unwrap();
+        train_steps(&mut trainer, &Mnist::synthetic(40, 10, 1), 1).unwrap();
         let bytes = checkpoint::to_bytes(trainer.snapshot()).unwrap();
         let (header_len, header) = {
             let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -385,9 +383,7 @@ mod training {
         };
         let mut trainer = Trainer::new(model, config).unwrap();
         let before = trainer.test_cost(&data.test).unwrap();
-        while !trainer.is_finished() {
-            trainer.step(&data).unwrap();
-        }
+        train_to_the_end(&mut trainer, &data).unwrap();
         let after = trainer.history().epochs[0].test_cost_nats_per_pixel;
         assert!(before > 0.5, "untrained: {before}");
         assert!(after < 0.25, "after 40 steps: {after}");

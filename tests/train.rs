@@ -1,12 +1,14 @@
 //! Training on real MNIST: the cost falls, the same seed gives the same losses; a non-finite
-//! loss, gradient, update or test cost stops training with the last good state kept.
+//! loss, gradient, update or test cost stops training with the last good state kept. Every run
+//! goes through the shipped driver (`common::training`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
 mod common;
 
+use common::training::{train_steps, train_to_the_end};
 use pixelcnn_studio::checkpoint;
-use pixelcnn_studio::data::{default_data_dir, load_mnist, Mnist};
+use pixelcnn_studio::data::{default_data_dir, load_mnist, Dataset, Mnist, IMAGE_PIXELS};
 use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, PlainConfig};
 use pixelcnn_studio::train::{
     Driver, NonFiniteValue, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer,
@@ -90,9 +92,7 @@ fn the_same_seed_gives_the_same_losses() {
             },
         )
         .unwrap();
-        (0..2)
-            .map(|_| trainer.step(&data).unwrap().loss_nats_per_pixel)
-            .collect::<Vec<_>>()
+        train_steps(&mut trainer, &data, 2).unwrap()
     };
     assert_eq!(losses(5), losses(5));
     assert_ne!(losses(5), losses(6));
@@ -102,14 +102,14 @@ fn the_same_seed_gives_the_same_losses() {
 fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
     let data = Mnist::synthetic(200, 50, 9);
     let mut trainer = Trainer::new(small_model(), TrainConfig::default()).unwrap();
-    trainer.step(&data).unwrap();
+    train_steps(&mut trainer, &data, 1).unwrap();
     let mut snapshot = trainer.snapshot().clone();
     // Poison one bias: the loss becomes NaN on the next step.
     let last = snapshot.params.tensors.len() - 1;
     snapshot.params.tensors[last].data[0] = f32::INFINITY;
     let poisoned = snapshot.clone();
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
-    let err = trainer.step(&data).unwrap_err();
+    let err = train_steps(&mut trainer, &data, 1).unwrap_err();
     assert!(
         matches!(
             err,
@@ -134,7 +134,7 @@ fn an_adam_update_that_would_overflow_stops_training_and_keeps_a_loadable_state(
     let kernel_taps = 5 * 5;
     snapshot.adam.first_moment.tensors[0].data[kernel_taps - 1] = f32::MAX;
     trainer = Trainer::from_snapshot(snapshot.clone()).unwrap();
-    let err = trainer.step(&data).unwrap_err();
+    let err = train_steps(&mut trainer, &data, 1).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -189,18 +189,51 @@ fn a_model_whose_outputs_overflow_has_no_test_cost() {
 }
 
 #[test]
-fn an_epoch_that_cannot_close_is_rolled_back_to_before_its_last_step() {
-    // 100 images in batches of 20: the fifth step closes the epoch, and without test images
-    // its test cost fails.
+fn an_epoch_whose_test_cost_is_not_finite_is_rolled_back_to_before_its_last_step() {
+    // Blank training images give the first layer's weights a zero gradient, so a first layer
+    // at f32::MAX trains finitely; on inked test images its outputs overflow.
     let data = Mnist {
-        test: Default::default(),
-        ..Mnist::synthetic(100, 1, 4)
+        train: Dataset {
+            images: vec![0; 20 * IMAGE_PIXELS],
+            labels: vec![0; 20],
+        },
+        test: Mnist::synthetic(1, 10, 4).test,
     };
-    let mut trainer = common::trained(&data, 4);
-    let before = trainer.snapshot().clone();
-    let err = trainer.step(&data).unwrap_err();
-    assert!(matches!(err, TrainError::EmptyData("test")), "{err}");
-    assert_eq!(trainer.snapshot(), &before);
+    // Two steps of 10 images make the epoch.
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 10,
+        seed: 2,
+        samples_per_epoch: 0,
+        ..TrainConfig::default()
+    };
+    let mut snapshot = Trainer::new(common::tiny_model(), config)
+        .unwrap()
+        .snapshot()
+        .clone();
+    assert_eq!(snapshot.params.tensors[0].name, "conv_a.weight");
+    snapshot.params.tensors[0].data.fill(f32::MAX);
+    let mut one_step = Trainer::from_snapshot(snapshot.clone()).unwrap();
+    train_steps(&mut one_step, &data, 1).unwrap();
+
+    let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
+    let err = train_to_the_end(&mut trainer, &data).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrainError::NonFinite {
+                step: 2,
+                what: NonFiniteValue::TestCost(cost),
+            } if !cost.is_finite()
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        trainer.snapshot(),
+        one_step.snapshot(),
+        "the state is the one before the epoch's last step"
+    );
+    assert!(trainer.history().epochs.is_empty());
 }
 
 #[test]
@@ -275,8 +308,8 @@ fn backends_agree(model: ModelConfig) {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
     let params = Params::init(&model, &mut rng);
-    let mut fast = Backend::new(DeviceChoice::Cpu, &model, &params).unwrap();
-    let mut reference = Backend::new(DeviceChoice::CandleCpu, &model, &params).unwrap();
+    let mut fast = Backend::new(DeviceChoice::FastCpu, &model, &params).unwrap();
+    let mut reference = Backend::new(DeviceChoice::GpuPathOnCpu, &model, &params).unwrap();
     let data = Mnist::synthetic(10, 10, 4);
     let batch: Vec<f32> = data
         .train
@@ -331,13 +364,12 @@ fn backends_agree(model: ModelConfig) {
     let config = TrainConfig {
         batch_size: 10,
         samples_per_epoch: 0,
-        device: DeviceChoice::CandleCpu,
+        device: DeviceChoice::GpuPathOnCpu,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(model, config).unwrap();
-    let first = trainer.step(&data).unwrap().loss_nats_per_pixel;
-    let second = trainer.step(&data).unwrap().loss_nats_per_pixel;
-    assert!(first.is_finite() && second.is_finite());
+    let losses = train_steps(&mut trainer, &data, 2).unwrap();
+    assert!(losses.iter().all(|loss| loss.is_finite()), "{losses:?}");
 }
 
 #[test]

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
-use pixelcnn_studio::messages::{DataSource, RunProgress, WorkerEvent, WorkerState};
+use pixelcnn_studio::data::DataSource;
+use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig, SampleGrid};
 use pixelcnn_studio::train::{
     Driver, EpochRecord, History, RunHooks, SampleKind, SampleStamp, SettingsRecord, StepPoint,

@@ -11,11 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixelcnn_studio::checkpoint;
-use pixelcnn_studio::messages::{DataSource, WorkerCommand, WorkerEvent, WorkerState};
+use pixelcnn_studio::data::DataSource;
+use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{FamilyConfig, ModelConfig, PlainConfig};
+use pixelcnn_studio::service::NoEvent;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
 use pixelcnn_studio::worker::{Worker, WorkerOptions};
 
+use common::threads::{
+    drop_and_wait_for_the_join, repaint_with_witness, witness_released, WATCHDOG,
+};
 use common::tiny_model;
 
 fn tiny_train(epochs: usize) -> TrainConfig {
@@ -49,20 +54,22 @@ fn spawn() -> (Worker, Arc<AtomicUsize>) {
     (worker, wakes)
 }
 
-/// Collects events until `done` says so (or 60 s pass).
+/// Collects events until `done` says so (failing if the worker ends first or the watchdog
+/// runs out).
 fn collect_until(worker: &Worker, mut done: impl FnMut(&WorkerEvent) -> bool) -> Vec<WorkerEvent> {
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut events = Vec::new();
-    while Instant::now() < deadline {
-        if let Some(event) = worker.recv_timeout(Duration::from_millis(100)) {
-            let stop = done(&event);
-            events.push(event);
-            if stop {
-                return events;
+    loop {
+        match worker.next_event(WATCHDOG) {
+            Ok(event) => {
+                let stop = done(&event);
+                events.push(event);
+                if stop {
+                    return events;
+                }
             }
+            Err(why) => panic!("{why:?}; events so far: {:?}", summarize(&events)),
         }
     }
-    panic!("timed out; events so far: {:?}", summarize(&events));
 }
 
 fn summarize(events: &[WorkerEvent]) -> Vec<String> {
@@ -124,8 +131,15 @@ fn a_run_reports_steps_epochs_samples_and_finishes() {
         events.last(),
         Some(WorkerEvent::Finished { stopped: false })
     ));
+    // ... and then rests in the finished state.
     let rest = collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
-    assert!(!rest.is_empty());
+    assert_eq!(
+        rest,
+        [
+            WorkerEvent::Message("training finished".into()),
+            WorkerEvent::State(WorkerState::Finished)
+        ]
+    );
     assert!(wakes.load(Ordering::Relaxed) >= events.len());
 }
 
@@ -142,16 +156,37 @@ fn stop_takes_effect_within_a_step_and_start_continues() {
             preview_every: None,
         })
         .unwrap();
-    collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
+    let mut events = collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
     worker.send(WorkerCommand::Pause).unwrap();
-    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Paused));
+    events.extend(collect_until(&worker, |e| {
+        *e == WorkerEvent::State(WorkerState::Paused)
+    }));
     worker.send(WorkerCommand::Resume).unwrap();
-    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Training));
+    events.extend(collect_until(&worker, |e| {
+        *e == WorkerEvent::State(WorkerState::Training)
+    }));
     worker.send(WorkerCommand::Stop).unwrap();
-    let events = collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Stopped));
-    assert!(events.contains(&WorkerEvent::Finished { stopped: true }));
-    // After the stop no more steps arrive.
-    assert!(worker.recv_timeout(Duration::from_millis(300)).is_none());
+    let stopping = collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Stopped));
+    assert!(stopping.contains(&WorkerEvent::Finished { stopped: true }));
+    events.extend(stopping);
+    // After the stop no step runs: the weights asked for next are those of the last step
+    // reported (every step is in a Steps or epoch event by then), and nothing comes first.
+    let last_reported = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            WorkerEvent::Steps { progress, .. } | WorkerEvent::EpochFinished { progress, .. } => {
+                Some(progress.global_step)
+            }
+            _ => None,
+        })
+        .unwrap();
+    worker.send(WorkerCommand::SnapshotWeights).unwrap();
+    let after = collect_until(&worker, |e| matches!(e, WorkerEvent::WeightsSnapshot(_)));
+    let [WorkerEvent::WeightsSnapshot(snapshot)] = after.as_slice() else {
+        panic!("{:?}", summarize(&after));
+    };
+    assert_eq!(snapshot.global_step, last_reported);
     // Start continues the same model: its history comes back with it.
     worker
         .send(WorkerCommand::Start {
@@ -237,7 +272,8 @@ fn errors_are_reported_and_the_worker_keeps_serving() {
 
 #[test]
 fn dropping_the_handle_stops_and_joins_a_running_worker() {
-    let (worker, _) = spawn();
+    let (repaint, witness) = repaint_with_witness();
+    let worker = Worker::spawn(repaint).unwrap();
     let mut train = tiny_train(100_000);
     train.samples_per_epoch = 0;
     worker
@@ -249,9 +285,13 @@ fn dropping_the_handle_stops_and_joins_a_running_worker() {
         })
         .unwrap();
     collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
-    let started = Instant::now();
-    drop(worker);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!witness_released(&witness), "the worker is training");
+    // Far from done (100,000 epochs): the drop has to stop the run to join the thread.
+    drop_and_wait_for_the_join(worker, "the worker's handle");
+    assert!(
+        witness_released(&witness),
+        "the thread ended with its state"
+    );
 }
 
 #[test]
@@ -410,14 +450,17 @@ fn pause_stop_and_close_take_effect_between_chunks_of_a_long_evaluation() {
         "{images_done} images done after continuing"
     );
 
-    // Closing while it evaluates ends the thread without finishing the evaluation.
+    // Closing while it evaluates ends the thread without finishing the evaluation: its event
+    // queue disconnects once every event it sent was taken.
     let started = Instant::now();
     worker.send(WorkerCommand::Shutdown).unwrap();
     let mut after = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while worker.is_alive() || worker.has_pending() {
-        assert!(Instant::now() < deadline, "the worker did not end");
-        after.extend(worker.recv_timeout(Duration::from_millis(10)));
+    loop {
+        match worker.next_event(WATCHDOG) {
+            Ok(event) => after.push(event),
+            Err(NoEvent::Ended) => break,
+            Err(NoEvent::TimedOut) => panic!("the worker did not end: {:?}", summarize(&after)),
+        }
     }
     eprintln!("closing took {:.3} s", started.elapsed().as_secs_f64());
     assert!(acted_mid_evaluation(&after), "closed mid-evaluation");

@@ -92,7 +92,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         Vec::new()
     };
     let started = Instant::now();
-    let grid = if args.device == DeviceChoice::Cpu {
+    let grid = if args.device == DeviceChoice::FastCpu {
         let net = CpuNet::new(&snapshot.model, &snapshot.params);
         let (grid, probabilities) = match args.sampler {
             Sampler::Fast => sample_fast(&net, args.count, &labels, &mut rng, &mut |_| {}),

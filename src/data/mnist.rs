@@ -20,7 +20,6 @@
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
 use rand::{Rng, SeedableRng};
@@ -37,13 +36,6 @@ pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 pub const TRAIN_COUNT: usize = 60_000;
 /// Images in the standard test split.
 pub const TEST_COUNT: usize = 10_000;
-/// The four file names, in the order they are checked.
-pub const FILE_NAMES: [&str; 4] = [
-    TRAIN_IMAGES_FILE,
-    TRAIN_LABELS_FILE,
-    TEST_IMAGES_FILE,
-    TEST_LABELS_FILE,
-];
 /// Name of the training images file (without `.gz`).
 pub const TRAIN_IMAGES_FILE: &str = "train-images-idx3-ubyte";
 /// Name of the training labels file (without `.gz`).
@@ -535,8 +527,8 @@ fn prepare_gz(
         let _ = fs::remove_file(&cached);
     }
 
-    remove_stale_tmp_files(cache_dir);
-    let tmp = unique_tmp_path(&cached);
+    crate::atomic_file::remove_all_stale_temp_files(cache_dir);
+    let tmp = crate::atomic_file::temp_path(&cached);
     let outcome = decompress(gz, kind, cache_dir, &tmp)
         .map_err(|error| match error {
             Decompress::Source(error) => read_error(error),
@@ -681,47 +673,6 @@ fn cache_key(path: &Path, meta: &fs::Metadata) -> u64 {
     hash
 }
 
-/// A temporary name beside `target`, unique within this process and across processes.
-fn unique_tmp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let file_name = target
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{file_name}.{}.{n}.tmp", std::process::id()))
-}
-
-/// Remove the temporary files (`.NAME.PID.N.tmp`) of decompressions whose process is gone.
-/// Best effort: errors are ignored.
-fn remove_stale_tmp_files(cache_dir: &Path) {
-    let Ok(entries) = fs::read_dir(cache_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        if let Some(pid) = tmp_file_pid(name) {
-            if crate::atomic_file::process_is_gone(pid) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// The process id in a name made by [`unique_tmp_path`], `None` for any other name.
-fn tmp_file_pid(name: &str) -> Option<u32> {
-    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    let mut parts = inner.rsplitn(3, '.');
-    let counter = parts.next()?;
-    let pid = parts.next()?;
-    parts.next()?;
-    counter.parse::<u64>().ok()?;
-    pid.parse().ok()
-}
-
 /// Check that a split's images and labels files hold the same number of items.
 fn check_counts_agree(
     dir: &Path,
@@ -781,7 +732,7 @@ fn load_checked(dir: &Path, files: [&Checked; 4]) -> Result<Mnist, DataError> {
     ];
     // The files were validated above, so the crate should not panic; a file replaced in
     // the meantime still could, and the UI thread must never panic, so contain it.
-    let loaded = std::panic::catch_unwind(|| {
+    let loaded = crate::service::guard(|| {
         ::mnist::MnistBuilder::new()
             .label_format_digit()
             .base_path("")
@@ -794,8 +745,8 @@ fn load_checked(dir: &Path, files: [&Checked; 4]) -> Result<Mnist, DataError> {
             .test_set_length(TEST_COUNT as u32)
             .finalize()
     })
-    .map_err(|payload| DataError::Loader {
-        message: panic_message(payload.as_ref()),
+    .map_err(|message| DataError::Loader {
+        message,
         dir: dir.to_path_buf(),
     })?;
 
@@ -824,16 +775,6 @@ fn load_checked(dir: &Path, files: [&Checked; 4]) -> Result<Mnist, DataError> {
         }
     }
     Ok(Mnist { train, test })
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "it panicked".to_string()
-    }
 }
 
 /// Strokes of each digit as polylines in a unit box (x right, y down).
@@ -986,16 +927,6 @@ mod tests {
             assert!(ink > 30 && ink < 400, "digit {i} has {ink} inked pixels");
             assert_eq!(image[0], 0, "corner of digit {i} is blank");
         }
-    }
-
-    #[test]
-    fn temporary_names_carry_the_process_id() {
-        let tmp = unique_tmp_path(Path::new("/cache/train-labels-idx1-ubyte-00ff"));
-        let name = tmp.file_name().unwrap().to_str().unwrap();
-        assert_eq!(tmp_file_pid(name), Some(std::process::id()));
-        assert_eq!(tmp_file_pid("train-labels-idx1-ubyte-00ff"), None);
-        assert_eq!(tmp_file_pid(".x.tmp"), None);
-        assert_eq!(tmp_file_pid(".a.b.12.tmp"), None);
     }
 
     #[test]

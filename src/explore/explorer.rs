@@ -1,24 +1,20 @@
 //! The explorer thread: computes likelihood maps and completions for the studio's Explore tab
-//! off the UI thread. The UI sends [`ExploreRequest`]s without blocking and polls
-//! [`ExploreEvent`]s; the thread is named and joined on drop.
+//! off the UI thread. It is a [`crate::service`] thread: the UI sends [`ExploreRequest`]s
+//! without blocking and polls [`ExploreEvent`]s; the thread is named and joined on drop.
 //!
 //! Requests that pile up while the thread is busy are coalesced: of each kind only the latest
 //! is served (a map of the image as it is now, not of every stroke on the way there).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use anyhow::Context as _;
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 
 use super::completion::{complete, CompletionSpec};
 use super::nll_map::{nll_map, NllMap};
-use super::snapshot::ModelSnapshot;
-use crate::data::{binarize_fixed_image, load_mnist, Dataset, Mnist};
-use crate::messages::DataSource;
+use crate::data::{binarize_fixed_image, DataSource, Dataset};
 use crate::model::{CpuNet, ModelConfig, SampleGrid};
-use crate::worker::{panic_message, RepaintFn, SendError};
+use crate::service::{guard, Outbox, RepaintFn, Service, ServiceSpec};
+use crate::train::ModelSnapshot;
 
 /// Name of the explorer thread.
 pub const THREAD_NAME: &str = "pixelcnn-explorer";
@@ -26,6 +22,16 @@ pub const THREAD_NAME: &str = "pixelcnn-explorer";
 pub const REQUEST_CAPACITY: usize = 32;
 /// Events the thread may queue before the UI drains them.
 pub const EVENT_CAPACITY: usize = 64;
+
+/// The explorer as a service: its name, queues, shutdown request and panic report.
+pub const SPEC: ServiceSpec<ExploreRequest, ExploreEvent> = ServiceSpec {
+    thread_name: THREAD_NAME,
+    description: "the explorer thread",
+    command_capacity: REQUEST_CAPACITY,
+    event_capacity: EVENT_CAPACITY,
+    shutdown: || ExploreRequest::Shutdown,
+    panicked: |message| ExploreEvent::Error(format!("the explorer hit a bug and ended: {message}")),
+};
 
 /// What the UI asks the explorer for.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,69 +126,19 @@ pub enum ExploreEvent {
 }
 
 /// The UI's handle on the explorer thread; dropping it ends the thread and joins it.
-pub struct Explorer {
-    requests: Option<Sender<ExploreRequest>>,
-    events: Option<Receiver<ExploreEvent>>,
-    thread: Option<JoinHandle<()>>,
-}
+pub type Explorer = Service<ExploreRequest, ExploreEvent>;
 
 impl Explorer {
     /// Starts the named explorer thread; `repaint` is called after each event it sends.
     pub fn spawn(repaint: RepaintFn) -> anyhow::Result<Explorer> {
-        let (request_tx, request_rx) = bounded(REQUEST_CAPACITY);
-        let (event_tx, event_rx) = bounded(EVENT_CAPACITY);
-        let thread = std::thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn(move || {
-                ExplorerLoop {
-                    events: event_tx,
-                    repaint,
-                    net: None,
-                    test_set: None,
-                }
-                .run(&request_rx)
-            })
-            .context("could not start the explorer thread")?;
-        Ok(Explorer {
-            requests: Some(request_tx),
-            events: Some(event_rx),
-            thread: Some(thread),
+        Service::start(SPEC, repaint, |requests, events| {
+            ExplorerLoop {
+                events,
+                net: None,
+                test_set: None,
+            }
+            .run(&requests)
         })
-    }
-
-    /// Queues a request without blocking.
-    pub fn send(&self, request: ExploreRequest) -> Result<(), SendError> {
-        let Some(requests) = &self.requests else {
-            return Err(SendError::Gone);
-        };
-        requests.try_send(request).map_err(|err| match err {
-            TrySendError::Full(_) => SendError::Busy,
-            TrySendError::Disconnected(_) => SendError::Gone,
-        })
-    }
-
-    /// The next event if one is waiting (never blocks).
-    pub fn try_recv(&self) -> Option<ExploreEvent> {
-        self.events.as_ref()?.try_recv().ok()
-    }
-
-    /// The next event, waiting at most `timeout` (for tests; the UI uses [`Explorer::try_recv`]).
-    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<ExploreEvent> {
-        self.events.as_ref()?.recv_timeout(timeout).ok()
-    }
-}
-
-impl Drop for Explorer {
-    fn drop(&mut self) {
-        if let Some(requests) = self.requests.take() {
-            // A full queue is fine: dropping the sender disconnects it, which ends the loop.
-            let _ = requests.try_send(ExploreRequest::Shutdown);
-        }
-        // Dropping the receiver unblocks a thread waiting to send an event.
-        self.events.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -220,8 +176,7 @@ struct LoadedNet {
 }
 
 struct ExplorerLoop {
-    events: Sender<ExploreEvent>,
-    repaint: RepaintFn,
+    events: Outbox<ExploreEvent>,
     net: Option<LoadedNet>,
     test_set: Option<(DataSource, Arc<Dataset>)>,
 }
@@ -237,24 +192,13 @@ impl ExplorerLoop {
             if pending.shutdown {
                 return;
             }
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.serve(pending)));
-            if let Err(payload) = outcome {
-                let message = format!(
-                    "the explorer hit a bug: {}",
-                    panic_message(payload.as_ref())
-                );
-                if !self.emit(ExploreEvent::Error(message)) {
+            if let Err(message) = guard(|| self.serve(pending)) {
+                let message = format!("the explorer hit a bug: {message}");
+                if !self.events.send(ExploreEvent::Error(message)) {
                     return;
                 }
             }
         }
-    }
-
-    /// Sends an event and wakes the UI; false once the UI is gone.
-    fn emit(&self, event: ExploreEvent) -> bool {
-        let sent = self.events.send(event).is_ok();
-        (self.repaint)();
-        sent
     }
 
     fn serve(&mut self, pending: Pending) {
@@ -281,7 +225,7 @@ impl ExplorerLoop {
                     },
                 },
             };
-            self.emit(event);
+            self.events.send(event);
         }
         if let Some((id, image, spec)) = pending.complete {
             self.complete(id, &image, spec);
@@ -306,18 +250,14 @@ impl ExplorerLoop {
 
     fn test_image(&mut self, data: DataSource, index: usize) {
         if self.test_set.as_ref().map(|(source, _)| source) != Some(&data) {
-            let loaded = match &data {
-                DataSource::MnistDir(dir) => load_mnist(dir)
-                    .map(|mnist| mnist.test)
-                    .map_err(|err| format!("could not load the test images: {err}")),
-                DataSource::Synthetic { train, test, seed } => {
-                    Ok(Mnist::synthetic(*train, *test, *seed).test)
-                }
-            };
+            let loaded = data
+                .load()
+                .map(|mnist| mnist.test)
+                .map_err(|err| format!("could not load the test images: {err}"));
             match loaded {
                 Ok(test) => self.test_set = Some((data, Arc::new(test))),
                 Err(message) => {
-                    self.emit(ExploreEvent::Error(message));
+                    self.events.send(ExploreEvent::Error(message));
                     return;
                 }
             }
@@ -337,23 +277,21 @@ impl ExplorerLoop {
                 "test image {index} does not exist: the test set has {count} images"
             )),
         };
-        self.emit(event);
+        self.events.send(event);
     }
 
     fn complete(&mut self, id: u64, image: &[f32], spec: CompletionSpec) {
         let Some(loaded) = &self.net else {
-            self.emit(no_model(id));
+            self.events.send(no_model(id));
             return;
         };
-        let events = self.events.clone();
-        let repaint = Arc::clone(&self.repaint);
+        let events = &self.events;
         let mut on_row = |grid: &SampleGrid| {
             // Progress may be dropped when the UI is behind; the final grid is not.
-            let _ = events.try_send(ExploreEvent::CompletionProgress {
+            events.send_droppable(ExploreEvent::CompletionProgress {
                 id,
                 grid: grid.clone(),
             });
-            repaint();
         };
         let event = match complete(&loaded.net, image, spec, &mut on_row) {
             Ok(grid) => ExploreEvent::Completed {
@@ -366,7 +304,7 @@ impl ExplorerLoop {
                 message: err.to_string(),
             },
         };
-        self.emit(event);
+        self.events.send(event);
     }
 }
 

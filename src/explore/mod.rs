@@ -10,7 +10,6 @@ pub mod explorer;
 pub mod image_input;
 pub mod nll_map;
 pub mod render;
-pub mod snapshot;
 
 pub use completion::{
     complete, keep_pixels_for_rows, CompletionError, CompletionSpec, Hole, MAX_COMPLETIONS,
@@ -18,4 +17,3 @@ pub use completion::{
 pub use explorer::{ExploreEvent, ExploreRequest, Explorer};
 pub use image_input::{read_image_png, ImageInputError};
 pub use nll_map::{nll_map, nll_maps, NllMap};
-pub use snapshot::ModelSnapshot;

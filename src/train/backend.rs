@@ -11,22 +11,26 @@ use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::error::{NonFiniteValue, StepError};
 use super::optimizer::{clip_gradients, Adam, GRADIENT_CLIP};
 use crate::data::IMAGE_PIXELS;
 use crate::model::device::sampler::sample_device;
 use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, SampleGrid};
 use crate::model::{DeviceAdam, DeviceNet};
 
-/// The compute device a user picks.
+/// Where the network runs, as the user picks it (`--device cpu|candle-cpu|cuda`; remembered
+/// in the studio's settings, where the names of earlier versions still read).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceChoice {
-    /// The fast CPU kernels (mask-aware im2col + GEMM).
+    /// The fast hand-written CPU kernels (mask-aware im2col + GEMM): `cpu`.
     #[default]
-    Cpu,
+    #[serde(alias = "Cpu")]
+    FastCpu,
     /// The GPU code path (gathered-tap convolutions, device Adam, device sampler) on candle's
-    /// CPU backend: slow, a check of that code without a GPU.
-    CandleCpu,
-    /// The GPU code path on the first CUDA GPU (needs the `cuda` feature).
+    /// CPU backend: slow, a check of that code without a GPU: `candle-cpu`.
+    #[serde(alias = "CandleCpu")]
+    GpuPathOnCpu,
+    /// The GPU code path on the first CUDA GPU (needs the `cuda` feature): `cuda`.
     Cuda,
 }
 
@@ -34,8 +38,8 @@ impl DeviceChoice {
     /// Parses `cpu`, `candle-cpu` or `cuda`.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
-            "cpu" => Ok(DeviceChoice::Cpu),
-            "candle-cpu" => Ok(DeviceChoice::CandleCpu),
+            "cpu" => Ok(DeviceChoice::FastCpu),
+            "candle-cpu" => Ok(DeviceChoice::GpuPathOnCpu),
             "cuda" => Ok(DeviceChoice::Cuda),
             other => Err(format!(
                 "unknown device '{other}': use cpu, candle-cpu or cuda"
@@ -46,8 +50,8 @@ impl DeviceChoice {
     /// The name [`DeviceChoice::parse`] reads.
     pub fn name(self) -> &'static str {
         match self {
-            DeviceChoice::Cpu => "cpu",
-            DeviceChoice::CandleCpu => "candle-cpu",
+            DeviceChoice::FastCpu => "cpu",
+            DeviceChoice::GpuPathOnCpu => "candle-cpu",
             DeviceChoice::Cuda => "cuda",
         }
     }
@@ -99,46 +103,16 @@ impl Precision {
     }
 }
 
-/// Why a training step did not update the weights (the weights and Adam's state are
-/// unchanged in every case).
-#[derive(Clone, Debug, PartialEq)]
-pub enum StepError {
-    /// The minibatch loss is NaN or infinite.
-    NonFiniteLoss(f64),
-    /// A gradient is NaN or infinite (the loss is finite).
-    NonFiniteGradient,
-    /// Adam's update would make this parameter tensor (or its moments) NaN or infinite.
-    NonFiniteUpdate(String),
-    /// The device failed or the input was refused.
-    Device(String),
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepError::NonFiniteLoss(loss) => write!(f, "the loss became {loss}"),
-            StepError::NonFiniteGradient => {
-                f.write_str("a gradient became NaN or infinite (the loss was finite)")
-            }
-            StepError::NonFiniteUpdate(tensor) => write!(
-                f,
-                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
-            ),
-            StepError::Device(message) => f.write_str(message),
-        }
-    }
-}
-
 /// The network on its device.
 pub enum Backend {
-    /// The fast CPU network and a gradient buffer (boxed: they are large).
-    Cpu(Box<CpuBackend>),
+    /// The fast CPU kernels' network and a gradient buffer (boxed: they are large).
+    FastCpu(Box<FastCpuBackend>),
     /// The device network, trained in place on its device.
     Device(Box<DeviceBackend>),
 }
 
 /// The fast CPU network with its gradient buffer.
-pub struct CpuBackend {
+pub struct FastCpuBackend {
     net: CpuNet,
     grads: Option<Params>,
 }
@@ -161,13 +135,13 @@ impl Backend {
         params: &Params,
     ) -> Result<Backend, String> {
         let device = match choice {
-            DeviceChoice::Cpu => {
-                return Ok(Backend::Cpu(Box::new(CpuBackend {
+            DeviceChoice::FastCpu => {
+                return Ok(Backend::FastCpu(Box::new(FastCpuBackend {
                     net: CpuNet::new(cfg, params),
                     grads: None,
                 })))
             }
-            DeviceChoice::CandleCpu => Device::Cpu,
+            DeviceChoice::GpuPathOnCpu => Device::Cpu,
             DeviceChoice::Cuda => {
                 if !candle_core::utils::cuda_is_available() {
                     return Err(
@@ -184,8 +158,8 @@ impl Backend {
         Ok(Backend::Device(Box::new(DeviceBackend { net, adam: None })))
     }
 
-    /// Makes the network use `params` and Adam's moments `adam` (a state restored from the
-    /// host: a device forgets its own moments and takes these at its next step).
+    /// Makes the network use `params` of a state the host holds (the trainer went back to
+    /// it): a device also forgets its own Adam moments and takes the host's at its next step.
     pub fn load_state(&mut self, params: &Params) -> Result<(), String> {
         if let Backend::Device(dev) = self {
             dev.adam = None;
@@ -196,7 +170,7 @@ impl Backend {
     /// Makes the network use `params` (Adam's moments are not touched).
     pub fn set_params(&mut self, params: &Params) -> Result<(), String> {
         match self {
-            Backend::Cpu(cpu) => {
+            Backend::FastCpu(cpu) => {
                 cpu.net.set_params(params);
                 Ok(())
             }
@@ -207,7 +181,7 @@ impl Backend {
     /// The architecture.
     pub fn config(&self) -> &ModelConfig {
         match self {
-            Backend::Cpu(cpu) => cpu.net.config(),
+            Backend::FastCpu(cpu) => cpu.net.config(),
             Backend::Device(dev) => dev.net.config(),
         }
     }
@@ -255,7 +229,7 @@ impl Backend {
     ) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(cpu) => Ok(cpu.net.loss_and_grads(batch, labels, grads)),
+            Backend::FastCpu(cpu) => Ok(cpu.net.loss_and_grads(batch, labels, grads)),
             Backend::Device(dev) => {
                 let net = &dev.net;
                 let (losses, flat) = net
@@ -279,7 +253,9 @@ impl Backend {
     /// by [`Backend::download`] (the device takes them from the host at its first step).
     ///
     /// # Errors
-    /// [`StepError::NonFinite`] when the loss or a gradient is not finite: nothing was updated.
+    /// [`StepError::NonFinite`] when the loss or a gradient is not finite, or (on the CPU) when
+    /// Adam's update would not be: nothing was updated. [`StepError::Device`] when the labels
+    /// are refused or the device fails.
     pub fn train_step(
         &mut self,
         batch: &[f32],
@@ -290,18 +266,19 @@ impl Backend {
         self.check_labels(batch, labels)
             .map_err(StepError::Device)?;
         match self {
-            Backend::Cpu(cpu) => {
+            Backend::FastCpu(cpu) => {
                 let grads = cpu.grads.get_or_insert_with(|| params.zeros_like());
                 let loss = cpu.net.loss_and_grads(batch, labels, grads);
                 if !loss.is_finite() {
-                    return Err(StepError::NonFiniteLoss(loss));
+                    return Err(StepError::NonFinite(NonFiniteValue::Loss(loss)));
                 }
                 if !grads.all_finite() {
-                    return Err(StepError::NonFiniteGradient);
+                    return Err(StepError::NonFinite(NonFiniteValue::Gradient));
                 }
                 clip_gradients(grads, GRADIENT_CLIP);
-                adam.try_step(params, grads)
-                    .map_err(|update| StepError::NonFiniteUpdate(update.tensor))?;
+                adam.try_step(params, grads).map_err(|update| {
+                    StepError::NonFinite(NonFiniteValue::Update(update.tensor))
+                })?;
                 cpu.net.set_params(params);
                 Ok(loss)
             }
@@ -313,7 +290,7 @@ impl Backend {
     /// on the CPU, whose host copies are the weights).
     pub fn download(&self, params: &mut Params, adam: &mut Adam) -> Result<(), String> {
         match self {
-            Backend::Cpu(_) => Ok(()),
+            Backend::FastCpu(_) => Ok(()),
             Backend::Device(dev) => dev.download(params, adam).map_err(candle_err),
         }
     }
@@ -322,7 +299,7 @@ impl Backend {
     pub fn loss(&self, batch: &[f32], labels: &[u8]) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::Cpu(cpu) => Ok(cpu.net.loss(batch, labels)),
+            Backend::FastCpu(cpu) => Ok(cpu.net.loss(batch, labels)),
             Backend::Device(dev) => {
                 let net = &dev.net;
                 let losses = net
@@ -363,7 +340,7 @@ impl Backend {
         let blank = SampleGrid::blank(count);
         self.check_labels(&blank.pixels, labels)?;
         let (grid, probabilities) = match self {
-            Backend::Cpu(cpu) => sample_fast_while(&cpu.net, count, labels, rng, control),
+            Backend::FastCpu(cpu) => sample_fast_while(&cpu.net, count, labels, rng, control),
             Backend::Device(dev) => {
                 sample_device(&dev.net, count, labels, rng, control).map_err(candle_err)?
             }
@@ -398,10 +375,10 @@ impl DeviceBackend {
         let (image_losses, probe) = values.split_at(values.len().saturating_sub(1));
         let loss = image_losses.iter().sum::<f64>() / batch.len().max(1) as f64;
         if !loss.is_finite() {
-            return Err(StepError::NonFiniteLoss(loss));
+            return Err(StepError::NonFinite(NonFiniteValue::Loss(loss)));
         }
         if probe.first().is_none_or(|p| !p.is_finite()) {
-            return Err(StepError::NonFiniteGradient);
+            return Err(StepError::NonFinite(NonFiniteValue::Gradient));
         }
         if self.adam.is_none() {
             let layout = net.layout();
@@ -459,4 +436,34 @@ pub fn check_probabilities(probabilities: &[f32]) -> Result<(), String> {
 fn mean_loss(losses: &Tensor, values: usize) -> Result<f64, String> {
     let sums: Vec<f64> = losses.to_vec1().map_err(candle_err)?;
     Ok(sums.iter().sum::<f64>() / values.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_choices_keep_their_command_line_names_and_read_the_names_saved_before() {
+        for (choice, name) in [
+            (DeviceChoice::FastCpu, "cpu"),
+            (DeviceChoice::GpuPathOnCpu, "candle-cpu"),
+            (DeviceChoice::Cuda, "cuda"),
+        ] {
+            assert_eq!(DeviceChoice::parse(name), Ok(choice));
+            assert_eq!(choice.name(), name);
+            let saved = serde_json::to_string(&choice).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DeviceChoice>(&saved).unwrap(),
+                choice
+            );
+        }
+        // The studio's settings of earlier versions.
+        for (old, choice) in [
+            ("\"Cpu\"", DeviceChoice::FastCpu),
+            ("\"CandleCpu\"", DeviceChoice::GpuPathOnCpu),
+            ("\"Cuda\"", DeviceChoice::Cuda),
+        ] {
+            assert_eq!(serde_json::from_str::<DeviceChoice>(old).unwrap(), choice);
+        }
+    }
 }

@@ -12,8 +12,9 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+use super::error::TrainError;
 use super::metrics::EpochRecord;
-use super::trainer::{Evaluation, TrainError, Trainer};
+use super::trainer::{Evaluation, Trainer};
 use crate::data::{Mnist, IMAGE_PIXELS};
 use crate::model::{ClassChoice, SampleGrid};
 
@@ -118,8 +119,8 @@ pub trait RunHooks {
     /// Called with every event; `trainer` is the model's state right after it.
     fn on_event(&mut self, trainer: &Trainer, event: TrainEvent<'_>);
 
-    /// Asked before each unit of work (a step, an evaluation chunk, a sample row): `true` hands
-    /// control back to the caller now ([`RunOutcome::Yielded`]).
+    /// Asked between units of work (before each step and evaluation chunk, after each sample
+    /// row): `true` hands control back to the caller now ([`RunOutcome::Yielded`]).
     fn should_yield(&mut self) -> bool;
 }
 

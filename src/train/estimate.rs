@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use super::backend::DeviceChoice;
-use super::trainer::{eval_chunk_images, TrainConfig, TrainError, Trainer};
+use super::error::TrainError;
+use super::trainer::{eval_chunk_images, TrainConfig, Trainer};
 use crate::data::Mnist;
 use crate::model::ModelConfig;
 
@@ -117,7 +118,8 @@ mod tests {
             }),
             ..ModelConfig::seed()
         };
-        let speed = probe_speed(&model, DeviceChoice::Cpu, 100).unwrap_or_else(|e| panic!("{e}"));
+        let speed =
+            probe_speed(&model, DeviceChoice::FastCpu, 100).unwrap_or_else(|e| panic!("{e}"));
         assert!(speed.train_images_per_sec > 0.0 && speed.train_images_per_sec.is_finite());
         assert!(speed.eval_images_per_sec > 0.0 && speed.eval_images_per_sec.is_finite());
         assert!(speed.sample_secs_per_image > 0.0);

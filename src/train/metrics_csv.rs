@@ -4,9 +4,7 @@
 //! learning rate and batch size from each change on.
 
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::metrics::History;
 
@@ -78,31 +76,13 @@ pub fn step_at_epoch(history: &History, epoch: f64) -> Option<u64> {
 /// Writes [`history_csv`] to `path` atomically (a temporary file renamed over it), so a reader
 /// never sees half a file. The error names the path.
 pub fn write_history_csv(path: &Path, history: &History) -> Result<(), String> {
-    let text = history_csv(history);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let Some(name) = path.file_name() else {
-        return Err(format!(
-            "could not write the metrics CSV: the path names no file: {}",
+    crate::atomic_file::write(path, history_csv(history).as_bytes()).map_err(|err| {
+        format!(
+            "could not write the metrics CSV ({} failed: {}): {}",
+            err.action,
+            err.error,
             path.display()
-        ));
-    };
-    let temp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = File::create(&temp)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&temp, path));
-    result.map_err(|err| {
-        let _ = fs::remove_file(&temp);
-        format!("could not write the metrics CSV: {err}: {}", path.display())
+        )
     })
 }
 

@@ -11,14 +11,14 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-use super::backend::{Backend, DeviceChoice, StepError};
+use super::backend::{Backend, DeviceChoice};
+use super::error::{NonFiniteValue, StepError, TrainError};
 use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{Adam, AdamConfig};
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::arch::memory::{self, MemoryError};
-use crate::model::{ClassChoice, ConfigError, FamilyConfig, ModelConfig, Params, SampleGrid};
+use crate::model::{ClassChoice, FamilyConfig, ModelConfig, Params, SampleGrid};
 
 /// Multiply-accumulates one evaluation chunk may cost: about 15 ms in a release build on the
 /// development machine (2 cores; about 0.1 s in a debug build), so a run hands control back
@@ -87,7 +87,7 @@ impl Default for TrainConfig {
             test_limit: None,
             samples_per_epoch: 100,
             sample_classes: ClassChoice::Rows,
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
         }
     }
 }
@@ -127,73 +127,10 @@ impl TrainConfig {
     }
 }
 
-/// Why training stopped with an error.
-#[derive(Debug, Error)]
-pub enum TrainError {
-    /// The model configuration is invalid.
-    #[error(transparent)]
-    Model(#[from] ConfigError),
-    /// The training configuration is invalid.
-    #[error("invalid training configuration: {0}")]
-    InvalidConfig(String),
-    /// The loss, a gradient, Adam's update or the test cost became NaN or infinite; the state
-    /// is the one before the step that failed.
-    #[error("{what} at step {step}: training stopped, the last good weights are kept (try a lower learning rate)")]
-    NonFinite {
-        /// Global step that failed.
-        step: u64,
-        /// What became NaN or infinite.
-        what: NonFiniteValue,
-    },
-    /// A model's test cost is NaN or infinite (its outputs overflow: weights too large).
-    #[error("the test cost is {cost}: the model's outputs are not finite numbers (its weights are too large or damaged)")]
-    NonFiniteCost {
-        /// The cost.
-        cost: f64,
-    },
-    /// The model and batch need more memory than the machine has available.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A dataset split has no images.
-    #[error("the {0} set is empty: check --data and the limits")]
-    EmptyData(&'static str),
-    /// The compute device failed (e.g. CUDA unavailable).
-    #[error("{0}")]
-    Device(String),
-}
-
-/// What became NaN or infinite in a training step.
-#[derive(Clone, Debug, PartialEq)]
-pub enum NonFiniteValue {
-    /// The minibatch loss, with its value.
-    Loss(f64),
-    /// A gradient (the loss was finite).
-    Gradient,
-    /// Adam's update of a weight or moment, in this parameter tensor.
-    Update(String),
-    /// The test cost at the end of the epoch, with its value.
-    TestCost(f64),
-}
-
-impl std::fmt::Display for NonFiniteValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NonFiniteValue::Loss(loss) => write!(f, "the loss became {loss}"),
-            NonFiniteValue::Gradient => {
-                write!(f, "a gradient became NaN or infinite (the loss was finite)")
-            }
-            NonFiniteValue::Update(tensor) => write!(
-                f,
-                "Adam's update would have made '{tensor}' or its moments NaN or infinite"
-            ),
-            NonFiniteValue::TestCost(cost) => write!(f, "the test cost became {cost}"),
-        }
-    }
-}
-
-/// Where a run stands; saved in checkpoints so that resuming is exact.
+/// Where a run stands; saved in checkpoints (under the metadata key `progress`) so that
+/// resuming is exact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct RunPosition {
     /// Completed epochs.
     pub epochs_done: usize,
     /// Steps done in the current epoch.
@@ -218,18 +155,9 @@ pub struct TrainingSnapshot {
     /// Optimizer state.
     pub adam: Adam,
     /// Position in the run.
-    pub progress: Progress,
+    pub progress: RunPosition,
     /// Metrics so far.
     pub history: History,
-}
-
-/// The result of one [`Trainer::step`].
-#[derive(Clone, Copy, Debug)]
-pub struct StepReport {
-    /// The minibatch's cost, nats per pixel.
-    pub loss_nats_per_pixel: f64,
-    /// Set when this step closed an epoch.
-    pub epoch_finished: Option<EpochRecord>,
 }
 
 /// A test-set evaluation in progress: [`Trainer::continue_evaluation`] runs it one chunk at a
@@ -278,7 +206,7 @@ pub struct Trainer {
     /// While `host_behind`: the progress, history and Adam step count that `snapshot`'s
     /// weights and moments belong to (what a checkpoint falls back to if the device cannot be
     /// read).
-    host_position: Option<(Progress, History, u64)>,
+    host_position: Option<(RunPosition, History, u64)>,
     /// `snapshot` with the device's weights and moments, read at most once per step. Every
     /// method that changes `snapshot` first calls [`Trainer::adopt_synced`], so what was read
     /// back never goes stale.
@@ -301,8 +229,8 @@ pub struct Trainer {
     total_images: usize,
     /// The batch size whose training memory was checked against the machine's.
     memory_checked_batch: Option<usize>,
-    /// The state before the current epoch's last step, until the epoch closes: its test cost
-    /// may fail, and the epoch is then rolled back to before that step.
+    /// The state before the current epoch's last step, until the epoch closes: when its test
+    /// cost is not finite, the epoch is rolled back to before that step.
     before_epoch_end: Option<Box<TrainingSnapshot>>,
 }
 
@@ -327,7 +255,7 @@ impl Trainer {
             config,
             params,
             adam,
-            progress: Progress {
+            progress: RunPosition {
                 epochs_done: 0,
                 step_in_epoch: 0,
                 global_step: 0,
@@ -441,7 +369,7 @@ impl Trainer {
     }
 
     /// Position in the run.
-    pub fn progress(&self) -> &Progress {
+    pub fn progress(&self) -> &RunPosition {
         &self.snapshot.progress
     }
 
@@ -481,31 +409,10 @@ impl Trainer {
         limited(train.len(), self.snapshot.config.train_limit)
     }
 
-    /// Trains one minibatch; closes the epoch (with a whole test evaluation, which blocks) when
-    /// it was the epoch's last one. A run that must stay responsive uses [`Trainer::train_step`]
-    /// and a resumable [`Evaluation`] instead, as [`super::driver::Driver`] does.
-    pub fn step(&mut self, data: &Mnist) -> Result<StepReport, TrainError> {
-        let loss_nats_per_pixel = self.train_step(data)?;
-        let mut report = StepReport {
-            loss_nats_per_pixel,
-            epoch_finished: None,
-        };
-        if self.epoch_steps_done(&data.train) {
-            let test_cost = match self.test_cost(&data.test) {
-                Ok(cost) => cost,
-                Err(err) => {
-                    self.roll_back_epoch_end()?;
-                    return Err(err);
-                }
-            };
-            report.epoch_finished = Some(self.close_epoch(&data.train, test_cost));
-        }
-        Ok(report)
-    }
-
-    /// Goes back to the state before the current epoch's last step (when its epoch cannot
-    /// close), so nothing unloadable is kept; returns whether there was such a state.
-    pub fn roll_back_epoch_end(&mut self) -> Result<bool, TrainError> {
+    /// Goes back to the state before the current epoch's last step (when its test cost is not
+    /// finite), so the weights kept are the last ones whose costs were finite; returns whether
+    /// there was such a state.
+    fn roll_back_epoch_end(&mut self) -> Result<bool, TrainError> {
         let Some(before) = self.before_epoch_end.take() else {
             return Ok(false);
         };
@@ -581,15 +488,7 @@ impl Trainer {
         );
         let loss = match stepped {
             Ok(loss) => loss,
-            Err(StepError::NonFiniteLoss(loss)) => {
-                return Err(self.non_finite(rng_before, NonFiniteValue::Loss(loss)))
-            }
-            Err(StepError::NonFiniteGradient) => {
-                return Err(self.non_finite(rng_before, NonFiniteValue::Gradient))
-            }
-            Err(StepError::NonFiniteUpdate(tensor)) => {
-                return Err(self.non_finite(rng_before, NonFiniteValue::Update(tensor)))
-            }
+            Err(StepError::NonFinite(what)) => return Err(self.non_finite(rng_before, what)),
             Err(StepError::Device(message)) => return Err(TrainError::Device(message)),
         };
         if self.backend.trains_on_device() {
@@ -699,7 +598,12 @@ impl Trainer {
 
     /// Evaluates the next chunk of `evaluation` (about [`EVAL_CHUNK_MACS`] of work); returns the
     /// test cost in nats per pixel once every image is done. An evaluation begun under other
-    /// settings (another test subset or model) starts over.
+    /// settings (another test subset, or another device and so another chunk size) starts over.
+    ///
+    /// # Errors
+    /// A test cost that is not finite: right after the epoch's last step the trainer goes back
+    /// to before that step and says so ([`TrainError::NonFinite`]); otherwise (a model loaded
+    /// that way) [`TrainError::NonFiniteCost`].
     pub fn continue_evaluation(
         &mut self,
         test: &Dataset,
@@ -760,9 +664,9 @@ impl Trainer {
         Ok(len)
     }
 
-    /// Draws `count` samples with an RNG seeded by `seed`: the fast sampler on the CPU, the
-    /// straightforward one on a candle device. A conditional model draws the digits `classes`
-    /// asks for. `progress` sees the canvas after each row.
+    /// Draws `count` samples with an RNG seeded by `seed`: the fast (incremental) sampler of
+    /// the fast CPU kernels, or the device sampler on a device. A conditional model draws the
+    /// digits `classes` asks for. `progress` sees the canvas after each row.
     pub fn sample(
         &self,
         count: usize,

@@ -136,7 +136,7 @@ impl Default for ControlSettings {
                 ..TrainConfig::default()
             },
             model,
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
             preview_every_secs: DEFAULT_PREVIEW_SECS,
         }
     }
@@ -552,9 +552,9 @@ fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
     ui.horizontal_wrapped(|ui| {
         ui.label("Device:");
         let choices = [
-            (DeviceChoice::Cpu, "fast mask-aware CPU kernels"),
+            (DeviceChoice::FastCpu, "fast mask-aware CPU kernels"),
             (
-                DeviceChoice::CandleCpu,
+                DeviceChoice::GpuPathOnCpu,
                 "the GPU code path on the CPU: slow, a check of that code",
             ),
             (DeviceChoice::Cuda, cuda_hint),

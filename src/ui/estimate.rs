@@ -2,7 +2,7 @@
 //! short probe off the UI thread (and refined with the speed of the run in progress), turned
 //! into time per epoch and per run, with a warning when a run would take over an hour.
 
-use crate::messages::DataSource;
+use crate::data::DataSource;
 use crate::model::ModelConfig;
 use crate::train::estimate::{probe_speed, SpeedEstimate};
 use crate::train::{DeviceChoice, TrainConfig};
@@ -224,7 +224,7 @@ mod tests {
     fn key(batch_size: usize) -> ProbeKey {
         ProbeKey {
             model: ModelConfig::seed(),
-            device: DeviceChoice::Cpu,
+            device: DeviceChoice::FastCpu,
             batch_size,
         }
     }

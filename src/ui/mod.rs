@@ -35,7 +35,7 @@ pub use startup::{
     TRAIN_LIMIT_ENV, VIEW_ENV,
 };
 
-use crate::messages::DataSource;
+use crate::data::DataSource;
 
 /// The window title (also eframe's app id: settings and the autosave live in its data folder).
 pub const WINDOW_TITLE: &str = "PixelCNN Studio";

@@ -2,35 +2,32 @@
 //! hands control back between steps, evaluation chunks and sample rows whenever a command is
 //! waiting), save and open checkpoints, keep the autosave, and report everything as events.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::{checkpoint_io, panic_message, RepaintFn, WorkerOptions, STEP_EVENT_INTERVAL};
-use crate::data::{load_mnist, Mnist};
-use crate::explore::ModelSnapshot;
-use crate::messages::{DataSource, RunProgress, WorkerCommand, WorkerEvent, WorkerState};
+use super::{checkpoint_io, WorkerOptions, STEP_EVENT_INTERVAL};
+use crate::data::{DataSource, Mnist};
+use crate::messages::{RunProgress, WorkerCommand, WorkerEvent, WorkerState};
 use crate::model::{ClassChoice, ModelConfig};
+use crate::service::{guard, Outbox};
 use crate::train::{
-    preview_seed, Driver, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp, StepPoint,
-    TrainConfig, TrainEvent, Trainer,
+    preview_seed, Driver, ModelSnapshot, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp,
+    StepPoint, TrainConfig, TrainEvent, Trainer,
 };
 
 /// Entry point of the worker thread.
 pub(super) fn worker_main(
     commands: Receiver<WorkerCommand>,
-    events: Sender<WorkerEvent>,
-    repaint: RepaintFn,
+    outbox: Outbox<WorkerEvent>,
     options: WorkerOptions,
 ) {
     let mut worker = WorkerLoop {
         out: Reporter {
             commands: commands.clone(),
-            events,
-            repaint,
+            outbox,
             alive: true,
             state: WorkerState::Idle,
             pending_points: Vec::new(),
@@ -85,8 +82,8 @@ struct Autosave {
 /// autosave, and tells the driver to hand control back when a command is waiting.
 struct Reporter {
     commands: Receiver<WorkerCommand>,
-    events: Sender<WorkerEvent>,
-    repaint: RepaintFn,
+    outbox: Outbox<WorkerEvent>,
+    /// The UI's handle still exists and has not asked the thread to end.
     alive: bool,
     state: WorkerState,
     pending_points: Vec<StepPoint>,
@@ -102,10 +99,9 @@ struct Reporter {
 impl Reporter {
     /// Sends an event and wakes the UI; a closed channel ends the loop.
     fn emit(&mut self, event: WorkerEvent) {
-        if self.events.send(event).is_err() {
+        if !self.outbox.send(event) {
             self.alive = false;
         }
-        (self.repaint)();
     }
 
     fn set_state(&mut self, state: WorkerState) {
@@ -211,11 +207,10 @@ impl RunHooks for Reporter {
                 self.flush_steps(trainer);
                 self.set_state(WorkerState::Sampling);
                 // Progress may be dropped when the UI is behind; the final grid is not.
-                let _ = self.events.try_send(WorkerEvent::SampleProgress {
+                self.outbox.send_droppable(WorkerEvent::SampleProgress {
                     stamp,
                     grid: grid.clone(),
                 });
-                (self.repaint)();
             }
             TrainEvent::SamplesReady { stamp, grid } => {
                 self.emit(WorkerEvent::SamplesReady {
@@ -266,11 +261,9 @@ impl WorkerLoop {
 
     /// Runs `body`, turning a panic into an error report (the thread keeps serving).
     fn guarded(&mut self, body: impl FnOnce(&mut WorkerLoop)) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| body(self)));
-        if let Err(payload) = outcome {
+        if let Err(message) = guard(|| body(self)) {
             self.fail(format!(
-                "the training thread hit a bug and stopped the run: {}",
-                panic_message(payload.as_ref())
+                "the training thread hit a bug and stopped the run: {message}"
             ));
         }
     }
@@ -426,13 +419,9 @@ impl WorkerLoop {
         }
         if self.data.as_ref().map(|(s, _)| s) != Some(&source) {
             self.out.set_state(WorkerState::Loading);
-            let loaded = match &source {
-                DataSource::MnistDir(dir) => load_mnist(dir)
-                    .map_err(|err| format!("could not load the training data: {err}")),
-                DataSource::Synthetic { train, test, seed } => {
-                    Ok(Mnist::synthetic(*train, *test, *seed))
-                }
-            };
+            let loaded = source
+                .load()
+                .map_err(|err| format!("could not load the training data: {err}"));
             match loaded {
                 Ok(mnist) => {
                     self.out.emit(WorkerEvent::Message(format!(

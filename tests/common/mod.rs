@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures panic on broken set-ups
 
 pub mod cli;
+pub mod threads;
+pub mod training;
 
 use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS};
 use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
@@ -54,10 +56,10 @@ pub fn tiny_residual_model() -> ModelConfig {
     }
 }
 
-/// Three epochs of batches of 20, no samples.
+/// Four epochs of batches of 20, no samples.
 pub fn tiny_train_config() -> TrainConfig {
     TrainConfig {
-        epochs: 3,
+        epochs: 4,
         batch_size: 20,
         seed: 42,
         samples_per_epoch: 0,
@@ -65,12 +67,11 @@ pub fn tiny_train_config() -> TrainConfig {
     }
 }
 
-/// A [`tiny_residual_model`] trainer after `steps` steps on `data`.
+/// A [`tiny_residual_model`] trainer after `steps` steps on `data` (through the driver, so
+/// each epoch they complete is closed).
 pub fn trained(data: &Mnist, steps: usize) -> Trainer {
     let mut trainer = Trainer::new(tiny_residual_model(), tiny_train_config()).unwrap();
-    for _ in 0..steps {
-        trainer.step(data).unwrap();
-    }
+    training::train_steps(&mut trainer, data, steps).unwrap();
     trainer
 }
 

@@ -27,7 +27,8 @@ use super::paths::PathField;
 use super::prompts::{AutosaveSummary, Confirm};
 use super::samples::SamplesView;
 use super::UiCommand;
-use crate::messages::{DataSource, RunProgress, WorkerState};
+use crate::data::DataSource;
+use crate::messages::{RunProgress, WorkerState};
 use crate::model::ModelConfig;
 use crate::train::estimate::SpeedEstimate;
 use crate::train::History;
@@ -468,11 +469,6 @@ impl StudioApp {
     /// The typed path fields of the Compare and export window.
     pub fn compare_fields_mut(&mut self) -> &mut CompareFields {
         &mut self.compare_fields
-    }
-
-    /// The path field asked to take the keyboard focus (until it is drawn).
-    pub fn focus_request(&self) -> Option<PathField> {
-        self.focus
     }
 
     /// The line next to Start: what a run with these settings costs.

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::UiCommand;
+use crate::data::DataSource;
 use crate::data::IMAGE_SIDE;
-use crate::messages::DataSource;
 
 use completion_panel::completion_ui;
 use image_panel::image_ui;

@@ -9,13 +9,12 @@ use super::{
     CompletionMode, ExploreContext, ExploreSettings, ImageOrigin, Tool, EXPLORE_EVENT_BUDGET,
     MAX_TAB_COMPLETIONS, REFRESH_INTERVAL, SNAPSHOT_RETRY,
 };
-use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::data::{DataSource, IMAGE_PIXELS, IMAGE_SIDE};
 use crate::explore::{
-    CompletionSpec, ExploreEvent, ExploreRequest, Explorer, Hole, ModelSnapshot, NllMap,
-    MAX_COMPLETIONS,
+    CompletionSpec, ExploreEvent, ExploreRequest, Explorer, Hole, NllMap, MAX_COMPLETIONS,
 };
-use crate::messages::DataSource;
 use crate::model::SampleGrid;
+use crate::train::ModelSnapshot;
 use crate::ui::UiCommand;
 
 /// The likelihood map shown.

@@ -1,10 +1,11 @@
 //! A copy of a model's weights taken between two training steps, for exploring it while it
-//! trains (or after a checkpoint was opened).
+//! trains (or after a checkpoint was opened). The worker takes it, the UI passes it on, the
+//! explorer runs it: all three import it from here.
 
 use std::sync::Arc;
 
+use super::trainer::Trainer;
 use crate::model::{ModelConfig, Params};
-use crate::train::Trainer;
 
 /// The architecture and weights of a model at one point of its training. Cheap to clone (the
 /// weights are shared); the UI passes it on to the explorer thread without looking inside.
