@@ -55,7 +55,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     metrics_csv: Option<PathBuf>,
     /// Checkpoint to continue from (its architecture and state; options given here override its settings).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "seed"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation", "seed"])]
     resume: Option<PathBuf>,
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]
