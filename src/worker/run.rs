@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::{checkpoint_io, WorkerOptions, STEP_EVENT_INTERVAL};
 use crate::data::{DataSource, Mnist};
 use crate::messages::{RunProgress, WorkerCommand, WorkerEvent, WorkerState};
-use crate::model::{ClassChoice, ModelConfig};
+use crate::model::{ClassChoice, ModelConfig, SampleStyle};
 use crate::service::{guard, Outbox};
 use crate::train::{
     preview_seed, Driver, ModelSnapshot, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp,
@@ -361,7 +361,11 @@ impl WorkerLoop {
                     .emit(WorkerEvent::Message("model discarded".into()));
                 self.out.set_state(WorkerState::Idle);
             }
-            WorkerCommand::SampleNow { count, classes } => self.sample_now(count, classes),
+            WorkerCommand::SampleNow {
+                count,
+                classes,
+                style,
+            } => self.sample_now(count, classes, style),
             WorkerCommand::SaveCheckpoint { path } => self.save(path),
             WorkerCommand::OpenCheckpoint { path } => self.open(path),
             WorkerCommand::ForgetAutosave => {
@@ -492,7 +496,7 @@ impl WorkerLoop {
         self.out.set_state(WorkerState::Training);
     }
 
-    fn sample_now(&mut self, count: usize, classes: ClassChoice) {
+    fn sample_now(&mut self, count: usize, classes: ClassChoice, style: Option<SampleStyle>) {
         let Some(session) = &mut self.session else {
             self.out.emit(WorkerEvent::Error(
                 "there is no model to sample from yet: press Start first".into(),
@@ -500,9 +504,11 @@ impl WorkerLoop {
             return;
         };
         // The choice holds for the grids drawn after later epochs too.
-        if session.trainer.config().sample_classes != classes {
+        let config = session.trainer.config();
+        if config.sample_classes != classes || config.sample_style != style {
             let config = TrainConfig {
                 sample_classes: classes,
+                sample_style: style,
                 ..session.trainer.config().clone()
             };
             if let Err(err) = session.trainer.set_config(config) {
@@ -620,6 +626,7 @@ impl WorkerLoop {
                     global_step: trainer.progress().global_step,
                     kind: SampleKind::EpochEnd,
                     classes: None,
+                    style: None,
                 },
             }
         } else {

@@ -5,6 +5,7 @@
 
 use super::StudioApp;
 use crate::messages::WorkerState;
+use crate::model::SampleStyle;
 use crate::ui::compare::compare_window_ui;
 use crate::ui::controls::{controls_ui, ControlsContext};
 use crate::ui::curves::curves_ui;
@@ -14,7 +15,7 @@ use crate::ui::help::help_ui;
 use crate::ui::inspector::inspector_ui;
 use crate::ui::paths::{typed_path, PathField};
 use crate::ui::prompts::{close_prompt_ui, confirm_ui, resume_offer_ui};
-use crate::ui::samples::{samples_ui, DrawChoice};
+use crate::ui::samples::{samples_ui, DrawChoice, StyleChoice};
 use crate::ui::status::{status_ui, StatusInfo};
 use crate::ui::{Tab, UiCommand, WINDOW_TITLE};
 
@@ -276,6 +277,13 @@ impl StudioApp {
         let conditional = self.settings.controls.model.conditional();
         // A grid being drawn is interrupted by the new request, which draws the new choice.
         let can_sample = self.has_model && self.state != crate::messages::WorkerState::Loading;
+        let model = &self.settings.controls.model;
+        let style = Some(StyleChoice {
+            default: SampleStyle::default_for(model),
+            guidable: model.has_no_label_class(),
+            style: &mut self.settings.controls.train.sample_style,
+            can_sample,
+        });
         let draw = conditional.then_some(DrawChoice {
             classes: &mut self.settings.controls.train.sample_classes,
             can_sample,
@@ -286,6 +294,7 @@ impl StudioApp {
             &mut self.png_path,
             &mut self.focus,
             draw,
+            style,
         );
         self.pending.extend(commands);
     }
