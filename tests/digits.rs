@@ -480,11 +480,8 @@ fn the_cosine_schedule_warms_up_and_decays_to_the_end_of_the_epochs() {
 #[test]
 fn a_time_budget_moves_the_schedule_by_wall_clock() {
     let data = Mnist::synthetic(100, 20, 2);
-    let config = TrainConfig {
-        time_budget_secs: Some(3600.0),
-        ..tiny_run(LrSchedule::COSINE)
-    };
-    let mut trainer = Trainer::new(dilated(2, 4), config).unwrap();
+    let mut trainer = Trainer::new(dilated(2, 4), tiny_run(LrSchedule::COSINE)).unwrap();
+    trainer.set_time_budget(Some(3600.0)).unwrap();
     train_steps(&mut trainer, &data, 3).unwrap();
     let progress = trainer.progress().schedule_progress;
     // Three tiny steps are far less than an hour, and not the 3 of 15 steps of the epochs.

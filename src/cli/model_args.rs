@@ -35,7 +35,7 @@ pub struct ModelArgs {
     /// Fraction of training images whose label a conditional gated model does not see (a
     /// learned "no label" class, which guided sampling needs); 0 turns it off [default: 0.1].
     #[arg(long, value_name = "F")]
-    pub label_dropout: Option<f64>,
+    pub label_dropout: Option<f32>,
     /// Row dilation of the gated layers' vertical convolutions, a pattern repeated over the
     /// layers (`1,1,2,2,4`: layers 3-4 read rows 2 apart, layer 5 rows 4 apart, ...), or `none`
     /// [default: the preset's; `gated`: 1,1,2,2,4].

@@ -95,7 +95,7 @@ fn parse_averaging(text: &str) -> Result<Averaging, String> {
     if text == "off" {
         return Ok(Averaging(None));
     }
-    match text.parse::<f64>() {
+    match text.parse::<f32>() {
         Ok(decay) if decay > 0.0 && decay < 1.0 => Ok(Averaging(Some(WeightAveraging { decay }))),
         _ => Err(format!(
             "'{text}' is not a decay: use a number between 0 and 1 (e.g. 0.95) or off"
@@ -130,7 +130,6 @@ impl TrainArgs {
         if let Some(Averaging(averaging)) = self.weight_averaging {
             config.weight_averaging = averaging;
         }
-        config.time_budget_secs = self.time_limit;
         if let Some(v) = self.seed {
             config.seed = v;
         }
@@ -173,6 +172,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             Trainer::new(model, config)?
         }
     };
+    // The schedule's decay ends at the time limit, when there is one.
+    trainer.set_time_budget(args.time_limit)?;
     args.precision
         .apply(trainer.config().device)
         .map_err(anyhow::Error::msg)?;

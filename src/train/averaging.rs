@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::model::Params;
 
 /// The decay the studio and `train` average with unless told otherwise (README, "Digits").
-pub const DEFAULT_AVERAGING_DECAY: f64 = 0.95;
+pub const DEFAULT_AVERAGING_DECAY: f32 = 0.95;
 
 /// How the weights are averaged: the longest decay `D` of the warm-up schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct WeightAveraging {
     /// `D`, in `(0, 1)`: the average's window is about `1 / (1 - D)` steps once warmed up.
-    pub decay: f64,
+    pub decay: f32,
 }
 
 impl Default for WeightAveraging {
@@ -33,7 +33,7 @@ impl WeightAveraging {
     /// The decay of step `step` (counting from 1): `min(D, (1 + k) / (10 + k))`.
     pub fn decay_at(&self, step: u64) -> f64 {
         let k = step as f64;
-        self.decay.min((1.0 + k) / (10.0 + k))
+        f64::from(self.decay).min((1.0 + k) / (10.0 + k))
     }
 
     /// The share of the new weights after step `step`, `1 - d_k`, as the f32 both paths use.
@@ -66,8 +66,8 @@ mod tests {
         let averaging = WeightAveraging { decay: 0.95 };
         assert!((averaging.decay_at(1) - 2.0 / 11.0).abs() < 1e-15);
         assert!((averaging.decay_at(100) - 101.0 / 110.0).abs() < 1e-15);
-        assert_eq!(averaging.decay_at(171), 0.95);
-        assert_eq!(averaging.decay_at(10_000), 0.95);
+        assert_eq!(averaging.decay_at(171), f64::from(0.95f32));
+        assert_eq!(averaging.decay_at(10_000), f64::from(0.95f32));
         assert!(!WeightAveraging { decay: 1.0 }.is_valid());
         assert!(WeightAveraging::default().is_valid());
     }

@@ -22,9 +22,9 @@ pub enum LrSchedule {
     /// from the learning rate asked for down to `floor` times it at the end of the budget.
     WarmupCosine {
         /// Steps of the linear warm-up.
-        warmup_steps: u64,
+        warmup_steps: u32,
         /// The last learning rate as a fraction of the peak (0 to 1).
-        floor: f64,
+        floor: f32,
     },
 }
 
@@ -55,11 +55,12 @@ impl LrSchedule {
                 warmup_steps,
                 floor,
             } => {
-                if steps_done < warmup_steps {
-                    return peak * (steps_done + 1) as f64 / warmup_steps as f64;
+                if steps_done < u64::from(warmup_steps) {
+                    return peak * (steps_done + 1) as f64 / f64::from(warmup_steps);
                 }
                 let q = progress.clamp(0.0, 1.0);
                 let f = 0.5 * (1.0 + (std::f64::consts::PI * q).cos());
+                let floor = f64::from(floor);
                 peak * (floor + (1.0 - floor) * f)
             }
         }

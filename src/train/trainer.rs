@@ -85,10 +85,6 @@ pub struct TrainConfig {
     pub weight_averaging: Option<WeightAveraging>,
     /// How the learning rate moves over the run (`learning_rate` is its peak).
     pub lr_schedule: LrSchedule,
-    /// The run's wall-clock budget for the schedule (`train --time-limit`): its decay ends
-    /// then instead of at the last epoch. A choice of this run, never saved.
-    #[serde(skip)]
-    pub time_budget_secs: Option<f64>,
     /// Where the network runs. A choice of this run, not of the model: never saved, so a
     /// checkpoint trained on a GPU opens anywhere (on the CPU unless asked otherwise).
     #[serde(skip)]
@@ -109,7 +105,6 @@ impl Default for TrainConfig {
             sample_style: None,
             weight_averaging: Some(WeightAveraging::default()),
             lr_schedule: LrSchedule::Constant,
-            time_budget_secs: None,
             device: DeviceChoice::FastCpu,
         }
     }
@@ -159,11 +154,6 @@ impl TrainConfig {
                 "the learning-rate schedule {:?} is out of range",
                 self.lr_schedule
             ));
-        }
-        if let Some(secs) = self.time_budget_secs {
-            if !(secs.is_finite() && secs > 0.0) {
-                return bad(format!("a time budget of {secs} s is not a positive time"));
-            }
         }
         Ok(())
     }
@@ -290,6 +280,9 @@ pub struct Trainer {
     /// The state before the current epoch's last step, until the epoch closes: when its test
     /// cost is not finite, the epoch is rolled back to before that step.
     before_epoch_end: Option<Box<TrainingSnapshot>>,
+    /// The wall-clock budget the schedule decays over (`train --time-limit`) instead of the
+    /// epochs: a choice of this run, never saved.
+    time_budget_secs: Option<f64>,
     /// With a time budget: when this trainer's part of it began and the schedule's progress
     /// then (set at the first step under that budget).
     budget_clock: Option<(Instant, f64)>,
@@ -363,8 +356,27 @@ impl Trainer {
             total_images: 0,
             memory_checked_batch: None,
             before_epoch_end: None,
+            time_budget_secs: None,
             budget_clock: None,
         })
+    }
+
+    /// Makes the learning-rate schedule decay over `secs` of wall clock from the next step on
+    /// (from where the run stands in it: the rest of the decay fits in `secs`), instead of over
+    /// the epochs; `None` goes back to the epochs.
+    pub fn set_time_budget(&mut self, secs: Option<f64>) -> Result<(), TrainError> {
+        if let Some(secs) = secs {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(TrainError::InvalidConfig(format!(
+                    "a time budget of {secs} s is not a positive time"
+                )));
+            }
+        }
+        if secs != self.time_budget_secs {
+            self.time_budget_secs = secs;
+            self.budget_clock = None;
+        }
+        Ok(())
     }
 
     /// The full state, for a checkpoint. After device training the weights and Adam's moments
@@ -482,9 +494,6 @@ impl Trainer {
         if config.test_limit != self.snapshot.config.test_limit {
             self.test_pixels = None;
         }
-        if config.time_budget_secs != self.snapshot.config.time_budget_secs {
-            self.budget_clock = None;
-        }
         self.snapshot.config = config;
         Ok(())
     }
@@ -578,7 +587,7 @@ impl Trainer {
                 snapshot.adam.step_count,
             ));
         }
-        if self.snapshot.config.time_budget_secs.is_some() && self.budget_clock.is_none() {
+        if self.time_budget_secs.is_some() && self.budget_clock.is_none() {
             self.budget_clock = Some((started, self.snapshot.progress.schedule_progress));
         }
         let snapshot = &mut self.snapshot;
@@ -608,7 +617,7 @@ impl Trainer {
             self.synced = OnceLock::new();
         }
         let total_steps = (self.snapshot.config.epochs * steps_per_epoch).max(1) as f64;
-        let budget = self.snapshot.config.time_budget_secs;
+        let budget = self.time_budget_secs;
         let progress = &mut self.snapshot.progress;
         progress.global_step += 1;
         progress.step_in_epoch += 1;
@@ -883,7 +892,7 @@ impl Trainer {
             let mut label = data.train.label(index).unwrap_or(0);
             // Label dropout: the image is trained as "no label" (its draw comes from the run's
             // seeded stream, so a resume repeats it).
-            if label_dropout > 0.0 && progress.rng.random::<f64>() < label_dropout {
+            if label_dropout > 0.0 && progress.rng.random::<f32>() < label_dropout {
                 label = NO_LABEL;
             }
             self.batch_labels.push(label);

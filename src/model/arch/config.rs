@@ -28,9 +28,9 @@ pub const GATED_MAPS: usize = 32;
 pub const GATED_KERNEL: usize = 3;
 /// The label dropout a conditional model of the `gated` preset trains with (README, "Digits":
 /// what lets the sampler guide; 0.1 is the rate measured).
-pub const DEFAULT_LABEL_DROPOUT: f64 = 0.1;
+pub const DEFAULT_LABEL_DROPOUT: f32 = 0.1;
 /// Largest label dropout rate.
-pub const MAX_LABEL_DROPOUT: f64 = 0.9;
+pub const MAX_LABEL_DROPOUT: f32 = 0.9;
 /// Row dilations of the `gated` preset's vertical stack, repeated over its gated layers (README,
 /// "Digits": the same parameters and work, reaching 23 rows instead of 13).
 pub const GATED_VERTICAL_DILATION: [u8; 5] = [1, 1, 2, 2, 4];
@@ -194,7 +194,7 @@ pub struct GatedConfig {
 /// [`MAX_LABEL_DROPOUT`] once validated. Compared by value bits, so configs stay `Eq`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct LabelDropout(pub f64);
+pub struct LabelDropout(pub f32);
 
 impl PartialEq for LabelDropout {
     fn eq(&self, other: &Self) -> bool {
@@ -215,7 +215,7 @@ impl LabelDropout {
     pub const NONE: LabelDropout = LabelDropout(0.0);
 
     /// The rate.
-    pub fn rate(self) -> f64 {
+    pub fn rate(self) -> f32 {
         self.0
     }
 
@@ -227,39 +227,28 @@ impl LabelDropout {
 
 /// Row dilations of the gated layers' vertical convolutions: a pattern of up to
 /// [`MAX_DILATION_PATTERN`] steps, repeated over the layers (layer `l` has step `l mod len`);
-/// empty means none (every step 1). Stored as a JSON list, e.g. `[1,1,2,2,4]`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DilationPattern {
-    len: u8,
-    steps: [u8; MAX_DILATION_PATTERN],
-}
-
-impl Default for DilationPattern {
-    fn default() -> Self {
-        DilationPattern::NONE
-    }
-}
+/// empty means none (every step 1). Stored as a JSON list, e.g. `[1,1,2,2,4]`; held as 4-bit
+/// steps in one word (a 0 ends the pattern), so configs stay small.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DilationPattern(u64);
 
 impl DilationPattern {
     /// No dilation.
-    pub const NONE: DilationPattern = DilationPattern {
-        len: 0,
-        steps: [1; MAX_DILATION_PATTERN],
-    };
+    pub const NONE: DilationPattern = DilationPattern(0);
 
     /// The pattern of `steps`; refused when longer than [`MAX_DILATION_PATTERN`] or a step is
     /// outside `1..=MAX_ROW_DILATION`.
     pub fn new(steps: &[u8]) -> Result<DilationPattern, ConfigError> {
-        let bad = || ConfigError::VerticalDilation(format_steps(steps));
         if steps.len() > MAX_DILATION_PATTERN
             || steps.iter().any(|&s| s == 0 || s > MAX_ROW_DILATION)
         {
-            return Err(bad());
+            return Err(ConfigError::VerticalDilation(format_steps(steps)));
         }
-        let mut pattern = DilationPattern::NONE;
-        pattern.len = steps.len() as u8;
-        pattern.steps[..steps.len()].copy_from_slice(steps);
-        Ok(pattern)
+        let packed = steps
+            .iter()
+            .enumerate()
+            .fold(0u64, |word, (i, &step)| word | u64::from(step) << (4 * i));
+        Ok(DilationPattern(packed))
     }
 
     /// Parses `1,1,2,2,4` (or `none`, or `1`: no dilation).
@@ -281,8 +270,11 @@ impl DilationPattern {
     }
 
     /// The steps as given (empty for none).
-    pub fn steps(&self) -> &[u8] {
-        &self.steps[..usize::from(self.len).min(MAX_DILATION_PATTERN)]
+    pub fn steps(&self) -> Vec<u8> {
+        (0..MAX_DILATION_PATTERN)
+            .map(|i| ((self.0 >> (4 * i)) & 0xF) as u8)
+            .take_while(|&step| step != 0)
+            .collect()
     }
 
     /// The row dilation of gated layer `layer`.
@@ -321,7 +313,7 @@ impl std::fmt::Display for DilationPattern {
         if self.steps().is_empty() {
             f.write_str("none")
         } else {
-            f.write_str(&format_steps(self.steps()))
+            f.write_str(&format_steps(&self.steps()))
         }
     }
 }
@@ -490,7 +482,7 @@ impl ModelConfig {
     }
 
     /// The label dropout a conditional model trains with (0 for every other model).
-    pub fn label_dropout(&self) -> f64 {
+    pub fn label_dropout(&self) -> f32 {
         match &self.family {
             FamilyConfig::Gated(gated) if gated.conditional => gated.label_dropout.rate(),
             _ => 0.0,
@@ -548,12 +540,12 @@ impl ModelConfig {
                 if gated.gated_layers > MAX_GATED_LAYERS {
                     return Err(ConfigError::GatedLayers(gated.gated_layers));
                 }
-                let rate = gated.label_dropout.rate();
+                let rate = gated.label_dropout.0;
                 if !(0.0..=MAX_LABEL_DROPOUT).contains(&rate) {
                     return Err(ConfigError::LabelDropout(gated.label_dropout));
                 }
                 // A pattern is checked when it is made; this catches one built by hand.
-                DilationPattern::new(gated.vertical_dilation.steps())?;
+                DilationPattern::new(&gated.vertical_dilation.steps())?;
                 Ok(())
             }
         }
