@@ -261,23 +261,23 @@ pub fn hover_text(readout: &HoverReadout, unit: CostUnit, settings: &History) ->
     let step = readout
         .step
         .or_else(|| step_at_epoch(settings, readout.epoch.max(0.0)));
+    // Short lines: the tooltip stays narrow enough to show whole beside the pointer.
     let mut text = match step {
-        Some(step) => format!("step {} (epoch {:.2})", thousands(step), readout.epoch),
+        Some(step) => format!("step {}, epoch {:.2}", thousands(step), readout.epoch),
         None => format!("epoch {:.2}", readout.epoch),
     };
     let value = |cost: f64| format!("{:.4}", unit.convert(cost));
     if let Some(loss) = readout.step_loss {
         text.push_str(&format!("\nstep loss {} {}", value(loss), unit.label()));
         if let Some(smoothed) = readout.smoothed_loss {
-            text.push_str(&format!(", smoothed {}", value(smoothed)));
+            text.push_str(&format!("\nsmoothed {}", value(smoothed)));
         }
     }
     if let Some((epoch, train, test)) = readout.epoch_end {
         text.push_str(&format!(
-            "\nend of epoch {epoch}: train {}, test {} {}",
+            "\nend of epoch {epoch}:\ntrain {}, test {}",
             value(train),
             value(test),
-            unit.label()
         ));
     }
     if let Some(record) = settings.settings_at(readout.epoch) {
@@ -596,8 +596,8 @@ mod tests {
         let text = hover_text(&readout, CostUnit::NatsPerPixel, &History::default());
         assert_eq!(
             text,
-            "step 10 (epoch 1.00)\nstep loss 0.4000 nats/pixel, smoothed 0.4100\n\
-             end of epoch 1: train 0.4500, test 0.4100 nats/pixel"
+            "step 10, epoch 1.00\nstep loss 0.4000 nats/pixel\nsmoothed 0.4100\n\
+             end of epoch 1:\ntrain 0.4500, test 0.4100"
         );
         // In bits/dim, the values are converted, never the pointer's height.
         let text = hover_text(&readout, CostUnit::BitsPerDim, &History::default());
