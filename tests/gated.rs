@@ -1,12 +1,11 @@
 //! The gated PixelCNN: the fast kernels against the candle formulation (values and gradients,
 //! conditional and not), causality without a blind spot, the fast sampler against the
-//! straightforward one, and training end to end (loss falls, exact resume, checkpoints).
+//! straightforward one, a conditional model drawing the class asked for, checkpoints of
+//! earlier versions, and training on real digits (exact resume: `tests/checkpoint.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
-use candle_core::{Device, Tensor};
 use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
-use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
 use pixelcnn_studio::model::{
     sample_fast, sample_fast_from, sample_naive, ClassChoice, CpuNet, FamilyConfig, GatedConfig,
     ModelConfig, Params, SampleGrid,
@@ -16,49 +15,10 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::{assert_close, random_params_images_and_labels};
+use common::gated_model as gated;
+use common::{assert_close, random_params_images_and_labels, reference_logits_loss_and_grads};
 
 const PIXELS: usize = 784;
-
-fn gated(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
-    ModelConfig {
-        feature_maps: maps,
-        first_kernel: 5,
-        family: FamilyConfig::Gated(GatedConfig {
-            gated_layers: layers,
-            conditional,
-            ..GatedConfig::preset()
-        }),
-    }
-}
-
-/// Logits and gradients of the candle formulation.
-fn reference(
-    cfg: &ModelConfig,
-    params: &Params,
-    input: &[f32],
-    labels: &[u8],
-) -> (Vec<f32>, Vec<Vec<f32>>) {
-    let images = input.len() / PIXELS;
-    let (model, vars) = PixelCnn::from_params(cfg, params, &Device::Cpu).unwrap();
-    let x = Tensor::from_vec(input.to_vec(), (images, 1, 28, 28), &Device::Cpu).unwrap();
-    let y = Tensor::from_vec(
-        labels.iter().map(|&l| u32::from(l)).collect::<Vec<_>>(),
-        images,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let logits = model.forward(&x, Some(&y)).unwrap();
-    let store = bce_with_logits(&logits, &x).unwrap().backward().unwrap();
-    let grads = vars
-        .iter()
-        .map(|v| match store.get(v.as_tensor()) {
-            Some(g) => g.flatten_all().unwrap().to_vec1().unwrap(),
-            None => vec![0.0; v.as_tensor().elem_count()],
-        })
-        .collect();
-    (logits.flatten_all().unwrap().to_vec1().unwrap(), grads)
-}
 
 #[test]
 fn fast_gated_network_matches_the_candle_formulation_in_values_and_gradients() {
@@ -70,23 +30,14 @@ fn fast_gated_network_matches_the_candle_formulation_in_values_and_gradients() {
         let logits = net.forward(&input, &labels);
         let mut grads = params.zeros_like();
         let loss = net.loss_and_grads(&input, &labels, &mut grads);
-        let (ref_logits, ref_grads) = reference(&cfg, &params, &input, &labels);
+        let (ref_logits, ref_loss, ref_grads) =
+            reference_logits_loss_and_grads(&cfg, &params, &input, &labels);
         assert_close("logits", &logits, &ref_logits, 1e-5);
-        let ref_loss: f64 = {
-            let sum: f64 = ref_logits
-                .iter()
-                .zip(&input)
-                .map(|(&z, &t)| {
-                    let z = f64::from(z);
-                    z.max(0.0) - z * f64::from(t) + (-z.abs()).exp().ln_1p()
-                })
-                .sum();
-            sum / input.len() as f64
-        };
         assert!(
             (loss - ref_loss).abs() < 1e-5 * ref_loss,
             "{loss} vs {ref_loss}"
         );
+        assert_eq!(ref_grads.len(), grads.tensors.len());
         for (ours, theirs) in grads.tensors.iter().zip(&ref_grads) {
             // Biases sum every pixel of the batch: the reference sums in plain f32.
             let tol = if ours.name.ends_with("bias") || ours.name.contains("cond") {

@@ -8,22 +8,22 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use common::studio::{
+    harness, harness_with, options, settle, step_until, train_to_the_end, wait_until,
+};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
-use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig, SampleGrid};
 use pixelcnn_studio::train::{
-    Driver, EpochRecord, History, RunHooks, SampleKind, SampleStamp, SettingsRecord, StepPoint,
-    TrainConfig, TrainEvent, Trainer,
+    EpochRecord, History, SampleKind, SampleStamp, SettingsRecord, StepPoint, TrainConfig, Trainer,
 };
 use pixelcnn_studio::ui::controls::Preset;
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
 
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
@@ -34,76 +34,6 @@ fn tiny_settings(epochs: usize) -> UiSettings {
     controls.train.samples_per_epoch = 4;
     controls.preview_every_secs = 0.0;
     settings
-}
-
-fn synthetic() -> DataSource {
-    DataSource::Synthetic {
-        train: 200,
-        test: 40,
-        seed: 11,
-    }
-}
-
-fn options(dialog_path: Option<PathBuf>, autosave: Option<PathBuf>) -> StudioOptions {
-    StudioOptions {
-        dialogs: Arc::new(FixedDialogs { path: dialog_path }),
-        autosave,
-        ..StudioOptions::headless(synthetic())
-    }
-}
-
-fn harness_with(
-    settings: UiSettings,
-    options: StudioOptions,
-    size: egui::Vec2,
-) -> Harness<'static, StudioApp> {
-    let mut options = Some(options);
-    Harness::builder().with_size(size).build_eframe(move |cc| {
-        let options = options.take().expect("built once");
-        StudioApp::with_context(&cc.egui_ctx, settings, options)
-    })
-}
-
-fn harness(settings: UiSettings, dialog_path: Option<PathBuf>) -> Harness<'static, StudioApp> {
-    harness_with(
-        settings,
-        options(dialog_path, None),
-        egui::vec2(1280.0, 800.0),
-    )
-}
-
-/// Steps the harness until `done` holds for the app (or panics after 60 s).
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}, progress {:?}, train {:?}",
-            harness.state().state(),
-            harness.state().message(),
-            harness.state().progress(),
-            harness.state().settings().controls.train
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(harness);
-}
-
-/// A few frames, so that a click's command is applied and its result drawn.
-fn settle(harness: &mut Harness<'_, StudioApp>) {
-    for _ in 0..3 {
-        harness.step();
-    }
-}
-
-/// Starts the tiny run and waits until it finished with its last grid drawn.
-fn train_to_the_end(harness: &mut Harness<'_, StudioApp>) {
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
 }
 
 /// Asks the window to close, as the title bar's close button does.
@@ -375,12 +305,9 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
     harness.get_by_label("Open checkpoint...").click();
     // The (injected) file dialog answers on its own thread; then, since a trained model would
     // be replaced, the studio asks before opening anything.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while harness.query_by_label("Yes, discard it").is_none() {
-        assert!(Instant::now() < deadline, "no confirmation was asked");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut harness, "confirmation asked", |harness| {
+        harness.query_by_label("Yes, discard it").is_some()
+    });
     harness.get_by_label("Yes, discard it").click();
     wait_until(&mut harness, "an error", |app| app.last_error().is_some());
     let error = harness.state().last_error().unwrap_or_default().to_string();
@@ -497,15 +424,9 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
     request_close(&mut harness);
     settle(&mut harness);
     harness.get_by_label("Save").click();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !harness.state().close_allowed() {
-        assert!(
-            Instant::now() < deadline,
-            "the save did not close the window"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut harness, "close after the save", |harness| {
+        harness.state().close_allowed()
+    });
     // The frame that saw the save asked the window to close.
     assert!(sent_viewport_command(
         &harness,
@@ -565,23 +486,14 @@ fn the_autosave_of_the_last_run_is_offered_and_resumed_at_launch() {
 
 /// Trains a tiny model for `epochs` through the driver and saves it at `path`.
 fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
-    struct Quiet;
-    impl RunHooks for Quiet {
-        fn on_event(&mut self, _: &Trainer, _: TrainEvent<'_>) {}
-        fn should_yield(&mut self) -> bool {
-            false
-        }
-    }
     let data = pixelcnn_studio::data::Mnist::synthetic(100, 20, seed);
     let config = TrainConfig {
         epochs,
-        batch_size: 20,
         seed,
-        samples_per_epoch: 0,
-        ..TrainConfig::default()
+        ..common::tiny_train_config()
     };
     let mut trainer = Trainer::new(common::tiny_model(), config).unwrap();
-    Driver::new().run(&mut trainer, &data, &mut Quiet).unwrap();
+    common::training::train_to_the_end(&mut trainer, &data).unwrap();
     pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
 }
 
