@@ -220,45 +220,8 @@ mod training {
     };
     use pixelcnn_studio::train::{TrainConfig, Trainer};
 
+    use super::common::tiny_train_config;
     use super::common::training::{train_steps, train_to_the_end};
-
-    fn tiny_config() -> TrainConfig {
-        TrainConfig {
-            epochs: 3,
-            batch_size: 20,
-            seed: 7,
-            samples_per_epoch: 0,
-            ..TrainConfig::default()
-        }
-    }
-
-    fn trained(data: &Mnist, steps: usize) -> Trainer {
-        let mut trainer =
-            Trainer::new(super::common::tiny_gated_model(true), tiny_config()).unwrap();
-        train_steps(&mut trainer, data, steps).unwrap();
-        trainer
-    }
-
-    #[test]
-    fn a_conditional_gated_run_resumes_from_its_checkpoint_bit_for_bit() {
-        let data = Mnist::synthetic(100, 20, 2);
-        let k = 7; // 5 steps per epoch: the save falls mid-epoch.
-        let straight = trained(&data, 2 * k);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gated.safetensors");
-        checkpoint::save(&path, trained(&data, k).snapshot()).unwrap();
-        let loaded = checkpoint::load(&path).unwrap();
-        assert_eq!(
-            loaded.model,
-            super::common::tiny_gated_model(true),
-            "the family and conditioning are saved"
-        );
-        let mut resumed = Trainer::from_snapshot(loaded).unwrap();
-        train_steps(&mut resumed, &data, k).unwrap();
-        assert_eq!(resumed.snapshot().params, straight.snapshot().params);
-        assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
-        assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
-    }
 
     #[test]
     fn a_checkpoint_written_before_the_gated_family_opens_as_a_plain_model() {
@@ -276,7 +239,7 @@ mod training {
             }),
             ..ModelConfig::seed()
         };
-        let mut trainer = Trainer::new(plain.clone(), tiny_config()).unwrap();
+        let mut trainer = Trainer::new(plain.clone(), tiny_train_config()).unwrap();
         train_steps(&mut trainer, &Mnist::synthetic(40, 10, 1), 1).unwrap();
         let bytes = checkpoint::to_bytes(trainer.snapshot()).unwrap();
         let (header_len, header) = {
