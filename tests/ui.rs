@@ -11,12 +11,14 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::class_patterns;
 use common::studio::{
     harness, harness_with, options, settle, step_until, train_to_the_end, wait_until,
 };
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
+use pixelcnn_studio::data::IMAGE_PIXELS;
 use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig, SampleGrid};
 use pixelcnn_studio::train::{
@@ -24,6 +26,8 @@ use pixelcnn_studio::train::{
 };
 use pixelcnn_studio::ui::controls::Preset;
 use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
@@ -253,18 +257,45 @@ fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
     assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
 }
 
+/// Asserts the studio's grid is complete and each of its images is the known image of the
+/// digit `classes` asks for at its place (`common::class_patterns`).
+fn assert_grid_draws(harness: &Harness<'_, StudioApp>, classes: ClassChoice) {
+    let grid = harness.state().samples().grid().unwrap();
+    assert_eq!(grid.pixels_done, IMAGE_PIXELS);
+    let labels = classes.labels(grid.count, &mut ChaCha8Rng::seed_from_u64(0));
+    for (index, (image, &label)) in grid
+        .pixels
+        .chunks_exact(IMAGE_PIXELS)
+        .zip(&labels)
+        .enumerate()
+    {
+        assert!(
+            image == class_patterns::image(label),
+            "sample {index} is not the {label} asked for"
+        );
+    }
+}
+
 #[test]
 fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
-    let mut settings = tiny_settings(1);
-    settings.controls.model = common::tiny_gated_model(true);
-    let mut harness = harness(settings, None);
-    train_to_the_end(&mut harness);
+    // A model whose every class draws one known image, opened from a checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patterns.safetensors");
+    let trainer = class_patterns::trainer(TrainConfig::default());
+    pixelcnn_studio::checkpoint::save(&path, trainer.snapshot()).unwrap();
+    let mut harness = harness(tiny_settings(1), Some(path));
+    harness.step();
+    harness.get_by_label("Open checkpoint...").click();
+    wait_until(&mut harness, "the opened model", |app| app.has_model());
+    harness.get_by_label("Sample now").click();
+    wait_until(&mut harness, "a grid", |app| app.samples().is_complete());
     let stamp = harness.state().samples().stamp().unwrap();
     assert_eq!(
         stamp.classes,
         Some(ClassChoice::Rows),
         "the default draws rows"
     );
+    assert_grid_draws(&harness, ClassChoice::Rows);
     // The grid's caption and its image's alternative text both say so.
     assert!(harness
         .query_all_by_label_contains("row r draws digit r")
@@ -275,6 +306,7 @@ fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
         app.samples().is_complete()
             && app.samples().stamp().unwrap().classes == Some(ClassChoice::Digit(7))
     });
+    assert_grid_draws(&harness, ClassChoice::Digit(7));
     assert!(harness
         .query_all_by_label_contains("every sample a 7")
         .next()

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures panic on broken set-ups
 
+pub mod class_patterns;
 pub mod cli;
 pub mod studio;
 pub mod threads;
