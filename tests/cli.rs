@@ -408,6 +408,8 @@ fn inspect_states_the_memory_estimate() {
 #[test]
 fn sigterm_stops_training_after_the_current_step_and_saves_like_ctrl_c() {
     use std::time::{Duration, Instant};
+
+    use common::threads::WATCHDOG;
     let dir = tempfile::tempdir().unwrap();
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pixelcnn-studio"))
         .args(["train", "--maps", "8", "--layers", "1"])
@@ -427,7 +429,7 @@ fn sigterm_stops_training_after_the_current_step_and_saves_like_ctrl_c() {
         .spawn()
         .unwrap();
     // The first epoch's samples show that training (and so the signal handler) is running.
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + WATCHDOG;
     while !dir.path().join("samples/epoch_1.png").exists() {
         assert!(Instant::now() < deadline, "training never got going");
         std::thread::sleep(Duration::from_millis(50));
@@ -447,6 +449,8 @@ fn sigterm_stops_training_after_the_current_step_and_saves_like_ctrl_c() {
     assert_eq!(report["stopped"], true);
     let saved = checkpoint::load(&dir.path().join("ck.safetensors")).unwrap();
     assert!(saved.progress.epochs_done >= 1);
+    // What is saved is the run where it stopped (its last step), not its last epoch end.
+    assert_eq!(report["steps"], saved.progress.global_step);
 }
 
 #[test]

@@ -7,13 +7,12 @@
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use common::studio::{harness_with, options, settle, synthetic, wait_until};
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{ClassChoice, ModelConfig, SampleGrid};
 use pixelcnn_studio::train::{
@@ -21,7 +20,7 @@ use pixelcnn_studio::train::{
     TrainConfig, Trainer,
 };
 use pixelcnn_studio::ui::panel_rects::{self, PanelRect};
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, StudioOptions, Tab, UiSettings};
 
 /// The sizes the snapshots are taken at: the minimum window, two common laptop screens and a
 /// large window.
@@ -42,43 +41,11 @@ const MORE_SIZES: [(f32, f32); 5] = [
 ];
 
 fn harness_at(width: f32, height: f32) -> Harness<'static, StudioApp> {
-    let mut options = Some(StudioOptions {
-        dialogs: Arc::new(FixedDialogs { path: None }),
-        ..StudioOptions::headless(DataSource::Synthetic {
-            train: 200,
-            test: 40,
-            seed: 11,
-        })
-    });
-    Harness::builder()
-        .with_size(egui::vec2(width, height))
-        .build_eframe(move |cc| {
-            let options = options.take().expect("built once");
-            StudioApp::with_context(&cc.egui_ctx, UiSettings::default(), options)
-        })
-}
-
-/// Steps the harness until `done` holds for the app (or panics after 60 s).
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}",
-            harness.state().state(),
-            harness.state().message(),
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(harness);
-}
-
-/// A few frames, so that a click's command is applied and its result drawn.
-fn settle(harness: &mut Harness<'_, StudioApp>) {
-    for _ in 0..3 {
-        harness.step();
-    }
+    harness_with(
+        UiSettings::default(),
+        options(None, None),
+        egui::vec2(width, height),
+    )
 }
 
 /// The model of the replayed run: the studio's default (gated, conditional).
@@ -351,17 +318,11 @@ fn the_layer_table_fits_beside_the_receptive_field_at_1280() {
         for height in [720.0, 800.0] {
             let mut settings = UiSettings::default();
             settings.controls.model = model.clone();
-            let mut options = Some(StudioOptions::headless(DataSource::Synthetic {
-                train: 200,
-                test: 40,
-                seed: 11,
-            }));
-            let mut harness = Harness::builder()
-                .with_size(egui::vec2(1280.0, height))
-                .build_eframe(move |cc| {
-                    let options = options.take().expect("built once");
-                    StudioApp::with_context(&cc.egui_ctx, settings.clone(), options)
-                });
+            let mut harness = harness_with(
+                settings,
+                StudioOptions::headless(synthetic()),
+                egui::vec2(1280.0, height),
+            );
             harness.step();
             show_tab(&mut harness, Tab::Inspector);
             assert_panels_hold(&harness, Tab::Inspector, (1280.0, height));

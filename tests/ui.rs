@@ -8,19 +8,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use common::class_patterns;
+use common::studio::{
+    harness, harness_with, options, settle, step_until, train_to_the_end, wait_until,
+};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
-use pixelcnn_studio::data::DataSource;
+use pixelcnn_studio::data::IMAGE_PIXELS;
 use pixelcnn_studio::messages::WorkerState;
 use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig};
-use pixelcnn_studio::train::{Driver, RunHooks, SampleKind, TrainConfig, TrainEvent, Trainer};
+use pixelcnn_studio::train::{SampleKind, TrainConfig, Trainer};
 use pixelcnn_studio::ui::controls::Preset;
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
@@ -31,76 +36,6 @@ fn tiny_settings(epochs: usize) -> UiSettings {
     controls.train.samples_per_epoch = 4;
     controls.preview_every_secs = 0.0;
     settings
-}
-
-fn synthetic() -> DataSource {
-    DataSource::Synthetic {
-        train: 200,
-        test: 40,
-        seed: 11,
-    }
-}
-
-fn options(dialog_path: Option<PathBuf>, autosave: Option<PathBuf>) -> StudioOptions {
-    StudioOptions {
-        dialogs: Arc::new(FixedDialogs { path: dialog_path }),
-        autosave,
-        ..StudioOptions::headless(synthetic())
-    }
-}
-
-fn harness_with(
-    settings: UiSettings,
-    options: StudioOptions,
-    size: egui::Vec2,
-) -> Harness<'static, StudioApp> {
-    let mut options = Some(options);
-    Harness::builder().with_size(size).build_eframe(move |cc| {
-        let options = options.take().expect("built once");
-        StudioApp::with_context(&cc.egui_ctx, settings, options)
-    })
-}
-
-fn harness(settings: UiSettings, dialog_path: Option<PathBuf>) -> Harness<'static, StudioApp> {
-    harness_with(
-        settings,
-        options(dialog_path, None),
-        egui::vec2(1280.0, 800.0),
-    )
-}
-
-/// Steps the harness until `done` holds for the app (or panics after 60 s).
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}, progress {:?}, train {:?}",
-            harness.state().state(),
-            harness.state().message(),
-            harness.state().progress(),
-            harness.state().settings().controls.train
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(harness);
-}
-
-/// A few frames, so that a click's command is applied and its result drawn.
-fn settle(harness: &mut Harness<'_, StudioApp>) {
-    for _ in 0..3 {
-        harness.step();
-    }
-}
-
-/// Starts the tiny run and waits until it finished with its last grid drawn.
-fn train_to_the_end(harness: &mut Harness<'_, StudioApp>) {
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
 }
 
 /// Asks the window to close, as the title bar's close button does.
@@ -320,18 +255,45 @@ fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
     assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
 }
 
+/// Asserts the studio's grid is complete and each of its images is the known image of the
+/// digit `classes` asks for at its place (`common::class_patterns`).
+fn assert_grid_draws(harness: &Harness<'_, StudioApp>, classes: ClassChoice) {
+    let grid = harness.state().samples().grid().unwrap();
+    assert_eq!(grid.pixels_done, IMAGE_PIXELS);
+    let labels = classes.labels(grid.count, &mut ChaCha8Rng::seed_from_u64(0));
+    for (index, (image, &label)) in grid
+        .pixels
+        .chunks_exact(IMAGE_PIXELS)
+        .zip(&labels)
+        .enumerate()
+    {
+        assert!(
+            image == class_patterns::image(label),
+            "sample {index} is not the {label} asked for"
+        );
+    }
+}
+
 #[test]
 fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
-    let mut settings = tiny_settings(1);
-    settings.controls.model = common::tiny_gated_model(true);
-    let mut harness = harness(settings, None);
-    train_to_the_end(&mut harness);
+    // A model whose every class draws one known image, opened from a checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patterns.safetensors");
+    let trainer = class_patterns::trainer(TrainConfig::default());
+    pixelcnn_studio::checkpoint::save(&path, trainer.snapshot()).unwrap();
+    let mut harness = harness(tiny_settings(1), Some(path));
+    harness.step();
+    harness.get_by_label("Open checkpoint...").click();
+    wait_until(&mut harness, "the opened model", |app| app.has_model());
+    harness.get_by_label("Sample now").click();
+    wait_until(&mut harness, "a grid", |app| app.samples().is_complete());
     let stamp = harness.state().samples().stamp().unwrap();
     assert_eq!(
         stamp.classes,
         Some(ClassChoice::Rows),
         "the default draws rows"
     );
+    assert_grid_draws(&harness, ClassChoice::Rows);
     // The grid's caption and its image's alternative text both say so.
     assert!(harness
         .query_all_by_label_contains("row r draws digit r")
@@ -342,6 +304,7 @@ fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
         app.samples().is_complete()
             && app.samples().stamp().unwrap().classes == Some(ClassChoice::Digit(7))
     });
+    assert_grid_draws(&harness, ClassChoice::Digit(7));
     assert!(harness
         .query_all_by_label_contains("every sample a 7")
         .next()
@@ -372,12 +335,9 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
     harness.get_by_label("Open checkpoint...").click();
     // The (injected) file dialog answers on its own thread; then, since a trained model would
     // be replaced, the studio asks before opening anything.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while harness.query_by_label("Yes, discard it").is_none() {
-        assert!(Instant::now() < deadline, "no confirmation was asked");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut harness, "confirmation asked", |harness| {
+        harness.query_by_label("Yes, discard it").is_some()
+    });
     harness.get_by_label("Yes, discard it").click();
     wait_until(&mut harness, "an error", |app| app.last_error().is_some());
     let error = harness.state().last_error().unwrap_or_default().to_string();
@@ -494,15 +454,9 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
     request_close(&mut harness);
     settle(&mut harness);
     harness.get_by_label("Save").click();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !harness.state().close_allowed() {
-        assert!(
-            Instant::now() < deadline,
-            "the save did not close the window"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut harness, "close after the save", |harness| {
+        harness.state().close_allowed()
+    });
     // The frame that saw the save asked the window to close.
     assert!(sent_viewport_command(
         &harness,
@@ -562,23 +516,14 @@ fn the_autosave_of_the_last_run_is_offered_and_resumed_at_launch() {
 
 /// Trains a tiny model for `epochs` through the driver and saves it at `path`.
 fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
-    struct Quiet;
-    impl RunHooks for Quiet {
-        fn on_event(&mut self, _: &Trainer, _: TrainEvent<'_>) {}
-        fn should_yield(&mut self) -> bool {
-            false
-        }
-    }
     let data = pixelcnn_studio::data::Mnist::synthetic(100, 20, seed);
     let config = TrainConfig {
         epochs,
-        batch_size: 20,
         seed,
-        samples_per_epoch: 0,
-        ..TrainConfig::default()
+        ..common::tiny_train_config()
     };
     let mut trainer = Trainer::new(common::tiny_model(), config).unwrap();
-    Driver::new().run(&mut trainer, &data, &mut Quiet).unwrap();
+    common::training::train_to_the_end(&mut trainer, &data).unwrap();
     pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
 }
 

@@ -8,17 +8,14 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
+use common::studio::{harness_with, options, train_to_the_end, wait_until};
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{WorkerEvent, WorkerState};
 use pixelcnn_studio::train::DeviceChoice;
 use pixelcnn_studio::ui::explore::ImageOrigin;
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
 
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
@@ -32,38 +29,7 @@ fn tiny_settings(epochs: usize) -> UiSettings {
 }
 
 fn harness_at(settings: UiSettings, size: egui::Vec2) -> Harness<'static, StudioApp> {
-    Harness::builder().with_size(size).build_eframe(move |cc| {
-        StudioApp::with_context(
-            &cc.egui_ctx,
-            settings,
-            StudioOptions {
-                dialogs: Arc::new(FixedDialogs { path: None }),
-                ..StudioOptions::headless(DataSource::Synthetic {
-                    train: 200,
-                    test: 40,
-                    seed: 11,
-                })
-            },
-        )
-    })
-}
-
-/// Steps the harness until `done` holds for the app (or panics after 60 s).
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}",
-            harness.state().state(),
-            harness.state().message(),
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for _ in 0..3 {
-        harness.step();
-    }
+    harness_with(settings, options(None, None), size)
 }
 
 fn button_rect(harness: &Harness<'_, StudioApp>, label: &str) -> egui::Rect {
@@ -107,11 +73,7 @@ fn the_run_buttons_stay_where_they_are_when_training_starts_and_the_architecture
 #[test]
 fn a_grid_drawn_after_a_finished_run_is_labelled_after_its_last_epoch() {
     let mut harness = harness_at(tiny_settings(2), egui::vec2(1280.0, 800.0));
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
+    train_to_the_end(&mut harness);
     harness.get_by_label("sample grid: end of epoch 2, step 20");
     harness.key_press(egui::Key::F5);
     wait_until(&mut harness, "the grid of F5", |app| {
@@ -151,11 +113,7 @@ fn cuda_is_offered_only_in_a_build_with_cuda() {
 #[test]
 fn a_locked_preset_says_why_in_its_tooltip() {
     let mut harness = harness_at(tiny_settings(1), egui::vec2(1280.0, 800.0));
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(&mut harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
+    train_to_the_end(&mut harness);
     harness.get_by_label("seed").hover();
     for _ in 0..90 {
         harness.step();
