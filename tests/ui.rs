@@ -1,7 +1,7 @@
 //! The studio driven through egui_kittest: buttons, sliders, the inspector, checkpoints, the
-//! close prompt, the autosave offer, compare runs and CSV export, sample-history scrubbing, and
-//! image snapshots of both tabs at the smallest and a large window size. No display is needed;
-//! training runs on tiny synthetic data.
+//! close prompt, the autosave offer, compare runs and CSV export, and sample-history scrubbing
+//! (the image snapshots of every tab at several window sizes are in `tests/layout.rs`). No
+//! display is needed; training runs on tiny synthetic data.
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,11 +19,9 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use pixelcnn_studio::data::IMAGE_PIXELS;
-use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig, SampleGrid};
-use pixelcnn_studio::train::{
-    EpochRecord, History, SampleKind, SampleStamp, SettingsRecord, StepPoint, TrainConfig, Trainer,
-};
+use pixelcnn_studio::messages::WorkerState;
+use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig};
+use pixelcnn_studio::train::{SampleKind, TrainConfig, Trainer};
 use pixelcnn_studio::ui::controls::Preset;
 use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
 use rand::SeedableRng;
@@ -601,118 +599,4 @@ fn every_epochs_grid_is_kept_and_can_be_scrubbed_back_to() {
     settle(&mut harness);
     assert_eq!(harness.state().samples().scrubbed(), None);
     harness.get_by_label("sample grid: end of epoch 3, step 30");
-}
-
-/// A fixed history and grid, replayed as worker events, so pictures are deterministic.
-fn replay_a_finished_run(app: &mut StudioApp) {
-    let steps: Vec<StepPoint> = (1..=300u64)
-        .map(|i| {
-            let epoch = i as f64 / 100.0;
-            let wiggle = ((i * 7919) % 13) as f64 / 13.0 - 0.5;
-            StepPoint {
-                epoch,
-                loss_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * epoch) + 0.01 * wiggle,
-                global_step: i,
-            }
-        })
-        .collect();
-    let mut history = History::default();
-    for (epoch, learning_rate) in [(0.0, 1e-3), (2.0, 3e-4)] {
-        history.record_settings(SettingsRecord {
-            epoch,
-            global_step: (epoch * 100.0) as u64,
-            learning_rate,
-            batch_size: 100,
-            steps_per_epoch: 100,
-        });
-    }
-    let progress = RunProgress {
-        epochs_done: 3,
-        epochs_target: 3,
-        step_in_epoch: 0,
-        steps_per_epoch: 100,
-        global_step: 300,
-        images_per_sec: 0.0,
-        batch_size: 100,
-    };
-    app.on_worker_event(WorkerEvent::Started {
-        model: {
-            let mut model = ModelConfig::gated();
-            model.set_conditional(true).unwrap();
-            model
-        },
-        train: TrainConfig {
-            epochs: 3,
-            learning_rate: 3e-3,
-            ..TrainConfig::default()
-        },
-        history,
-        progress,
-    });
-    app.on_worker_event(WorkerEvent::Steps {
-        points: steps,
-        progress,
-    });
-    for epoch in 1..=3 {
-        let e = epoch as f64;
-        app.on_worker_event(WorkerEvent::EpochFinished {
-            record: EpochRecord {
-                epoch,
-                train_cost_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * (e - 0.5)),
-                test_cost_nats_per_pixel: 0.092 + 0.2 / (1.0 + 4.0 * e),
-                images_per_sec: 1000.0,
-                elapsed_secs: 10.0,
-            },
-            progress,
-        });
-    }
-    // A deterministic grid: the synthetic digits, thresholded.
-    let data = pixelcnn_studio::data::Dataset::synthetic(100, 5);
-    let mut grid = SampleGrid::blank(100);
-    for (out, &ink) in grid.pixels.iter_mut().zip(&data.images) {
-        *out = if ink > 127 { 1.0 } else { 0.0 };
-    }
-    grid.pixels_done = 784;
-    app.on_worker_event(WorkerEvent::SamplesReady {
-        stamp: SampleStamp {
-            epoch: 3.0,
-            global_step: 300,
-            kind: SampleKind::EpochEnd,
-            classes: Some(ClassChoice::Rows),
-        },
-        grid,
-    });
-    app.on_worker_event(WorkerEvent::State(WorkerState::Finished));
-}
-
-/// Pictures of both tabs at `width` x `height`, with a fixed run replayed into the studio.
-fn snapshot_both_tabs(width: f32, height: f32) {
-    let mut harness = harness_with(
-        UiSettings::default(),
-        options(None, None),
-        egui::vec2(width, height),
-    );
-    harness.step();
-    replay_a_finished_run(harness.state_mut());
-    harness.remove_cursor();
-    wait_until(&mut harness, "the speed estimate", |app| {
-        app.estimate_text().starts_with("about")
-    });
-    let size = format!("{width}x{height}");
-    harness.snapshot(format!("studio_training_{size}"));
-    harness.get_by_label("Inspector").click();
-    settle(&mut harness);
-    harness.remove_cursor();
-    settle(&mut harness);
-    harness.snapshot(format!("studio_inspector_{size}"));
-}
-
-#[test]
-fn snapshots_of_both_tabs_at_the_smallest_window() {
-    snapshot_both_tabs(800.0, 500.0);
-}
-
-#[test]
-fn snapshots_of_both_tabs_at_a_large_window() {
-    snapshot_both_tabs(1600.0, 1000.0);
 }
