@@ -337,6 +337,14 @@ fn when_label(stamp: &SampleStamp) -> String {
             "during epoch {}, step {step} (preview)",
             stamp.epoch.floor() + 1.0
         ),
+        // Drawn between epochs (after the last one, or before any): the epoch it follows.
+        SampleKind::OnDemand if stamp.epoch.fract().abs() < 1e-9 => {
+            if stamp.epoch < 0.5 {
+                format!("before training, step {step}")
+            } else {
+                format!("after epoch {}, step {step}", stamp.epoch.round())
+            }
+        }
         SampleKind::OnDemand => {
             format!("during epoch {}, step {step}", stamp.epoch.floor() + 1.0)
         }
@@ -370,8 +378,11 @@ pub fn save_png(grid: &SampleGrid, path: &std::path::Path) -> Result<(), String>
         .map_err(|err| format!("could not save the PNG: {err:#}"))
 }
 
-/// Width of the column of controls beside the grid when the panel is wider than tall.
-const SIDE_COLUMN_WIDTH: f32 = 230.0;
+/// Width of the column of controls beside the grid when the panel is wider than tall: its
+/// widest row that cannot wrap ("Live", the epoch-grid slider and its value) and a margin.
+const SIDE_COLUMN_WIDTH: f32 = 290.0;
+/// Smallest grid side drawn beside the controls; a narrower panel puts them above the grid.
+const SIDE_GRID_MIN: f32 = 120.0;
 
 /// The "Draw" choice of a conditional model: which digits the grids ask for.
 pub struct DrawChoice<'a> {
@@ -403,8 +414,9 @@ pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f32> = 0.3..=1.5;
 /// Draws the grid, the history slider and the buttons; returns what the user asked for.
 /// `focus` names a path field to give the keyboard focus to; `draw` is the digit choice of a
 /// conditional model (`None` for an unconditional one); `style` the guidance and temperature
-/// sliders. In a wide, short panel (the stacked layout of a small window) the controls stand
-/// beside the grid, otherwise above it.
+/// sliders. In a panel wider than tall (the stacked layout of a small window) the controls
+/// stand beside the grid, which takes the width they leave (at most the panel's height),
+/// otherwise above it.
 pub fn samples_ui(
     ui: &mut egui::Ui,
     view: &mut SamplesView,
@@ -416,7 +428,7 @@ pub fn samples_ui(
     let now = ui.input(|i| i.time);
     let mut commands = Vec::new();
     let available = ui.available_size();
-    if available.x >= available.y + SIDE_COLUMN_WIDTH {
+    if available.x > available.y && available.x - SIDE_COLUMN_WIDTH >= SIDE_GRID_MIN {
         ui.horizontal_top(|ui| {
             let side = available.y.min(available.x - SIDE_COLUMN_WIDTH).max(64.0);
             grid_ui(ui, view, now, side);
@@ -813,6 +825,27 @@ mod tests {
                 temperature: 0.9
             }),
             "temperature 0.9"
+        );
+        // F5 after a finished 3-epoch run: after epoch 3, not during a fourth.
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 3.0,
+                global_step: 1800,
+                kind: SampleKind::OnDemand,
+                classes: None,
+                style: None,
+            }),
+            "after epoch 3, step 1,800"
+        );
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 0.0,
+                global_step: 0,
+                kind: SampleKind::OnDemand,
+                classes: None,
+                style: None,
+            }),
+            "before training, step 0"
         );
     }
 

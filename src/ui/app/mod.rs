@@ -26,6 +26,7 @@ use super::message_log::MessageLog;
 use super::paths::PathField;
 use super::prompts::{AutosaveSummary, Confirm};
 use super::samples::SamplesView;
+use super::status::EvaluationClock;
 use super::UiCommand;
 use crate::data::DataSource;
 use crate::messages::{RunProgress, WorkerState};
@@ -239,6 +240,10 @@ pub struct StudioApp {
     pending_action: Option<Pending>,
     progress: RunProgress,
     evaluation: Option<(usize, usize)>,
+    /// The pace of the test evaluation in progress (layout: the status bar's rate and ETA).
+    evaluation_clock: EvaluationClock,
+    /// Whether the first window was fitted to the screen it opened on (layout).
+    window_fitted: bool,
     curves: CurveData,
     compared: ComparedRuns,
     samples: SamplesView,
@@ -324,6 +329,8 @@ impl StudioApp {
             pending_action: None,
             progress: RunProgress::default(),
             evaluation: None,
+            evaluation_clock: EvaluationClock::default(),
+            window_fitted: false,
             curves: CurveData::default(),
             compared: ComparedRuns::default(),
             samples: SamplesView::default(),
