@@ -1,67 +1,42 @@
 //! Issue 16, digits anyone can read: label dropout (the "no label" class), guided and tempered
 //! sampling on every sampler, the dilated vertical stack, weight averaging and the learning-rate
 //! schedule, with the guarantees they must keep: causality without holes on the network itself,
-//! the candle cross-check, the fast sampler identical to the straightforward one (and the
-//! device sampler to the fast one) at every guidance scale and temperature, exact resume, and
-//! old checkpoints.
+//! the candle cross-check, the fast sampler identical to the straightforward one at every
+//! guidance scale and temperature, exact resume, and old checkpoints. The device path's checks
+//! of the same model (network and guided sampler) are in `tests/device.rs`, run on every device.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
-use candle_core::{Device, Tensor};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::Mnist;
 use pixelcnn_studio::model::arch::receptive_field::{classify_model_inputs, holes, Reach};
 use pixelcnn_studio::model::cpu::sampler::sample_naive_styled;
-use pixelcnn_studio::model::device::sampler::sample_device_styled;
-use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
 use pixelcnn_studio::model::{
-    sample_fast_styled, ClassChoice, CpuNet, DeviceNet, DilationPattern, FamilyConfig, GatedConfig,
+    sample_fast_styled, ClassChoice, CpuNet, DilationPattern, FamilyConfig, GatedConfig,
     LabelDropout, ModelConfig, Params, SampleGrid, SampleStyle, NO_LABEL,
 };
-use pixelcnn_studio::train::{
-    Backend, DeviceChoice, LrSchedule, TrainConfig, Trainer, WeightAveraging,
-};
+use pixelcnn_studio::train::{LrSchedule, TrainConfig, Trainer, WeightAveraging};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
 
 use common::cli::{assert_clean_error, run_json, studio};
-use common::training::train_steps;
-use common::{assert_close, random_params_images_and_labels};
+use common::training::{assert_resume_is_bit_identical, train_steps};
+use common::{
+    assert_close, digits_model, random_params_images_and_labels,
+    random_params_images_and_no_labels, reference_logits_loss_and_grads, SAMPLE_STYLES,
+};
 
 const PIXELS: usize = 784;
 
-/// A small conditional gated model with label dropout and the `gated` preset's dilation
-/// pattern (rows 1, 1, 2, 2, 4 apart) over `layers` layers of `maps` maps.
-fn dilated(layers: usize, maps: usize) -> ModelConfig {
-    ModelConfig {
-        first_kernel: 7,
-        feature_maps: maps,
-        family: FamilyConfig::Gated(GatedConfig {
-            gated_layers: layers,
-            conditional: true,
-            ..GatedConfig::preset()
-        }),
-    }
-}
-
-/// [`dilated`] with other settings of the gated family.
+/// `cfg` with other settings of the gated family.
 fn with(cfg: ModelConfig, change: impl FnOnce(&mut GatedConfig)) -> ModelConfig {
     let mut cfg = cfg;
     if let FamilyConfig::Gated(gated) = &mut cfg.family {
         change(gated);
     }
     cfg
-}
-
-/// Random weights, images and labels where some labels are the "no label" class.
-fn with_no_labels(cfg: &ModelConfig, images: usize, seed: u64) -> (Params, Vec<f32>, Vec<u8>) {
-    let (params, input, mut labels) = random_params_images_and_labels(cfg, images, seed);
-    for label in labels.iter_mut().step_by(2) {
-        *label = NO_LABEL;
-    }
-    (params, input, labels)
 }
 
 #[test]
@@ -97,7 +72,7 @@ fn the_gated_preset_is_dilated_and_a_conditional_run_drops_labels() {
 #[test]
 fn a_dilated_network_is_causal_and_its_field_has_no_holes() {
     for pattern in ["1,1,2,2,4", "1,2", "4,1,1"] {
-        let cfg = with(dilated(5, 4), |g| {
+        let cfg = with(digits_model(5, 4), |g| {
             g.vertical_dilation = DilationPattern::parse(pattern).unwrap();
         });
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
@@ -145,45 +120,17 @@ fn a_dilated_network_is_causal_and_its_field_has_no_holes() {
     }
 }
 
-/// Logits and gradients of the candle formulation (its dilated convolution is written as a sum
-/// over kernel rows, independently of the taps).
-fn reference(
-    cfg: &ModelConfig,
-    params: &Params,
-    input: &[f32],
-    labels: &[u8],
-) -> (Vec<f32>, Vec<Vec<f32>>) {
-    let images = input.len() / PIXELS;
-    let (model, vars) = PixelCnn::from_params(cfg, params, &Device::Cpu).unwrap();
-    let x = Tensor::from_vec(input.to_vec(), (images, 1, 28, 28), &Device::Cpu).unwrap();
-    let y = Tensor::from_vec(
-        labels.iter().map(|&l| u32::from(l)).collect::<Vec<_>>(),
-        images,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let logits = model.forward(&x, Some(&y)).unwrap();
-    let store = bce_with_logits(&logits, &x).unwrap().backward().unwrap();
-    let grads = vars
-        .iter()
-        .map(|v| match store.get(v.as_tensor()) {
-            Some(g) => g.flatten_all().unwrap().to_vec1().unwrap(),
-            None => vec![0.0; v.as_tensor().elem_count()],
-        })
-        .collect();
-    (logits.flatten_all().unwrap().to_vec1().unwrap(), grads)
-}
-
 #[test]
 fn the_dilated_eleven_class_network_matches_the_candle_formulation() {
     for (layers, maps) in [(5, 6), (3, 16)] {
-        let cfg = dilated(layers, maps);
-        let (params, input, labels) = with_no_labels(&cfg, 2, 11);
+        let cfg = digits_model(layers, maps);
+        let (params, input, labels) = random_params_images_and_no_labels(&cfg, 2, 11);
         let mut net = CpuNet::new(&cfg, &params);
         let logits = net.forward(&input, &labels);
         let mut grads = params.zeros_like();
         net.loss_and_grads(&input, &labels, &mut grads);
-        let (ref_logits, ref_grads) = reference(&cfg, &params, &input, &labels);
+        let (ref_logits, _, ref_grads) =
+            reference_logits_loss_and_grads(&cfg, &params, &input, &labels);
         assert_close("logits", &logits, &ref_logits, 1e-5);
         for (ours, theirs) in grads.tensors.iter().zip(&ref_grads) {
             let tol = if ours.name.ends_with("bias") || ours.name.contains("cond") {
@@ -204,69 +151,12 @@ fn the_dilated_eleven_class_network_matches_the_candle_formulation() {
 }
 
 #[test]
-fn the_device_network_matches_the_cpu_kernels_with_dilation_and_the_no_label_class() {
-    let cfg = dilated(5, 6);
-    let (params, input, labels) = with_no_labels(&cfg, 2, 3);
-    let cpu = CpuNet::new(&cfg, &params);
-    let net = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
-    let batch = net.upload_batch(&input, &labels).unwrap();
-    let logits: Vec<f32> = net
-        .logits(&batch)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    assert_close("logits", &logits, &cpu.forward(&input, &labels), 1e-5);
-    let mut cpu = cpu;
-    let mut cpu_grads = params.zeros_like();
-    cpu.loss_and_grads(&input, &labels, &mut cpu_grads);
-    let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
-    let mut grads = params.zeros_like();
-    device.loss_and_grads(&input, &labels, &mut grads).unwrap();
-    for (ours, theirs) in grads.tensors.iter().zip(&cpu_grads.tensors) {
-        let tol = if ours.name.ends_with("bias") || ours.name.contains("cond") {
-            1e-4
-        } else {
-            1e-5
-        };
-        assert_close(&ours.name, &ours.data, &theirs.data, tol);
-    }
-}
-
-/// The styles every sampler is checked at: none, guidance alone, temperature alone (cooler
-/// and hotter), both, and guidance 0 (the "no label" model alone).
-const STYLES: [SampleStyle; 6] = [
-    SampleStyle::PLAIN,
-    SampleStyle {
-        guidance: 2.5,
-        temperature: 1.0,
-    },
-    SampleStyle {
-        guidance: 1.0,
-        temperature: 0.7,
-    },
-    SampleStyle {
-        guidance: 1.0,
-        temperature: 1.3,
-    },
-    SampleStyle {
-        guidance: 3.0,
-        temperature: 0.8,
-    },
-    SampleStyle {
-        guidance: 0.0,
-        temperature: 1.0,
-    },
-];
-
-#[test]
 fn the_fast_sampler_draws_what_the_straightforward_one_draws_at_every_guidance_and_temperature() {
-    let cfg = dilated(3, 6);
+    let cfg = digits_model(3, 6);
     let (params, input, _) = random_params_images_and_labels(&cfg, 4, 21);
     let net = CpuNet::new(&cfg, &params);
     let labels = ClassChoice::Rows.labels(4, &mut ChaCha8Rng::seed_from_u64(0));
-    for style in STYLES {
+    for style in SAMPLE_STYLES {
         style.check(&cfg).unwrap();
         for keep in [0, 9 * 28 + 5] {
             let start = SampleGrid {
@@ -324,7 +214,7 @@ fn the_fast_sampler_draws_what_the_straightforward_one_draws_at_every_guidance_a
 
 #[test]
 fn each_guided_probability_is_the_guided_logit_of_the_full_network_on_the_finished_canvas() {
-    let cfg = dilated(3, 6);
+    let cfg = digits_model(3, 6);
     let (params, _, _) = random_params_images_and_labels(&cfg, 1, 31);
     let net = CpuNet::new(&cfg, &params);
     let labels = [2u8, 7];
@@ -353,48 +243,15 @@ fn each_guided_probability_is_the_guided_logit_of_the_full_network_on_the_finish
 }
 
 #[test]
-fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws_guided_and_tempered() {
-    let cfg = dilated(3, 6);
-    let (params, _, _) = random_params_images_and_labels(&cfg, 1, 13);
-    let labels = [3u8, 1, 4, 1];
-    let cpu = CpuNet::new(&cfg, &params);
-    let device = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
-    for style in [STYLES[1], STYLES[2], STYLES[4]] {
-        let mut rng = ChaCha8Rng::seed_from_u64(21);
-        let (cpu_grid, cpu_probs) = sample_fast_styled(
-            &cpu,
-            SampleGrid::blank(4),
-            &labels,
-            style,
-            &mut rng,
-            &mut |_| std::ops::ControlFlow::Continue(()),
-        );
-        let after_cpu: u32 = rng.random();
-        let mut rng = ChaCha8Rng::seed_from_u64(21);
-        let (grid, probs) = sample_device_styled(&device, 4, &labels, style, &mut rng, &mut |_| {
-            std::ops::ControlFlow::Continue(())
-        })
-        .unwrap();
-        assert_eq!(
-            rng.random::<u32>(),
-            after_cpu,
-            "the same numbers were drawn"
-        );
-        assert_close("probabilities", &probs, &cpu_probs, 1e-5);
-        assert_eq!(grid.pixels, cpu_grid.pixels, "{style:?}");
-    }
-}
-
-#[test]
 fn guidance_is_refused_for_a_model_without_the_no_label_class() {
-    let old = with(dilated(2, 4), |g| g.label_dropout = LabelDropout::NONE);
+    let old = with(digits_model(2, 4), |g| g.label_dropout = LabelDropout::NONE);
     let guided = SampleStyle {
         guidance: 2.0,
         temperature: 1.0,
     };
     let err = guided.check(&old).unwrap_err();
     assert!(err.contains("trained with label dropout"), "{err}");
-    assert!(guided.check(&dilated(2, 4)).is_ok());
+    assert!(guided.check(&digits_model(2, 4)).is_ok());
     // Temperature needs no label: any model takes it.
     let cooler = SampleStyle {
         guidance: 1.0,
@@ -403,7 +260,7 @@ fn guidance_is_refused_for_a_model_without_the_no_label_class() {
     assert!(cooler.check(&ModelConfig::seed()).is_ok());
     assert_eq!(SampleStyle::default_for(&old), SampleStyle::PLAIN);
     assert_eq!(SampleStyle::for_model(Some(guided), &old).guidance, 1.0);
-    assert!(SampleStyle::default_for(&dilated(2, 4)).is_guided());
+    assert!(SampleStyle::default_for(&digits_model(2, 4)).is_guided());
 }
 
 fn tiny_run(schedule: LrSchedule) -> TrainConfig {
@@ -427,29 +284,22 @@ fn trained(cfg: &ModelConfig, config: &TrainConfig, data: &Mnist, steps: usize) 
 #[test]
 fn a_run_with_label_dropout_averaging_and_a_schedule_resumes_bit_for_bit() {
     let data = Mnist::synthetic(100, 20, 2);
-    let cfg = with(dilated(3, 6), |g| g.label_dropout = LabelDropout(0.5));
+    let cfg = with(digits_model(3, 6), |g| g.label_dropout = LabelDropout(0.5));
     for schedule in [LrSchedule::Constant, LrSchedule::COSINE] {
-        let config = tiny_run(schedule);
         let k = 7; // 5 steps per epoch: the save falls mid-epoch.
-        let straight = trained(&cfg, &config, &data, 2 * k);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("digits.safetensors");
-        checkpoint::save(&path, trained(&cfg, &config, &data, k).snapshot()).unwrap();
-        let loaded = checkpoint::load(&path).unwrap();
-        assert!(loaded.averaged.is_some(), "the average is saved");
-        let mut resumed = Trainer::from_snapshot(loaded).unwrap();
-        train_steps(&mut resumed, &data, k).unwrap();
-        let (a, b) = (resumed.snapshot(), straight.snapshot());
-        assert_eq!(a.params, b.params, "{schedule:?}");
-        assert_eq!(a.averaged, b.averaged, "{schedule:?}");
-        assert_eq!(a.adam, b.adam, "{schedule:?}");
-        assert_eq!(a.progress, b.progress, "{schedule:?}");
+                   // Weights (trained and averaged), Adam, the position with the schedule's progress.
+        let loaded = assert_resume_is_bit_identical(&cfg, &tiny_run(schedule), &data, k);
+        let averaged = loaded.averaged.as_ref();
+        assert!(averaged.is_some(), "the average is saved");
         assert_ne!(
-            a.averaged.as_ref(),
-            Some(&a.params),
+            averaged,
+            Some(&loaded.params),
             "the average lags the weights"
         );
-        assert!((a.progress.schedule_progress - 14.0 / 15.0).abs() < 1e-12);
+        assert!(
+            (loaded.progress.schedule_progress - 7.0 / 15.0).abs() < 1e-12,
+            "{schedule:?}: 7 of 15 steps"
+        );
     }
 }
 
@@ -460,7 +310,7 @@ fn the_cosine_schedule_warms_up_and_decays_to_the_end_of_the_epochs() {
         warmup_steps: 4,
         floor: 0.0,
     };
-    let mut trainer = Trainer::new(dilated(2, 4), tiny_run(schedule)).unwrap();
+    let mut trainer = Trainer::new(digits_model(2, 4), tiny_run(schedule)).unwrap();
     let mut rates = Vec::new();
     for _ in 0..15 {
         train_steps(&mut trainer, &data, 1).unwrap();
@@ -480,7 +330,7 @@ fn the_cosine_schedule_warms_up_and_decays_to_the_end_of_the_epochs() {
 #[test]
 fn a_time_budget_moves_the_schedule_by_wall_clock() {
     let data = Mnist::synthetic(100, 20, 2);
-    let mut trainer = Trainer::new(dilated(2, 4), tiny_run(LrSchedule::COSINE)).unwrap();
+    let mut trainer = Trainer::new(digits_model(2, 4), tiny_run(LrSchedule::COSINE)).unwrap();
     trainer.set_time_budget(Some(3600.0)).unwrap();
     train_steps(&mut trainer, &data, 3).unwrap();
     let progress = trainer.progress().schedule_progress;
@@ -491,7 +341,7 @@ fn a_time_budget_moves_the_schedule_by_wall_clock() {
 #[test]
 fn a_checkpoint_names_the_averaged_weights_as_the_parameters_and_keeps_the_trained_ones_raw() {
     let data = Mnist::synthetic(100, 40, 2);
-    let cfg = dilated(2, 4);
+    let cfg = digits_model(2, 4);
     let mut trainer = trained(&cfg, &tiny_run(LrSchedule::Constant), &data, 6);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("averaged.safetensors");
@@ -584,7 +434,7 @@ fn as_written_before(bytes: &[u8], fields: &[&str]) -> Vec<u8> {
 fn a_conditional_checkpoint_written_before_these_levers_opens_and_resumes_as_it_was() {
     let data = Mnist::synthetic(100, 20, 2);
     // The model and run of a file written before: ten classes, no dilation, no averaging.
-    let cfg = with(dilated(2, 6), |g| {
+    let cfg = with(digits_model(2, 6), |g| {
         g.label_dropout = LabelDropout::NONE;
         g.vertical_dilation = DilationPattern::NONE;
     });
@@ -628,7 +478,7 @@ fn a_conditional_checkpoint_written_before_these_levers_opens_and_resumes_as_it_
 fn label_dropout_draws_from_the_runs_seeded_stream() {
     let data = Mnist::synthetic(100, 20, 2);
     let config = tiny_run(LrSchedule::Constant);
-    let cfg = with(dilated(2, 4), |g| g.label_dropout = LabelDropout(0.9));
+    let cfg = with(digits_model(2, 4), |g| g.label_dropout = LabelDropout(0.9));
     let a = trained(&cfg, &config, &data, 3);
     let b = trained(&cfg, &config, &data, 3);
     assert_eq!(a.snapshot(), b.snapshot(), "the same seed, the same run");
