@@ -13,6 +13,7 @@ pub mod explore;
 pub mod imaging;
 pub mod messages;
 pub mod model;
+pub mod run;
 pub mod service;
 pub mod train;
 pub mod ui;
