@@ -1,5 +1,5 @@
 //! The studio driven through egui_kittest: buttons, sliders, the inspector, checkpoints, the
-//! close prompt, the autosave offer, compare runs and CSV export, sample-history scrubbing, and
+//! close prompt without run folders, compare runs and CSV export, sample-history scrubbing, and
 //! image snapshots of both tabs at the smallest and a large window size. No display is needed;
 //! training runs on tiny synthetic data.
 
@@ -44,10 +44,10 @@ fn synthetic() -> DataSource {
     }
 }
 
-fn options(dialog_path: Option<PathBuf>, autosave: Option<PathBuf>) -> StudioOptions {
+fn options(dialog_path: Option<PathBuf>, data_folder: Option<PathBuf>) -> StudioOptions {
     StudioOptions {
         dialogs: Arc::new(FixedDialogs { path: dialog_path }),
-        autosave,
+        data_folder,
         ..StudioOptions::headless(synthetic())
     }
 }
@@ -424,7 +424,7 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     // The dialog seam answers "cancelled", as rfd does where no dialog can be shown.
     let mut harness = harness(settings, None);
     train_to_the_end(&mut harness);
-    harness.get_by_label("Save checkpoint...").click();
+    harness.get_by_label("Save checkpoint as...").click();
     wait_until(&mut harness, "the dialog answer", |app| {
         app.message().contains("no file was chosen")
     });
@@ -437,7 +437,7 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     // The typed path is the fallback.
     *harness.state_mut().checkpoint_path_mut() = path.display().to_string();
     settle(&mut harness);
-    harness.get_by_label("Save checkpoint...").click();
+    harness.get_by_label("Save checkpoint as...").click();
     wait_until(&mut harness, "the save", |app| {
         app.message().contains("checkpoint saved")
     });
@@ -529,38 +529,6 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
         &harness,
         &egui::ViewportCommand::Close
     ));
-}
-
-#[test]
-fn the_autosave_of_the_last_run_is_offered_and_resumed_at_launch() {
-    let dir = tempfile::tempdir().unwrap();
-    let autosave = dir.path().join("autosave.safetensors");
-    // The first session trains; its worker autosaves at the epoch end and on close.
-    let mut first = harness_with(
-        tiny_settings(1),
-        options(None, Some(autosave.clone())),
-        egui::vec2(1280.0, 800.0),
-    );
-    train_to_the_end(&mut first);
-    let steps = first.state().progress().global_step;
-    drop(first);
-    assert!(autosave.is_file());
-
-    let mut second = harness_with(
-        UiSettings::default(),
-        options(None, Some(autosave.clone())),
-        egui::vec2(1280.0, 800.0),
-    );
-    wait_until(&mut second, "the offer", |app| app.resume_offer().is_some());
-    second.get_by_label_contains("Resume the last run (epoch 1, step 10, test ");
-    second.get_by_label("Resume it").click();
-    wait_until(&mut second, "the resumed model", |app| {
-        app.has_model() && app.samples().is_complete()
-    });
-    let app = second.state();
-    assert_eq!(app.progress().global_step, steps);
-    assert_eq!(app.model_config(), &common::tiny_model());
-    assert_eq!(app.curves().epochs.len(), 1);
 }
 
 /// Trains a tiny model for `epochs` through the driver and saves it at `path`.

@@ -1,5 +1,5 @@
 //! The training thread on its own: start, steps, epoch, samples, stop, errors, join on drop;
-//! Stop, Pause and Close during a long test evaluation; previews; the autosave.
+//! Stop, Pause and Close during a long test evaluation; previews. (Run folders: tests/runs.rs.)
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{FamilyConfig, ModelConfig, PlainConfig};
 use pixelcnn_studio::service::NoEvent;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
-use pixelcnn_studio::worker::{Worker, WorkerOptions};
+use pixelcnn_studio::worker::Worker;
 
 use common::threads::{
     drop_and_wait_for_the_join, repaint_with_witness, witness_released, WATCHDOG,
@@ -309,7 +308,10 @@ fn checkpoints_round_trip_through_the_worker() {
         .unwrap();
     collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
     worker
-        .send(WorkerCommand::SaveCheckpoint { path: path.clone() })
+        .send(WorkerCommand::SaveCheckpoint {
+            path: path.clone(),
+            replace: false,
+        })
         .unwrap();
     let events = collect_until(&worker, |e| {
         matches!(
@@ -492,83 +494,4 @@ fn a_preview_grid_arrives_during_the_first_epoch() {
         summarize(&events)
     );
     assert_eq!(kinds.last(), Some(&(SampleKind::EpochEnd, false)));
-}
-
-#[test]
-fn the_autosave_is_written_at_each_epoch_end_and_on_exit_and_forgotten_on_discard() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("data").join("autosave.safetensors");
-    let options = WorkerOptions {
-        autosave: Some(path.clone()),
-    };
-    let worker = Worker::spawn_with(options.clone(), Arc::new(|| {})).unwrap();
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: tiny_train(1),
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
-    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, WorkerEvent::EpochFinished { .. })));
-    assert_eq!(checkpoint::load(&path).unwrap().progress.epochs_done, 1);
-    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
-
-    // A longer run stopped mid-way: the exit writes what the last epoch end did not.
-    let mut long = tiny_train(1000);
-    long.samples_per_epoch = 0;
-    long.batch_size = 3;
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: long,
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
-    let mut events = collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
-    worker.send(WorkerCommand::Stop).unwrap();
-    events.extend(collect_until(&worker, |e| {
-        *e == WorkerEvent::State(WorkerState::Stopped)
-    }));
-    // The last progress reported before the stop: every step is in a Steps or epoch event.
-    let steps = events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            WorkerEvent::Steps { progress, .. } | WorkerEvent::EpochFinished { progress, .. } => {
-                Some(progress.global_step)
-            }
-            _ => None,
-        })
-        .unwrap();
-    drop(worker);
-    assert_eq!(checkpoint::load(&path).unwrap().progress.global_step, steps);
-
-    // Discarding the model deletes the autosave and writes none on exit.
-    let worker = Worker::spawn_with(options, Arc::new(|| {})).unwrap();
-    worker
-        .send(WorkerCommand::OpenCheckpoint { path: path.clone() })
-        .unwrap();
-    collect_until(&worker, |e| {
-        matches!(e, WorkerEvent::CheckpointOpened { .. })
-    });
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: tiny_train(1000),
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
-    collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
-    worker.send(WorkerCommand::ForgetAutosave).unwrap();
-    worker.send(WorkerCommand::Stop).unwrap();
-    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Stopped));
-    assert!(!path.exists(), "the autosave is gone");
-    drop(worker);
-    assert!(!path.exists(), "and none is written on exit");
 }

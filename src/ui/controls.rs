@@ -16,8 +16,15 @@ use crate::train::{default_learning_rate, DeviceChoice, TrainConfig};
 
 /// Images in the sample grid (10x10).
 pub const SAMPLE_COUNT: usize = 100;
-/// Epochs a first run asks for: digits by the first, under an hour in all on 2 cores.
-pub const DEFAULT_EPOCHS: usize = 5;
+/// Epochs a first run asks for: digits within the first few, under an hour in all on 2 cores
+/// (10 epochs of [`DEFAULT_TRAIN_IMAGES`]: 100,000 images).
+pub const DEFAULT_EPOCHS: usize = 10;
+/// Training images per epoch of a first run (the first 10,000 of the 60,000): an epoch, and so
+/// the first test point and grid, within about 3 minutes at 56 images/s (the gated preset on
+/// 2 cores without AVX-512), 70 s at 142 images/s (with AVX-512).
+pub const DEFAULT_TRAIN_IMAGES: usize = 10_000;
+/// Test images per evaluation of a first run (the first 2,000 of the 10,000): about 10 s.
+pub const DEFAULT_TEST_IMAGES: usize = 2_000;
 /// Default seconds between preview grids during the first epoch.
 pub const DEFAULT_PREVIEW_SECS: f64 = 30.0;
 
@@ -133,6 +140,8 @@ impl Default for ControlSettings {
                 samples_per_epoch: SAMPLE_COUNT,
                 learning_rate: default_learning_rate(&model),
                 epochs: DEFAULT_EPOCHS,
+                train_limit: Some(DEFAULT_TRAIN_IMAGES),
+                test_limit: Some(DEFAULT_TEST_IMAGES),
                 ..TrainConfig::default()
             },
             model,
@@ -221,14 +230,14 @@ pub fn controls_ui(
                     .desired_width(f32::INFINITY),
             )
             .labelled_by(label.id)
-            .on_hover_text("Used by Save and Open when set (~ is your home folder); otherwise a file dialog opens");
+            .on_hover_text("Used by Save checkpoint as... and Open when set (~ is your home folder); otherwise a file dialog opens");
         take_focus(focus, PathField::Checkpoint, &edit);
     });
     let typed = typed_path(checkpoint_path);
     ui.horizontal(|ui| {
         if ui
-            .add_enabled(context.has_model, egui::Button::new("Save checkpoint..."))
-            .on_hover_text("Save the model, its optimizer state and history (Ctrl+S)")
+            .add_enabled(context.has_model, egui::Button::new("Save checkpoint as..."))
+            .on_hover_text("Save a copy of the model, its optimizer state and history (Ctrl+S); asks before replacing a file. The run folder keeps the model anyway")
             .clicked()
         {
             commands.push(UiCommand::SaveCheckpoint(typed.clone()));

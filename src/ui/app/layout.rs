@@ -27,9 +27,10 @@ impl StudioApp {
         self.answer_close_request(ui.ctx());
         self.shortcuts(ui);
         egui::Panel::top("menu_bar").show(ui, |ui| self.menu_ui(ui));
+        self.run_bar(ui);
         egui::Panel::bottom("status_bar").show(ui, |ui| {
             let info = StatusInfo {
-                state: self.state,
+                state: self.shown_state(),
                 pending: self.pending_action.map(super::Pending::label),
                 progress: self.progress,
                 evaluation: self.evaluation,
@@ -46,7 +47,10 @@ impl StudioApp {
             .default_size(280.0)
             .size_range(220.0..=440.0)
             .show_collapsible(ui, &mut show_controls, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.controls_panel_ui(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    // A followed run is read-only: its writer trains it.
+                    ui.add_enabled_ui(self.following.is_none(), |ui| self.controls_panel_ui(ui));
+                });
             });
         self.settings.show_controls = show_controls;
         egui::CentralPanel::default().show(ui, |ui| match self.settings.tab {
@@ -79,6 +83,7 @@ impl StudioApp {
             !self.curves.is_empty(),
         );
         self.pending.extend(commands);
+        self.runs_window(&ctx);
         self.prompts_ui(&ctx);
         for command in std::mem::take(&mut self.pending) {
             self.apply(command);
@@ -130,7 +135,7 @@ impl StudioApp {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 let typed = typed_path(&self.checkpoint_path);
-                let save = egui::Button::new("Save checkpoint...").shortcut_text("Ctrl+S");
+                let save = egui::Button::new("Save checkpoint as...").shortcut_text("Ctrl+S");
                 if ui.add_enabled(self.has_model, save).clicked() {
                     self.pending.push(UiCommand::SaveCheckpoint(typed.clone()));
                     ui.close();
@@ -138,6 +143,17 @@ impl StudioApp {
                 let open = egui::Button::new("Open checkpoint...").shortcut_text("Ctrl+O");
                 if ui.add_enabled(!self.state.is_busy(), open).clicked() {
                     self.pending.push(UiCommand::OpenCheckpoint(typed));
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Runs...").clicked() {
+                    self.pending.push(UiCommand::ShowRuns);
+                    ui.close();
+                }
+                let open_run = egui::Button::new("Open run folder...");
+                if ui.add_enabled(!self.state.is_busy(), open_run).clicked() {
+                    self.pending
+                        .push(UiCommand::OpenRunFolder(self.typed(PathField::RunFolder)));
                     ui.close();
                 }
                 ui.separator();
@@ -228,18 +244,14 @@ impl StudioApp {
             }
         }
         if self.close.asking {
-            let hint = match typed_path(&self.checkpoint_path) {
-                Some(path) => format!("Save writes it to {}.", path.display()),
-                None => "Save asks where to write it.".to_string(),
-            };
-            if let Some(choice) = close_prompt_ui(ctx, &hint) {
+            if let Some(choice) = close_prompt_ui(ctx, &self.close_prompt()) {
                 self.close.asking = false;
                 self.pending.push(UiCommand::CloseChoice(choice));
             }
         }
-        if let Some(summary) = &self.resume_offer {
-            if let Some(answer) = resume_offer_ui(ctx, summary) {
-                self.pending.push(UiCommand::ResumeAutosave(answer));
+        if let Some(offer) = &self.resume_offer {
+            if let Some(answer) = resume_offer_ui(ctx, offer, self.settings.curves.unit) {
+                self.pending.push(UiCommand::ResumeCrashed(answer));
             }
         }
     }
