@@ -234,7 +234,8 @@ pub fn controls_ui(
         take_focus(focus, PathField::Checkpoint, &edit);
     });
     let typed = typed_path(checkpoint_path);
-    ui.horizontal(|ui| {
+    // Wrapped, so the two buttons never widen the panel.
+    ui.horizontal_wrapped(|ui| {
         if ui
             .add_enabled(context.has_model, egui::Button::new("Save checkpoint as..."))
             .on_hover_text("Save a copy of the model, its optimizer state and history (Ctrl+S); asks before replacing a file. The run folder keeps the model anyway")

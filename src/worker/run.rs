@@ -733,13 +733,8 @@ impl WorkerLoop {
             return;
         }
         match checkpoint_io::save(&path, session.trainer.snapshot()) {
-            Ok(()) => {
-                self.out.emit(WorkerEvent::Message(format!(
-                    "checkpoint saved to {}",
-                    path.display()
-                )));
-                self.out.emit(WorkerEvent::CheckpointSaved { path });
-            }
+            // The UI says so (once) when it gets this.
+            Ok(()) => self.out.emit(WorkerEvent::CheckpointSaved { path }),
             Err(message) => self.out.emit(WorkerEvent::Error(message)),
         }
     }
@@ -785,7 +780,12 @@ impl WorkerLoop {
             }
             RunSlot::Opened(dir) => {
                 if let Err(message) = crate::run::writer::delete_run_folder(&dir) {
+                    // Not deleted (another writer holds it): the model stays, as it was.
+                    self.out.run = RunSlot::Opened(dir);
                     self.out.emit(WorkerEvent::Error(message));
+                    let state = self.resting_state();
+                    self.out.set_state(state);
+                    return;
                 }
                 Some(dir)
             }

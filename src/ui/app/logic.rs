@@ -174,12 +174,13 @@ impl StudioApp {
             WorkerEvent::Error(message) => {
                 if matches!(
                     self.pending_action,
-                    Some(Pending::Starting | Pending::Saving)
+                    Some(Pending::Starting | Pending::Saving | Pending::Discarding)
                 ) {
                     self.pending_action = None;
                 }
-                // A failed save must not close the window.
+                // A failed save (or a refused discard) must not close the window.
                 self.close.save_then_close = false;
+                self.close.discard_then_close = false;
                 self.start_after_open = None;
                 self.log.error(now, message);
             }
