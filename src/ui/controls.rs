@@ -586,17 +586,19 @@ fn limit_ui(ui: &mut egui::Ui, limit: &mut Option<usize>, full: usize, label: &s
         {
             *limit = limited.then_some(full / 10);
         }
-        if let Some(value) = limit {
-            ui.add(
-                egui::Slider::new(value, 100..=full)
-                    .logarithmic(true)
-                    .text("images"),
-            )
-            .on_hover_text(hint);
-        } else {
+        if limit.is_none() {
             ui.label("all images");
         }
     });
+    // On a line of its own, so a subset (the studio's default) never widens the panel.
+    if let Some(value) = limit {
+        ui.add(
+            egui::Slider::new(value, 100..=full)
+                .logarithmic(true)
+                .text("images"),
+        )
+        .on_hover_text(hint);
+    }
 }
 
 #[cfg(test)]
