@@ -47,7 +47,7 @@ impl RunSummary {
         )
     }
 
-    /// Whether another process writes it now (or this one, for `this_process`).
+    /// Whether a writer is training it now (or holds it paused).
     pub fn is_live(&self) -> bool {
         self.state == RunState::Live
     }

@@ -544,9 +544,6 @@ impl WorkerLoop {
                 Err(err) => return self.fail(err.to_string()),
             },
         }
-        if let Err(message) = self.attach_run_for_training() {
-            return self.fail(message);
-        }
         let Some(session) = &mut self.session else {
             return;
         };
@@ -570,6 +567,7 @@ impl WorkerLoop {
         let epochs = trainer.config().epochs;
         self.out.emit(started);
         if finished {
+            // Nothing to train: no run folder is made or taken over for it.
             self.out.emit(WorkerEvent::Message(format!(
                 "all {epochs} epochs are done: raise the epoch count to train more"
             )));
@@ -577,9 +575,12 @@ impl WorkerLoop {
             self.out.set_state(WorkerState::Finished);
             return;
         }
-        if let RunSlot::Writing(writer) = &mut self.out.run {
+        if let Err(message) = self.attach_run_for_training() {
+            return self.fail(message);
+        }
+        if let (Some(session), RunSlot::Writing(writer)) = (&self.session, &mut self.out.run) {
             let result = writer
-                .begin(trainer, self.out.steps_per_epoch)
+                .begin(&session.trainer, self.out.steps_per_epoch)
                 .map(|()| None);
             self.out.report_run_write(result);
         }

@@ -165,10 +165,14 @@ impl StudioApp {
                 self.has_model = false;
                 self.model_generation += 1;
                 self.unsaved = false;
-                self.curves.clear();
-                self.samples.clear();
-                self.progress = RunProgress::default();
                 self.evaluation = None;
+                // While following, the view is the followed run's (the model was put away to
+                // follow it).
+                if self.following.is_none() {
+                    self.curves.clear();
+                    self.samples.clear();
+                    self.progress = RunProgress::default();
+                }
             }
             WorkerEvent::Message(message) => self.log.show(now, message),
             WorkerEvent::Error(message) => {
