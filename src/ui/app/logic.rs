@@ -558,8 +558,13 @@ impl StudioApp {
         if let Some(model) = update.model {
             self.curves.set_history(&model.history);
             let controls = &mut self.settings.controls;
+            // The (read-only) controls and the inspector show the followed run's settings; the
+            // device stays this machine's choice.
+            controls.train = TrainConfig {
+                device: controls.device,
+                ..model.train
+            };
             if controls.model != model.model {
-                // The inspector shows the followed model.
                 controls.preset = Preset::of(&model.model);
                 controls.model = model.model;
                 self.model_generation += 1;
