@@ -427,7 +427,11 @@ impl StudioApp {
                 if let Some(message) = error {
                     self.log.error(now, message);
                 }
-                let idle = !self.has_model && self.following.is_none();
+                // Not over a model or a run the user already started or follows.
+                let idle = !self.has_model
+                    && self.following.is_none()
+                    && self.pending_action.is_none()
+                    && !self.state.is_busy();
                 if let (true, Some(run)) = (idle, crashed.first()) {
                     self.resume_offer = Some(ResumeOffer::from_summary(run));
                 }
