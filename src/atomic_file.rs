@@ -36,6 +36,23 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // Only a regular file is ever replaced: renaming over a folder fails, and renaming over a
+    // device (`/dev/full`) or a named pipe would replace the special file itself.
+    if let Some(kind) = fs::metadata(path)
+        .ok()
+        .and_then(|meta| crate::input_file::SpecialFile::of(meta.file_type()))
+    {
+        return Err(WriteError {
+            action: "checking what is there",
+            error: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the path is {}, not a regular file; give a file name",
+                    kind.describe()
+                ),
+            ),
+        });
+    }
     remove_stale_temp_files(&dir, &file_name);
     let temp = temp_path(&dir.join(&file_name));
     let result = (|| {

@@ -9,7 +9,6 @@
 //! so a bad file costs no more memory than a good one and never yields a half-loaded model.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::atomic_file;
+use crate::input_file::{open_regular, OpenError, SpecialFile};
 
 use crate::model::{ConfigError, FlatModelConfig, ModelConfig, NamedTensor, Params};
 use crate::train::{Adam, AdamConfig, History, RunPosition, TrainConfig, TrainingSnapshot};
@@ -49,6 +49,14 @@ pub enum CheckpointError {
         path: PathBuf,
         /// The OS error (part of the message, so not chained again).
         error: std::io::Error,
+    },
+    /// The path is not a regular file (a folder, a named pipe, a device): it was not read.
+    #[error("not a checkpoint file: the path is {}; give a .safetensors file saved by PixelCNN Studio: {}", .kind.describe(), path.display())]
+    NotAFile {
+        /// What the path is instead.
+        kind: SpecialFile,
+        /// The user's path.
+        path: PathBuf,
     },
     /// The file is not a readable safetensors file.
     #[error("not a valid checkpoint ({reason}); the file may be truncated or not a checkpoint: {}", path.display())]
@@ -123,6 +131,7 @@ impl CheckpointError {
     fn reason(&self) -> String {
         match self {
             CheckpointError::Io { action, error, .. } => format!("{action} failed: {error}"),
+            CheckpointError::NotAFile { kind, .. } => format!("the path is {}", kind.describe()),
             CheckpointError::Corrupt { reason, .. }
             | CheckpointError::Mismatch { reason, .. }
             | CheckpointError::Refused { reason, .. } => reason.clone(),
@@ -193,11 +202,19 @@ fn read_checked(path: &Path) -> Result<Vec<u8>, CheckpointError> {
         reason,
         path: path.to_path_buf(),
     };
-    let mut file = File::open(path).map_err(io("reading the checkpoint"))?;
-    let file_len = file
-        .metadata()
-        .map_err(io("reading the checkpoint's size"))?
-        .len();
+    // Only a regular file is opened: a named pipe would block, a device never end. What is
+    // read after this is bounded by the file's length and the stored model's size.
+    let (mut file, file_len) = open_regular(path).map_err(|err| match err {
+        OpenError::NotAFile(kind) => CheckpointError::NotAFile {
+            kind,
+            path: path.to_path_buf(),
+        },
+        OpenError::NotFound => io("reading the checkpoint")(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "there is no such file",
+        )),
+        OpenError::Io(error) => io("reading the checkpoint")(error),
+    })?;
     if file_len == 0 {
         return Err(corrupt("the file is empty".into()));
     }
@@ -217,7 +234,8 @@ fn read_checked(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     }
     if HEADER_LEN_BYTES + header_len > file_len {
         return Err(corrupt(format!(
-            "the header claims {header_len} bytes but the file has only {file_len}"
+            "the header claims {header_len} bytes but only {} follow its 8-byte length",
+            file_len - HEADER_LEN_BYTES
         )));
     }
     let mut bytes = Vec::with_capacity((HEADER_LEN_BYTES + header_len) as usize);

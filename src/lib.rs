@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod explore;
 pub mod imaging;
+pub mod input_file;
 pub mod messages;
 pub mod model;
 pub mod run;

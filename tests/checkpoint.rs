@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::trained;
+use common::training::assert_resume_is_bit_identical;
 use pixelcnn_studio::atomic_file;
 use pixelcnn_studio::bench::peak_rss_mib;
 use pixelcnn_studio::checkpoint::{self, CheckpointError};
 use pixelcnn_studio::data::Mnist;
-use pixelcnn_studio::train::Trainer;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 #[test]
@@ -56,32 +56,19 @@ fn every_f64_of_the_metadata_comes_back_bit_identical() {
     assert_eq!(loaded.history, snapshot.history);
 }
 
+/// Every family, and the gated one with and without class conditioning, through the CPU
+/// kernels (`tests/device.rs` runs the same check on each device).
 #[test]
 fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical_to_training_straight() {
     let data = Mnist::synthetic(100, 20, 2);
     let k = 8; // 5 steps per epoch: the save falls mid-epoch.
-    let straight = trained(&data, 2 * k);
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("half.safetensors");
-    checkpoint::save(&path, trained(&data, k).snapshot()).unwrap();
-    let mut resumed = Trainer::from_snapshot(checkpoint::load(&path).unwrap()).unwrap();
-    common::training::train_steps(&mut resumed, &data, k).unwrap();
-    assert_eq!(resumed.snapshot().params, straight.snapshot().params);
-    assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
-    assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
-    let costs = |t: &Trainer| {
-        t.history()
-            .epochs
-            .iter()
-            .map(|r| (r.train_cost_nats_per_pixel, r.test_cost_nats_per_pixel))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        costs(&resumed),
-        costs(&straight),
-        "timings aside, the same history"
-    );
+    for model in [
+        common::tiny_residual_model(),
+        common::tiny_gated_model(false),
+        common::tiny_gated_model(true),
+    ] {
+        assert_resume_is_bit_identical(&model, &common::tiny_train_config(), &data, k);
+    }
 }
 
 fn load_err(bytes: &[u8]) -> CheckpointError {
@@ -143,7 +130,12 @@ fn a_model_bigger_than_its_stored_tensors_is_refused_before_they_are_read() {
     snapshot.model.feature_maps = 9;
     let err = load_err(&checkpoint::to_bytes(&snapshot).unwrap());
     assert!(matches!(err, CheckpointError::Mismatch { .. }), "{err}");
-    assert!(err.to_string().contains("the model needs"), "{err}");
+    // The check of the data's length against the header, made before any tensor is read.
+    assert!(
+        err.to_string()
+            .contains("bytes of tensor data stored, the model needs"),
+        "{err}"
+    );
 }
 
 /// A checkpoint's tensors (name, shape, little-endian f32 bytes) and metadata, to edit.

@@ -1,73 +1,114 @@
-//! The GPU code path, run on candle's CPU backend (`candle-cpu`) so that every CI run checks it
-//! without a GPU: the device network against the fast CPU kernels (values and gradients, both
-//! families, conditional and not), the device Adam against the CPU Adam, device training that
-//! never copies weights back until asked (exact resume, checkpoints that open on the CPU, a NaN
-//! that keeps the last good weights), and the device sampler against the CPU fast sampler.
+//! The GPU code path, each test written once and run on every device the build has, in candle's
+//! `test_device!` style: on candle's CPU backend (`NAME_candle_cpu`, so every CI run checks the
+//! path without a GPU) and, in a build with the `cuda` feature, on the first CUDA GPU
+//! (`NAME_cuda`: `cargo test --features cuda --test device`). They check the device network
+//! against the fast CPU kernels (values and gradients, both families, conditional and not), the
+//! device Adam against the CPU Adam, device training that never copies weights back until asked
+//! (exact resume, checkpoints that open on the CPU, a NaN that keeps the last good weights),
+//! the device backend against the fast one as the trainer drives it, and the device sampler
+//! against the CPU fast sampler and against a model whose classes draw known images.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
+use std::ops::ControlFlow;
+
 use candle_core::{Device, Tensor};
-use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::Mnist;
 use pixelcnn_studio::model::device::sampler::sample_device;
-use pixelcnn_studio::model::{
-    sample_fast, CpuNet, DeviceAdam, DeviceNet, FamilyConfig, GatedConfig, ModelConfig, Params,
-    PlainConfig,
-};
+use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceAdam, DeviceNet, ModelConfig, Params};
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{
-    Adam, AdamConfig, Backend, DeviceChoice, NonFiniteValue, Precision, StepError, TrainConfig,
-    TrainError, Trainer,
+    Adam, AdamConfig, Backend, DeviceChoice, NonFiniteValue, StepError, TrainConfig, TrainError,
+    Trainer,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::training::train_steps;
-use common::{assert_close, random_params_images_and_labels};
+use common::training::{assert_resume_is_bit_identical, train_steps};
+use common::{
+    assert_close, class_patterns, gated_model, random_params_images_and_labels, tiny_gated_model,
+    tiny_model, tiny_residual_model,
+};
 
 const PIXELS: usize = 784;
 
-fn plain(maps: usize, residual: bool) -> ModelConfig {
-    ModelConfig {
-        feature_maps: maps,
-        family: FamilyConfig::Plain(PlainConfig {
-            masked_layers: 2,
-            masked_relu: residual,
-            relu_layers: 1,
-            residual,
-            ..PlainConfig::seed()
-        }),
-        ..ModelConfig::seed()
+/// Instantiates the test body `$body(&Device)` once per device this build has: `$candle_cpu`
+/// on candle's CPU backend always, `$cuda` on the first CUDA GPU in a build with the `cuda`
+/// feature. The body is the same; only the device it is handed differs.
+macro_rules! test_device {
+    ($body:ident, $candle_cpu:ident, $cuda:ident) => {
+        #[test]
+        fn $candle_cpu() {
+            $body(&Device::Cpu);
+        }
+
+        #[cfg(feature = "cuda")]
+        #[test]
+        fn $cuda() {
+            $body(&Device::new_cuda(0).expect("the cuda device tests need a CUDA GPU"));
+        }
+    };
+}
+
+/// How a user picks `device` (`--device candle-cpu` or `--device cuda`), for the code that
+/// makes its own device from that choice (the backend, the trainer).
+fn choice_of(device: &Device) -> DeviceChoice {
+    match device {
+        Device::Cpu => DeviceChoice::GpuPathOnCpu,
+        Device::Cuda(_) => DeviceChoice::Cuda,
+        Device::Metal(_) => panic!("no device choice runs on Metal"),
     }
 }
 
-fn gated(maps: usize, conditional: bool) -> ModelConfig {
+/// `cfg` with `maps` feature maps.
+fn with_maps(maps: usize, cfg: ModelConfig) -> ModelConfig {
     ModelConfig {
         feature_maps: maps,
-        first_kernel: 5,
-        family: FamilyConfig::Gated(GatedConfig {
-            gated_layers: 2,
-            conditional,
-            ..GatedConfig::preset()
-        }),
+        ..cfg
     }
 }
 
 /// The model shapes the tests cover: plain without and with ReLU + residual, gated without and
-/// with class conditioning.
+/// with class conditioning; 6 maps or 8.
 fn models() -> Vec<ModelConfig> {
     vec![
-        plain(6, false),
-        plain(8, true),
-        gated(6, false),
-        gated(8, true),
+        with_maps(6, tiny_model()),
+        tiny_residual_model(),
+        gated_model(2, 6, false),
+        tiny_gated_model(true),
     ]
 }
 
-#[test]
-fn the_device_network_matches_the_fast_kernels_in_values_and_gradients() {
+/// Three epochs of batches of 10 on `device`, no samples.
+fn device_config(device: &Device) -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 10,
+        seed: 3,
+        device: choice_of(device),
+        ..common::tiny_train_config()
+    }
+}
+
+/// The logits `net` computes for `input`, `[images * 784]`.
+fn logits_of(net: &DeviceNet, input: &[f32], labels: &[u8]) -> Vec<f32> {
+    let batch = net.upload_batch(input, labels).unwrap();
+    net.logits(&batch)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+test_device!(
+    the_device_network_matches_the_fast_kernels_in_values_and_gradients,
+    the_device_network_matches_the_fast_kernels_in_values_and_gradients_candle_cpu,
+    the_device_network_matches_the_fast_kernels_in_values_and_gradients_cuda
+);
+fn the_device_network_matches_the_fast_kernels_in_values_and_gradients(device: &Device) {
     for cfg in models() {
         let (params, input, labels) = random_params_images_and_labels(&cfg, 2, 11);
         let mut cpu = CpuNet::new(&cfg, &params);
@@ -75,20 +116,17 @@ fn the_device_network_matches_the_fast_kernels_in_values_and_gradients() {
         let mut cpu_grads = params.zeros_like();
         let cpu_loss = cpu.loss_and_grads(&input, &labels, &mut cpu_grads);
 
-        let net = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
-        let batch = net.upload_batch(&input, &labels).unwrap();
-        let logits: Vec<f32> = net
-            .logits(&batch)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert_close("logits", &logits, &cpu_logits, 1e-5);
+        let net = DeviceNet::new(&cfg, &params, device).unwrap();
+        assert_close(
+            "logits",
+            &logits_of(&net, &input, &labels),
+            &cpu_logits,
+            1e-5,
+        );
 
-        let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
+        let mut backend = Backend::new(choice_of(device), &cfg, &params).unwrap();
         let mut grads = params.zeros_like();
-        let loss = device.loss_and_grads(&input, &labels, &mut grads).unwrap();
+        let loss = backend.loss_and_grads(&input, &labels, &mut grads).unwrap();
         assert!(
             (loss - cpu_loss).abs() < 1e-6 * cpu_loss,
             "{cfg:?}: loss {loss} vs {cpu_loss}"
@@ -103,14 +141,18 @@ fn the_device_network_matches_the_fast_kernels_in_values_and_gradients() {
             };
             assert_close(&ours.name, &ours.data, &theirs.data, tol);
         }
-        let eval = device.loss(&input, &labels).unwrap();
+        let eval = backend.loss(&input, &labels).unwrap();
         assert!((eval - cpu_loss).abs() < 1e-6 * cpu_loss, "{eval}");
     }
 }
 
-#[test]
-fn the_device_adam_matches_the_cpu_adam_step_for_step() {
-    let cfg = plain(6, true);
+test_device!(
+    the_device_adam_matches_the_cpu_adam_step_for_step,
+    the_device_adam_matches_the_cpu_adam_step_for_step_candle_cpu,
+    the_device_adam_matches_the_cpu_adam_step_for_step_cuda
+);
+fn the_device_adam_matches_the_cpu_adam_step_for_step(device: &Device) {
+    let cfg = with_maps(6, tiny_residual_model());
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let mut params = Params::init(&cfg, &mut rng);
     let config = AdamConfig {
@@ -118,10 +160,10 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
         ..AdamConfig::default()
     };
     let mut adam = Adam::new(&params, config);
-    let net = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
+    let net = DeviceNet::new(&cfg, &params, device).unwrap();
     let layout = net.layout();
     let mut flat = net.params().clone();
-    let mut device_adam = DeviceAdam::zeros(layout.len(), &Device::Cpu, 1.0).unwrap();
+    let mut device_adam = DeviceAdam::zeros(layout.len(), device, 1.0).unwrap();
     for step in 1..=5u64 {
         // Gradients up to 3 in size, so that clipping to 1 matters.
         let mut grads = params.zeros_like();
@@ -133,7 +175,7 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
         let device_grads = layout.gather(&grads).unwrap();
         clip_gradients(&mut grads, 1.0);
         adam.step(&mut params, &grads);
-        let device_grads = Tensor::from_vec(device_grads, layout.len(), &Device::Cpu).unwrap();
+        let device_grads = Tensor::from_vec(device_grads, layout.len(), device).unwrap();
         flat = device_adam
             .step(&flat, &device_grads, &config.scalars(step))
             .unwrap();
@@ -159,13 +201,17 @@ fn the_device_adam_matches_the_cpu_adam_step_for_step() {
     }
 }
 
-#[test]
-fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
-    for cfg in [plain(6, true), gated(6, true)] {
+test_device!(
+    training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked,
+    training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked_candle_cpu,
+    training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked_cuda
+);
+fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked(device: &Device) {
+    for cfg in [with_maps(6, tiny_residual_model()), gated_model(2, 6, true)] {
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
         let mut cpu = Backend::new(DeviceChoice::FastCpu, &cfg, &params).unwrap();
-        let mut device = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
-        assert!(device.trains_on_device() && !cpu.trains_on_device());
+        let mut on_device = Backend::new(choice_of(device), &cfg, &params).unwrap();
+        assert!(on_device.trains_on_device() && !cpu.trains_on_device());
         let (mut cpu_params, mut device_params) = (params.clone(), params.clone());
         let mut cpu_adam = Adam::new(&params, AdamConfig::default());
         let mut device_adam = cpu_adam.clone();
@@ -174,14 +220,14 @@ fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
             let a = cpu
                 .train_step(&batch, &labels, &mut cpu_params, &mut cpu_adam)
                 .unwrap();
-            let b = device
+            let b = on_device
                 .train_step(&batch, &labels, &mut device_params, &mut device_adam)
                 .unwrap();
             assert!((a - b).abs() < 1e-6 * a, "step {step}: {a} vs {b}");
         }
         assert_eq!(device_params, params, "the host copy waits for a download");
         assert_eq!(device_adam.step_count, 3);
-        device
+        on_device
             .download(&mut device_params, &mut device_adam)
             .unwrap();
         for (ours, theirs) in device_params.tensors.iter().zip(&cpu_params.tensors) {
@@ -198,54 +244,30 @@ fn training_steps_on_the_device_follow_the_cpu_and_read_back_only_when_asked() {
     }
 }
 
-fn device_config() -> TrainConfig {
-    TrainConfig {
-        epochs: 3,
-        batch_size: 10,
-        seed: 3,
-        samples_per_epoch: 0,
-        device: DeviceChoice::GpuPathOnCpu,
-        ..TrainConfig::default()
-    }
-}
-
-#[test]
-fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_opens_on_the_cpu() {
+test_device!(
+    device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_opens_on_the_cpu,
+    device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_opens_on_the_cpu_candle_cpu,
+    device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_opens_on_the_cpu_cuda
+);
+fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_opens_on_the_cpu(
+    device: &Device,
+) {
     let data = Mnist::synthetic(40, 20, 6);
-    let cfg = gated(6, true);
-    let run = |steps: usize| {
-        let mut trainer = Trainer::new(cfg.clone(), device_config()).unwrap();
-        train_steps(&mut trainer, &data, steps).unwrap();
-        trainer
-    };
-    let k = 3; // 4 steps per epoch: the save falls mid-epoch.
-    let straight = run(2 * k);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("device.safetensors");
-    let half = run(k);
-    checkpoint::save(&path, half.snapshot()).unwrap();
-    let loaded = checkpoint::load(&path).unwrap();
-    assert_eq!(loaded.progress.global_step, k as u64);
-    assert_eq!(loaded.adam.step_count, k as u64);
+    let cfg = gated_model(2, 6, true);
+    // 4 steps per epoch: the save falls mid-epoch.
+    let loaded = assert_resume_is_bit_identical(&cfg, &device_config(device), &data, 3);
     assert_ne!(
         loaded.params,
-        Trainer::new(cfg.clone(), device_config())
+        Trainer::new(cfg.clone(), device_config(device))
             .unwrap()
             .snapshot()
             .params,
         "the checkpoint holds the trained weights, read back from the device"
     );
 
-    let mut resumed = Trainer::from_snapshot(loaded.clone()).unwrap();
-    resumed.set_config(device_config()).unwrap();
-    train_steps(&mut resumed, &data, k).unwrap();
-    assert_eq!(resumed.snapshot().params, straight.snapshot().params);
-    assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
-    assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
-
     // The same checkpoint on the CPU kernels: the same test cost, to 1e-6.
     let mut on_device = Trainer::from_snapshot(loaded.clone()).unwrap();
-    on_device.set_config(device_config()).unwrap();
+    on_device.set_config(device_config(device)).unwrap();
     let mut on_cpu = Trainer::from_snapshot(loaded).unwrap();
     let (a, b) = (
         on_device.test_cost(&data.test).unwrap(),
@@ -254,17 +276,21 @@ fn device_training_resumes_from_its_checkpoint_bit_for_bit_and_the_checkpoint_op
     assert!((a - b).abs() < 1e-6 * b, "device {a} vs cpu {b}");
 }
 
-#[test]
-fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
+test_device!(
+    moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights,
+    moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights_candle_cpu,
+    moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights_cuda
+);
+fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights(device: &Device) {
     let data = Mnist::synthetic(40, 20, 6);
-    let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
+    let mut trainer = Trainer::new(with_maps(6, tiny_model()), device_config(device)).unwrap();
     train_steps(&mut trainer, &data, 2).unwrap();
     let on_device = trainer.test_cost(&data.test).unwrap();
     let trained = trainer.snapshot().params.clone();
     trainer
         .set_config(TrainConfig {
             device: DeviceChoice::FastCpu,
-            ..device_config()
+            ..device_config(device)
         })
         .unwrap();
     assert_eq!(trainer.snapshot().params, trained);
@@ -281,15 +307,19 @@ fn moving_a_run_from_the_device_to_the_cpu_carries_the_trained_weights() {
     );
 }
 
-#[test]
-fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
+test_device!(
+    settings_changed_after_a_read_back_are_neither_lost_nor_hidden,
+    settings_changed_after_a_read_back_are_neither_lost_nor_hidden_candle_cpu,
+    settings_changed_after_a_read_back_are_neither_lost_nor_hidden_cuda
+);
+fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden(device: &Device) {
     let data = Mnist::synthetic(40, 20, 6);
-    let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
+    let mut trainer = Trainer::new(with_maps(6, tiny_model()), device_config(device)).unwrap();
     train_steps(&mut trainer, &data, 1).unwrap();
     let read_back = trainer.snapshot().params.clone();
     let slower = TrainConfig {
         learning_rate: 1e-4,
-        ..device_config()
+        ..device_config(device)
     };
     trainer.set_config(slower).unwrap();
     assert_eq!(trainer.snapshot().config.learning_rate, 1e-4);
@@ -302,11 +332,15 @@ fn settings_changed_after_a_read_back_are_neither_lost_nor_hidden() {
     assert_ne!(after.params, read_back);
 }
 
-#[test]
-fn a_non_finite_step_on_the_device_changes_nothing() {
-    let cfg = plain(6, true);
+test_device!(
+    a_non_finite_step_on_the_device_changes_nothing,
+    a_non_finite_step_on_the_device_changes_nothing_candle_cpu,
+    a_non_finite_step_on_the_device_changes_nothing_cuda
+);
+fn a_non_finite_step_on_the_device_changes_nothing(device: &Device) {
+    let cfg = with_maps(6, tiny_residual_model());
     let (params, batch, labels) = random_params_images_and_labels(&cfg, 2, 8);
-    let mut backend = Backend::new(DeviceChoice::GpuPathOnCpu, &cfg, &params).unwrap();
+    let mut backend = Backend::new(choice_of(device), &cfg, &params).unwrap();
     let mut host = params.clone();
     let mut adam = Adam::new(&params, AdamConfig::default());
     for _ in 0..2 {
@@ -337,17 +371,21 @@ fn a_non_finite_step_on_the_device_changes_nothing() {
     assert_eq!(after, good, "no weight moved");
 }
 
-#[test]
-fn a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights() {
+test_device!(
+    a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights,
+    a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights_candle_cpu,
+    a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights_cuda
+);
+fn a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights(device: &Device) {
     let data = Mnist::synthetic(40, 20, 6);
-    let mut trainer = Trainer::new(plain(6, false), device_config()).unwrap();
+    let mut trainer = Trainer::new(with_maps(6, tiny_model()), device_config(device)).unwrap();
     train_steps(&mut trainer, &data, 1).unwrap();
     let mut snapshot = trainer.snapshot().clone();
     let last = snapshot.params.tensors.len() - 1;
     snapshot.params.tensors[last].data[0] = f32::INFINITY;
     let poisoned = snapshot.params.clone();
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();
-    trainer.set_config(device_config()).unwrap();
+    trainer.set_config(device_config(device)).unwrap();
     let err = train_steps(&mut trainer, &data, 1).unwrap_err();
     assert!(
         matches!(err, TrainError::NonFinite { step: 2, .. }),
@@ -357,9 +395,102 @@ fn a_trainer_on_the_device_stops_on_a_nan_and_keeps_its_weights() {
     assert_eq!(trainer.progress().global_step, 1);
 }
 
-#[test]
-fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
-    for cfg in [plain(8, true), gated(6, false), gated(8, true)] {
+test_device!(
+    the_device_backend_takes_new_weights_samples_and_trains_like_the_fast_one,
+    the_device_backend_takes_new_weights_samples_and_trains_like_the_fast_one_candle_cpu,
+    the_device_backend_takes_new_weights_samples_and_trains_like_the_fast_one_cuda
+);
+/// The backend as the trainer drives it, both families: the same loss and gradients as the
+/// fast backend, new weights reaching both, the same grid but for pixels whose probability sits
+/// on a draw, and a trainer whose steps have the fast trainer's losses.
+fn the_device_backend_takes_new_weights_samples_and_trains_like_the_fast_one(device: &Device) {
+    for model in [tiny_model(), tiny_gated_model(true)] {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let params = Params::init(&model, &mut rng);
+        let mut fast = Backend::new(DeviceChoice::FastCpu, &model, &params).unwrap();
+        let mut on_device = Backend::new(choice_of(device), &model, &params).unwrap();
+        let data = Mnist::synthetic(10, 10, 4);
+        let batch: Vec<f32> = data
+            .train
+            .images
+            .iter()
+            .map(|&p| if p > 127 { 1.0 } else { 0.0 })
+            .collect();
+        let labels = &data.train.labels;
+        let (mut fast_grads, mut device_grads) = (params.zeros_like(), params.zeros_like());
+        let fast_loss = fast
+            .loss_and_grads(&batch, labels, &mut fast_grads)
+            .unwrap();
+        let device_loss = on_device
+            .loss_and_grads(&batch, labels, &mut device_grads)
+            .unwrap();
+        assert!(
+            (fast_loss - device_loss).abs() < 1e-5,
+            "{fast_loss} vs {device_loss}"
+        );
+        assert_ne!(fast_grads, params.zeros_like());
+        for (ours, theirs) in device_grads.tensors.iter().zip(&fast_grads.tensors) {
+            assert_close(&ours.name, &ours.data, &theirs.data, 1e-4);
+        }
+        // New weights reach both.
+        let shifted = Params::init(&model, &mut rng);
+        fast.set_params(&shifted).unwrap();
+        on_device.set_params(&shifted).unwrap();
+        let (a, b) = (
+            fast.loss(&batch, labels).unwrap(),
+            on_device.loss(&batch, labels).unwrap(),
+        );
+        assert!(
+            (a - b).abs() < 1e-5 && (a - fast_loss).abs() > 1e-4,
+            "{a} vs {b}"
+        );
+        // Same RNG draws: the grids agree but for pixels whose probability sits on a draw.
+        let draw = |backend: &Backend| {
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            backend
+                .sample(4, &labels[..4], &mut rng, &mut |_| {})
+                .unwrap()
+        };
+        let (g1, g2) = (draw(&fast), draw(&on_device));
+        let differing = g1
+            .pixels
+            .iter()
+            .zip(&g2.pixels)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(differing <= 2, "{differing} pixels differ");
+        // And a trainer on the device takes the fast trainer's steps.
+        let losses = |device: DeviceChoice| {
+            let config = TrainConfig {
+                batch_size: 10,
+                device,
+                ..common::tiny_train_config()
+            };
+            let mut trainer = Trainer::new(model.clone(), config).unwrap();
+            train_steps(&mut trainer, &data, 2).unwrap()
+        };
+        let (fast_losses, device_losses) =
+            (losses(DeviceChoice::FastCpu), losses(choice_of(device)));
+        for (a, b) in fast_losses.iter().zip(&device_losses) {
+            assert!(
+                (a - b).abs() < 1e-6 * a,
+                "{fast_losses:?} vs {device_losses:?}"
+            );
+        }
+    }
+}
+
+test_device!(
+    the_device_sampler_draws_what_the_cpu_fast_sampler_draws,
+    the_device_sampler_draws_what_the_cpu_fast_sampler_draws_candle_cpu,
+    the_device_sampler_draws_what_the_cpu_fast_sampler_draws_cuda
+);
+fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws(device: &Device) {
+    for cfg in [
+        tiny_residual_model(),
+        gated_model(2, 6, false),
+        tiny_gated_model(true),
+    ] {
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 13);
         let count = 4;
         let labels: Vec<u8> = if cfg.conditional() {
@@ -372,13 +503,13 @@ fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
         let (cpu_grid, cpu_probs) = sample_fast(&cpu, count, &labels, &mut rng, &mut |_| {});
         let after_cpu: u32 = rng.random();
 
-        let net = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
+        let net = DeviceNet::new(&cfg, &params, device).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(21);
         let mut rows = 0;
         let (grid, probs) = sample_device(&net, count, &labels, &mut rng, &mut |g| {
             rows += 1;
             assert_eq!(g.pixels_done, rows * 28);
-            std::ops::ControlFlow::Continue(())
+            ControlFlow::Continue(())
         })
         .unwrap();
         assert_eq!(rows, 28);
@@ -391,14 +522,7 @@ fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
         assert_eq!(grid.pixels, cpu_grid.pixels, "{cfg:?}");
 
         // Each probability is the full network's on the finished canvas (causality).
-        let batch = net.upload_batch(&grid.pixels, &labels).unwrap();
-        let logits: Vec<f32> = net
-            .logits(&batch)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let logits = logits_of(&net, &grid.pixels, &labels);
         for (pos, chunk) in probs.chunks(count).enumerate() {
             for (image, &p) in chunk.iter().enumerate() {
                 let z = logits[image * PIXELS + pos];
@@ -409,32 +533,45 @@ fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws() {
     }
 }
 
-#[test]
-fn the_device_sampler_stops_after_the_row_asked() {
-    let cfg = plain(6, false);
+test_device!(
+    the_device_sampler_draws_the_class_asked_for,
+    the_device_sampler_draws_the_class_asked_for_candle_cpu,
+    the_device_sampler_draws_the_class_asked_for_cuda
+);
+/// A model whose every class draws one known image (`common::class_patterns`): each image the
+/// device draws is the one of the class asked for.
+fn the_device_sampler_draws_the_class_asked_for(device: &Device) {
+    let net = DeviceNet::new(&class_patterns::model(), &class_patterns::params(), device).unwrap();
+    let labels: Vec<u8> = (0..10).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (grid, _) = sample_device(&net, labels.len(), &labels, &mut rng, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    for (image, &label) in grid.pixels.chunks_exact(PIXELS).zip(&labels) {
+        assert!(image == class_patterns::image(label), "a {label} was asked");
+    }
+}
+
+test_device!(
+    the_device_sampler_stops_after_the_row_asked,
+    the_device_sampler_stops_after_the_row_asked_candle_cpu,
+    the_device_sampler_stops_after_the_row_asked_cuda
+);
+fn the_device_sampler_stops_after_the_row_asked(device: &Device) {
+    let cfg = with_maps(6, tiny_model());
     let (params, _, _) = random_params_images_and_labels(&cfg, 1, 2);
-    let net = DeviceNet::new(&cfg, &params, &Device::Cpu).unwrap();
+    let net = DeviceNet::new(&cfg, &params, device).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let (grid, probs) = sample_device(&net, 2, &[], &mut rng, &mut |g| {
         if g.pixels_done >= 3 * 28 {
-            std::ops::ControlFlow::Break(())
+            ControlFlow::Break(())
         } else {
-            std::ops::ControlFlow::Continue(())
+            ControlFlow::Continue(())
         }
     })
     .unwrap();
     assert_eq!(grid.pixels_done, 3 * 28);
     assert_eq!(probs.len(), 3 * 28 * 2);
     assert!(grid.pixels[3 * 28..PIXELS].iter().all(|&p| p == 0.0));
-}
-
-#[test]
-fn tf32_is_a_gpu_mode_and_is_refused_elsewhere() {
-    for device in [DeviceChoice::FastCpu, DeviceChoice::GpuPathOnCpu] {
-        let err = Precision::Tf32.apply(device).unwrap_err();
-        assert!(err.contains("needs --device cuda"), "{err}");
-        Precision::Fp32.apply(device).unwrap();
-    }
-    assert_eq!(Precision::parse("tf32"), Ok(Precision::Tf32));
-    assert!(Precision::parse("fp16").is_err());
 }

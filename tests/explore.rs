@@ -1,6 +1,7 @@
 //! Exploring a model: likelihood maps that add up to `eval`'s cost, completions that keep their
-//! prefix and match the straightforward sampler, the explorer thread, weight snapshots from the
-//! worker, PNG input, the `nll-map` and `complete` subcommands, and the Explore tab.
+//! prefix and match the straightforward sampler, the explorer thread, PNG input, the `nll-map`
+//! and `complete` subcommands, and the Explore tab. (The worker's weight snapshots, which the
+//! explorer runs, are tested in `tests/worker.rs`.)
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,10 +9,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::cli::{assert_clean_error, run_json, studio};
+use common::cli::{assert_clean_error, json_of, run_json, studio};
+use common::relative_gap;
+use common::studio::{harness, wait_until};
+use common::threads::next_matching;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pixelcnn_studio::data::{
@@ -24,84 +26,28 @@ use pixelcnn_studio::explore::{
     complete, nll_map, read_image_png, CompletionSpec, ExploreEvent, ExploreRequest, Explorer,
     Hole, ImageInputError,
 };
-use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
+use pixelcnn_studio::messages::WorkerState;
 use pixelcnn_studio::model::cpu::sampler::sample_naive_pixels;
-use pixelcnn_studio::model::{CpuNet, FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
-use pixelcnn_studio::train::{
-    evaluate_cost, Backend, DeviceChoice, ModelSnapshot, TrainConfig, Trainer,
-};
+use pixelcnn_studio::model::{CpuNet, ModelConfig};
+use pixelcnn_studio::train::{evaluate_cost, Backend, DeviceChoice, ModelSnapshot, Trainer};
 use pixelcnn_studio::ui::explore::{CompletionMode, ImageOrigin, CANVAS_LABEL};
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
-use pixelcnn_studio::worker::Worker;
+use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn tiny_model(residual: bool) -> ModelConfig {
-    ModelConfig {
-        first_kernel: 5,
-        feature_maps: 8,
-        family: FamilyConfig::Plain(PlainConfig {
-            masked_layers: 2,
-            masked_kernel: 3,
-            masked_relu: residual,
-            relu_layers: 1,
-            residual,
-        }),
-    }
-}
-
-/// A tiny gated model, conditioned on the digit label or not.
-fn tiny_gated(conditional: bool) -> ModelConfig {
-    ModelConfig {
-        first_kernel: 5,
-        feature_maps: 8,
-        family: FamilyConfig::Gated(GatedConfig {
-            gated_layers: 2,
-            conditional,
-            ..GatedConfig::preset()
-        }),
-    }
-}
-
-/// Every family the explorer must serve.
-fn all_models() -> [ModelConfig; 4] {
-    [
-        tiny_model(false),
-        tiny_model(true),
-        tiny_gated(false),
-        tiny_gated(true),
-    ]
-}
-
-fn tiny_train(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 20,
-        seed: 5,
-        samples_per_epoch: 0,
-        ..TrainConfig::default()
-    }
-}
-
-/// A tiny model trained for a few steps on synthetic digits, and that data.
+/// A tiny model trained for 3 steps on synthetic digits, and that data.
 fn trained(model: ModelConfig) -> (Trainer, Mnist) {
     let data = Mnist::synthetic(100, 12, 4);
-    let mut trainer = Trainer::new(model, tiny_train(1)).unwrap();
-    common::training::train_steps(&mut trainer, &data, 3).unwrap();
-    (trainer, data)
+    (common::trained_model(model, &data, 3), data)
 }
 
 fn net_of(trainer: &Trainer) -> CpuNet {
     CpuNet::new(trainer.model_config(), &trainer.snapshot().params)
 }
 
-fn relative_gap(a: f64, b: f64) -> f64 {
-    (a - b).abs() / b.abs().max(1e-12)
-}
-
 #[test]
 fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
-    for model in all_models() {
+    for model in common::tiny_models() {
         let conditional = model.conditional();
         let (mut trainer, data) = trained(model);
         let net = net_of(&trainer);
@@ -149,7 +95,7 @@ fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
 
 #[test]
 fn a_completion_keeps_its_prefix_exactly_and_matches_the_straightforward_sampler() {
-    for model in all_models() {
+    for model in common::tiny_models() {
         let (trainer, data) = trained(model);
         let net = net_of(&trainer);
         let image = binarize_fixed_image(&data.test.images, 3).unwrap();
@@ -242,24 +188,10 @@ fn a_png_of_the_wrong_size_or_a_file_that_is_no_image_is_refused_clearly() {
     assert_eq!(pixels[2 * 28 + 3], 1.0);
 }
 
-/// Waits for the explorer's next event that `pick` accepts.
-fn next_event<T>(explorer: &Explorer, mut pick: impl FnMut(ExploreEvent) -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(found) = explorer
-            .recv_timeout(Duration::from_millis(100))
-            .and_then(&mut pick)
-        {
-            return found;
-        }
-    }
-    panic!("the explorer did not answer within 60 s");
-}
-
 #[test]
 fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
     // A conditional model: the label travels with every request.
-    let (trainer, _) = trained(tiny_gated(true));
+    let (trainer, _) = trained(common::tiny_gated_model(true));
     let net = net_of(&trainer);
     let (repaint, witness) = common::threads::repaint_with_witness();
     let explorer = Explorer::spawn(repaint).unwrap();
@@ -276,7 +208,7 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
             label: None,
         })
         .unwrap();
-    let message = next_event(&explorer, |e| match e {
+    let message = next_matching(&explorer, |e| match e {
         ExploreEvent::Failed { id: 1, message } => Some(message),
         _ => None,
     });
@@ -288,7 +220,7 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
             index: 7,
         })
         .unwrap();
-    let (count, label, image) = next_event(&explorer, |e| match e {
+    let (count, label, image) = next_matching(&explorer, |e| match e {
         ExploreEvent::TestImage {
             index: 7,
             count,
@@ -314,7 +246,7 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
             label: Some(7),
         })
         .unwrap();
-    let (step, map) = next_event(&explorer, |e| match e {
+    let (step, map) = next_matching(&explorer, |e| match e {
         ExploreEvent::NllMap {
             id: 2,
             global_step,
@@ -338,7 +270,7 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
             spec,
         })
         .unwrap();
-    let grid = next_event(&explorer, |e| match e {
+    let grid = next_matching(&explorer, |e| match e {
         ExploreEvent::Completed { id: 3, grid, .. } => Some(grid),
         _ => None,
     });
@@ -350,61 +282,6 @@ fn the_explorer_thread_serves_test_images_maps_and_completions_then_joins() {
         common::threads::witness_released(&witness),
         "the thread ended with its state"
     );
-}
-
-#[test]
-fn the_worker_hands_out_a_copy_of_the_weights_between_training_steps() {
-    let worker = Worker::spawn(Arc::new(|| {})).unwrap();
-    let wait_for = |pick: &dyn Fn(&WorkerEvent) -> bool| -> WorkerEvent {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(Instant::now() < deadline, "no such event within 60 s");
-            if let Some(event) = worker.recv_timeout(Duration::from_millis(100)) {
-                if pick(&event) {
-                    return event;
-                }
-            }
-        }
-    };
-    worker.send(WorkerCommand::SnapshotWeights).unwrap();
-    let WorkerEvent::Error(message) = wait_for(&|e| matches!(e, WorkerEvent::Error(_))) else {
-        unreachable!()
-    };
-    assert!(message.contains("no model"), "{message}");
-
-    let mut train = tiny_train(200);
-    train.batch_size = 2;
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(false),
-            train,
-            data: DataSource::Synthetic {
-                train: 100,
-                test: 12,
-                seed: 4,
-            },
-            preview_every: None,
-        })
-        .unwrap();
-    wait_for(&|e| matches!(e, WorkerEvent::Steps { .. }));
-    worker.send(WorkerCommand::SnapshotWeights).unwrap();
-    let WorkerEvent::WeightsSnapshot(snapshot) =
-        wait_for(&|e| matches!(e, WorkerEvent::WeightsSnapshot(_)))
-    else {
-        unreachable!()
-    };
-    assert!(snapshot.global_step > 0, "taken after some steps");
-    assert_eq!(snapshot.model, tiny_model(false));
-    let expected = Params::zeros(&tiny_model(false));
-    assert_eq!(snapshot.params.tensors.len(), expected.tensors.len());
-    assert_ne!(*snapshot.params, expected, "trained weights, not zeros");
-    // Training went on after the snapshot.
-    wait_for(&|e| match e {
-        WorkerEvent::Steps { progress, .. } => progress.global_step > snapshot.global_step,
-        _ => false,
-    });
-    worker.send(WorkerCommand::Stop).unwrap();
-    wait_for(&|e| *e == WorkerEvent::State(WorkerState::Stopped));
 }
 
 // --- The command line -----------------------------------------------------------------------
@@ -560,7 +437,7 @@ fn nll_map_and_complete_work_from_the_command_line() {
 fn bad_image_input_gives_a_clear_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck.safetensors");
-    let trainer = Trainer::new(tiny_model(false), tiny_train(1)).unwrap();
+    let trainer = Trainer::new(common::tiny_model(), common::tiny_train_config()).unwrap();
     pixelcnn_studio::checkpoint::save(&ck, trainer.snapshot()).unwrap();
     image::GrayImage::new(32, 32)
         .save(dir.path().join("big.png"))
@@ -636,7 +513,8 @@ fn bad_image_input_gives_a_clear_one_line_error() {
         ]),
         "not class-conditional",
     );
-    let conditional = Trainer::new(tiny_gated(true), tiny_train(1)).unwrap();
+    let conditional =
+        Trainer::new(common::tiny_gated_model(true), common::tiny_train_config()).unwrap();
     pixelcnn_studio::checkpoint::save(&dir.path().join("cond.safetensors"), conditional.snapshot())
         .unwrap();
     assert_clean_error(
@@ -668,8 +546,7 @@ fn bad_image_input_gives_a_clear_one_line_error() {
         "--json",
     ])
     .success();
-    let json: serde_json::Value = serde_json::from_slice(&scored.get_output().stdout).unwrap();
-    assert_eq!(json["class"], 3);
+    assert_eq!(json_of(&scored.get_output().stdout)["class"], 3);
 }
 
 // --- The Explore tab ------------------------------------------------------------------------
@@ -680,39 +557,7 @@ fn tab_harness_for(model: ModelConfig) -> Harness<'static, StudioApp> {
     settings.controls.train.epochs = 1;
     settings.controls.train.batch_size = 20;
     settings.controls.train.samples_per_epoch = 0;
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            StudioApp::with_context(
-                &cc.egui_ctx,
-                settings,
-                StudioOptions {
-                    dialogs: Arc::new(FixedDialogs { path: None }),
-                    ..StudioOptions::headless(DataSource::Synthetic {
-                        train: 200,
-                        test: 20,
-                        seed: 11,
-                    })
-                },
-            )
-        })
-}
-
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; message {:?}, explore error {:?}",
-            harness.state().message(),
-            harness.state().explore().error()
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for _ in 0..3 {
-        harness.step();
-    }
+    harness(settings, None)
 }
 
 fn shown_nll_label(harness: &Harness<'_, StudioApp>) -> String {
@@ -736,7 +581,7 @@ fn explore_after_training(model: ModelConfig) -> Harness<'static, StudioApp> {
 
 #[test]
 fn drawing_on_the_canvas_changes_the_nll_shown() {
-    let mut harness = explore_after_training(tiny_model(false));
+    let mut harness = explore_after_training(common::tiny_model());
     wait_until(&mut harness, "a heatmap of the first test image", |app| {
         app.explore().map_is_current()
             && matches!(app.explore().origin(), ImageOrigin::Test { index: 0, .. })
@@ -778,7 +623,7 @@ fn drawing_on_the_canvas_changes_the_nll_shown() {
 
 #[test]
 fn the_tab_completes_the_image_below_the_cut_line_and_fills_a_dragged_hole() {
-    let mut harness = explore_after_training(tiny_model(false));
+    let mut harness = explore_after_training(common::tiny_model());
     wait_until(&mut harness, "a heatmap", |app| {
         app.explore().map_is_current()
     });
@@ -835,14 +680,14 @@ fn the_tab_completes_the_image_below_the_cut_line_and_fills_a_dragged_hole() {
 
 #[test]
 fn a_digit_picker_shows_for_a_conditional_model_only_and_rescores_the_image() {
-    let mut harness = explore_after_training(tiny_model(false));
+    let mut harness = explore_after_training(common::tiny_model());
     wait_until(&mut harness, "a heatmap", |app| {
         app.explore().map_is_current()
     });
     assert!(harness.query_by_label("Digit").is_none(), "no picker");
     assert_eq!(harness.state().explore().class(), None);
 
-    let mut harness = explore_after_training(tiny_gated(true));
+    let mut harness = explore_after_training(common::tiny_gated_model(true));
     wait_until(&mut harness, "a heatmap of test image 0", |app| {
         app.explore().map_is_current()
             && matches!(app.explore().origin(), ImageOrigin::Test { index: 0, .. })

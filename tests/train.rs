@@ -1,6 +1,7 @@
 //! Training on real MNIST: the cost falls, the same seed gives the same losses; a non-finite
-//! loss, gradient, update or test cost stops training with the last good state kept. Every run
-//! goes through the shipped driver (`common::training`).
+//! loss, gradient, update or test cost stops training with the last good state kept; settings
+//! and devices that cannot run are refused clearly. Every run goes through the shipped driver
+//! (`common::training`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
@@ -9,9 +10,10 @@ mod common;
 use common::training::{train_steps, train_to_the_end};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::{default_data_dir, load_mnist, Dataset, Mnist, IMAGE_PIXELS};
-use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, PlainConfig};
+use pixelcnn_studio::model::{FamilyConfig, ModelConfig, PlainConfig};
 use pixelcnn_studio::train::{
-    Driver, NonFiniteValue, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer,
+    DeviceChoice, Driver, NonFiniteValue, Precision, RunHooks, RunOutcome, TrainConfig, TrainError,
+    TrainEvent, Trainer,
 };
 
 fn small_real_run() -> TrainConfig {
@@ -278,110 +280,49 @@ fn invalid_settings_are_rejected_with_a_clear_message() {
     assert!(err.to_string().contains("even"), "{err}");
 }
 
+/// A build without the `cuda` feature refuses CUDA with a clear way out; a build with it trains
+/// on the GPU when one is there, and otherwise says that none was found.
 #[test]
-fn candles_reference_backend_trains_samples_and_takes_new_weights_like_the_fast_one() {
-    let plain = ModelConfig {
-        feature_maps: 8,
-        family: FamilyConfig::Plain(PlainConfig {
-            masked_layers: 1,
-            ..PlainConfig::seed()
-        }),
-        ..ModelConfig::seed()
-    };
-    let gated = ModelConfig {
-        feature_maps: 8,
-        family: FamilyConfig::Gated(GatedConfig {
-            gated_layers: 2,
-            conditional: true,
-            ..GatedConfig::preset()
-        }),
-        ..ModelConfig::gated()
-    };
-    for model in [plain, gated] {
-        backends_agree(model);
-    }
-}
-
-fn backends_agree(model: ModelConfig) {
-    use pixelcnn_studio::model::Params;
-    use pixelcnn_studio::train::{Backend, DeviceChoice};
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
-    let params = Params::init(&model, &mut rng);
-    let mut fast = Backend::new(DeviceChoice::FastCpu, &model, &params).unwrap();
-    let mut reference = Backend::new(DeviceChoice::GpuPathOnCpu, &model, &params).unwrap();
-    let data = Mnist::synthetic(10, 10, 4);
-    let batch: Vec<f32> = data
-        .train
-        .images
-        .iter()
-        .map(|&p| if p > 127 { 1.0 } else { 0.0 })
-        .collect();
-    // The values and gradients themselves are compared in tests/model.rs (and tests/gated.rs):
-    // here, that each backend computes and reports them.
-    let (mut fast_grads, mut ref_grads) = (params.zeros_like(), params.zeros_like());
-    let labels = &data.train.labels;
-    let fast_loss = fast
-        .loss_and_grads(&batch, labels, &mut fast_grads)
-        .unwrap();
-    let ref_loss = reference
-        .loss_and_grads(&batch, labels, &mut ref_grads)
-        .unwrap();
-    assert!(
-        (fast_loss - ref_loss).abs() < 1e-5,
-        "{fast_loss} vs {ref_loss}"
-    );
-    assert!(ref_grads.all_finite() && ref_grads != params.zeros_like());
-    assert!(fast_grads.all_finite() && fast_grads != params.zeros_like());
-    // New weights reach both.
-    let shifted = Params::init(&model, &mut rng);
-    fast.set_params(&shifted).unwrap();
-    reference.set_params(&shifted).unwrap();
-    let (a, b) = (
-        fast.loss(&batch, labels).unwrap(),
-        reference.loss(&batch, labels).unwrap(),
-    );
-    assert!(
-        (a - b).abs() < 1e-5 && (a - fast_loss).abs() > 1e-4,
-        "{a} vs {b}"
-    );
-    // Same RNG draws: the grids agree but for pixels whose probability sits on a draw.
-    let draw = |backend: &Backend| {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        backend
-            .sample(4, &labels[..4], &mut rng, &mut |_| {})
-            .unwrap()
-    };
-    let (g1, g2) = (draw(&fast), draw(&reference));
-    let differing = g1
-        .pixels
-        .iter()
-        .zip(&g2.pixels)
-        .filter(|(a, b)| a != b)
-        .count();
-    assert!(differing <= 2, "{differing} pixels differ");
-    // And a trainer runs on it.
-    let config = TrainConfig {
-        batch_size: 10,
-        samples_per_epoch: 0,
-        device: DeviceChoice::GpuPathOnCpu,
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(model, config).unwrap();
-    let losses = train_steps(&mut trainer, &data, 2).unwrap();
-    assert!(losses.iter().all(|loss| loss.is_finite()), "{losses:?}");
-}
-
-#[test]
-fn asking_for_cuda_without_it_is_a_clear_error() {
-    use pixelcnn_studio::train::DeviceChoice;
-    if candle_core::utils::cuda_is_available() {
-        return;
-    }
+fn asking_for_cuda_trains_on_the_gpu_or_says_clearly_why_not() {
     let config = TrainConfig {
         device: DeviceChoice::Cuda,
+        batch_size: 10,
+        samples_per_epoch: 0,
         ..TrainConfig::default()
     };
-    let err = Trainer::new(ModelConfig::seed(), config).err().unwrap();
-    assert!(err.to_string().contains("CUDA is not available"), "{err}");
+    let trainer = Trainer::new(common::tiny_model(), config);
+    if cfg!(feature = "cuda") {
+        match candle_core::Device::new_cuda(0) {
+            Ok(_) => {
+                let mut trainer = trainer.unwrap();
+                let data = Mnist::synthetic(20, 10, 1);
+                let losses = train_steps(&mut trainer, &data, 1).unwrap();
+                assert!(losses[0] > 0.0 && losses[0].is_finite(), "{losses:?}");
+            }
+            Err(_) => {
+                let err = trainer.err().unwrap();
+                assert!(err.to_string().contains("no GPU found"), "{err}");
+            }
+        }
+    } else {
+        let err = trainer.err().unwrap();
+        let message = err.to_string();
+        assert!(
+            message.contains("CUDA is not available: this build has no cuda feature")
+                && message.contains("--features cuda")
+                && message.contains("use --device cpu"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn tf32_is_a_gpu_mode_and_is_refused_elsewhere() {
+    for device in [DeviceChoice::FastCpu, DeviceChoice::GpuPathOnCpu] {
+        let err = Precision::Tf32.apply(device).unwrap_err();
+        assert!(err.contains("needs --device cuda"), "{err}");
+        Precision::Fp32.apply(device).unwrap();
+    }
+    assert_eq!(Precision::parse("tf32"), Ok(Precision::Tf32));
+    assert!(Precision::parse("fp16").is_err());
 }

@@ -1,29 +1,32 @@
 //! The studio driven through egui_kittest: buttons, sliders, the inspector, checkpoints, the
-//! close prompt without run folders, compare runs and CSV export, sample-history scrubbing, and
-//! image snapshots of both tabs at the smallest and a large window size. No display is needed;
-//! training runs on tiny synthetic data.
+//! close prompt without run folders, compare runs and CSV export, and sample-history scrubbing
+//! (the image snapshots of every tab at several window sizes are in `tests/layout.rs`; run
+//! folders, autosave and the resume offer in `tests/runs.rs`). No display is needed; training
+//! runs on tiny synthetic data.
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use common::class_patterns;
+use common::studio::{
+    harness, harness_with, options, settle, step_until, train_to_the_end, wait_until,
+};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
-use pixelcnn_studio::data::DataSource;
-use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig, SampleGrid};
-use pixelcnn_studio::train::{
-    Driver, EpochRecord, History, RunHooks, SampleKind, SampleStamp, SettingsRecord, StepPoint,
-    TrainConfig, TrainEvent, Trainer,
-};
+use pixelcnn_studio::data::IMAGE_PIXELS;
+use pixelcnn_studio::messages::WorkerState;
+use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig};
+use pixelcnn_studio::train::{SampleKind, TrainConfig, Trainer};
 use pixelcnn_studio::ui::controls::Preset;
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, Tab, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 fn tiny_settings(epochs: usize) -> UiSettings {
     let mut settings = UiSettings::default();
@@ -34,76 +37,6 @@ fn tiny_settings(epochs: usize) -> UiSettings {
     controls.train.samples_per_epoch = 4;
     controls.preview_every_secs = 0.0;
     settings
-}
-
-fn synthetic() -> DataSource {
-    DataSource::Synthetic {
-        train: 200,
-        test: 40,
-        seed: 11,
-    }
-}
-
-fn options(dialog_path: Option<PathBuf>, data_folder: Option<PathBuf>) -> StudioOptions {
-    StudioOptions {
-        dialogs: Arc::new(FixedDialogs { path: dialog_path }),
-        data_folder,
-        ..StudioOptions::headless(synthetic())
-    }
-}
-
-fn harness_with(
-    settings: UiSettings,
-    options: StudioOptions,
-    size: egui::Vec2,
-) -> Harness<'static, StudioApp> {
-    let mut options = Some(options);
-    Harness::builder().with_size(size).build_eframe(move |cc| {
-        let options = options.take().expect("built once");
-        StudioApp::with_context(&cc.egui_ctx, settings, options)
-    })
-}
-
-fn harness(settings: UiSettings, dialog_path: Option<PathBuf>) -> Harness<'static, StudioApp> {
-    harness_with(
-        settings,
-        options(dialog_path, None),
-        egui::vec2(1280.0, 800.0),
-    )
-}
-
-/// Steps the harness until `done` holds for the app (or panics after 60 s).
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}, progress {:?}, train {:?}",
-            harness.state().state(),
-            harness.state().message(),
-            harness.state().progress(),
-            harness.state().settings().controls.train
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(harness);
-}
-
-/// A few frames, so that a click's command is applied and its result drawn.
-fn settle(harness: &mut Harness<'_, StudioApp>) {
-    for _ in 0..3 {
-        harness.step();
-    }
-}
-
-/// Starts the tiny run and waits until it finished with its last grid drawn.
-fn train_to_the_end(harness: &mut Harness<'_, StudioApp>) {
-    harness.step();
-    harness.get_by_label("Start").click();
-    wait_until(harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
 }
 
 /// Asks the window to close, as the title bar's close button does.
@@ -323,18 +256,45 @@ fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
     assert_eq!(harness.state().settings().controls.preset, Preset::Gated);
 }
 
+/// Asserts the studio's grid is complete and each of its images is the known image of the
+/// digit `classes` asks for at its place (`common::class_patterns`).
+fn assert_grid_draws(harness: &Harness<'_, StudioApp>, classes: ClassChoice) {
+    let grid = harness.state().samples().grid().unwrap();
+    assert_eq!(grid.pixels_done, IMAGE_PIXELS);
+    let labels = classes.labels(grid.count, &mut ChaCha8Rng::seed_from_u64(0));
+    for (index, (image, &label)) in grid
+        .pixels
+        .chunks_exact(IMAGE_PIXELS)
+        .zip(&labels)
+        .enumerate()
+    {
+        assert!(
+            image == class_patterns::image(label),
+            "sample {index} is not the {label} asked for"
+        );
+    }
+}
+
 #[test]
 fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
-    let mut settings = tiny_settings(1);
-    settings.controls.model = common::tiny_gated_model(true);
-    let mut harness = harness(settings, None);
-    train_to_the_end(&mut harness);
+    // A model whose every class draws one known image, opened from a checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patterns.safetensors");
+    let trainer = class_patterns::trainer(TrainConfig::default());
+    pixelcnn_studio::checkpoint::save(&path, trainer.snapshot()).unwrap();
+    let mut harness = harness(tiny_settings(1), Some(path));
+    harness.step();
+    harness.get_by_label("Open checkpoint...").click();
+    wait_until(&mut harness, "the opened model", |app| app.has_model());
+    harness.get_by_label("Sample now").click();
+    wait_until(&mut harness, "a grid", |app| app.samples().is_complete());
     let stamp = harness.state().samples().stamp().unwrap();
     assert_eq!(
         stamp.classes,
         Some(ClassChoice::Rows),
         "the default draws rows"
     );
+    assert_grid_draws(&harness, ClassChoice::Rows);
     // The grid's caption and its image's alternative text both say so.
     assert!(harness
         .query_all_by_label_contains("row r draws digit r")
@@ -345,6 +305,7 @@ fn a_conditional_model_draws_the_digit_asked_for_and_labels_its_rows() {
         app.samples().is_complete()
             && app.samples().stamp().unwrap().classes == Some(ClassChoice::Digit(7))
     });
+    assert_grid_draws(&harness, ClassChoice::Digit(7));
     assert!(harness
         .query_all_by_label_contains("every sample a 7")
         .next()
@@ -375,12 +336,9 @@ fn opening_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model() {
     harness.get_by_label("Open checkpoint...").click();
     // The (injected) file dialog answers on its own thread; then, since a trained model would
     // be replaced, the studio asks before opening anything.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while harness.query_by_label("Yes, discard it").is_none() {
-        assert!(Instant::now() < deadline, "no confirmation was asked");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut harness, "confirmation asked", |harness| {
+        harness.query_by_label("Yes, discard it").is_some()
+    });
     harness.get_by_label("Yes, discard it").click();
     wait_until(&mut harness, "an error", |app| app.last_error().is_some());
     let error = harness.state().last_error().unwrap_or_default().to_string();
@@ -497,15 +455,9 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
     request_close(&mut harness);
     settle(&mut harness);
     harness.get_by_label("Save").click();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !harness.state().close_allowed() {
-        assert!(
-            Instant::now() < deadline,
-            "the save did not close the window"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut harness, "close after the save", |harness| {
+        harness.state().close_allowed()
+    });
     // The frame that saw the save asked the window to close.
     assert!(sent_viewport_command(
         &harness,
@@ -533,23 +485,14 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
 
 /// Trains a tiny model for `epochs` through the driver and saves it at `path`.
 fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
-    struct Quiet;
-    impl RunHooks for Quiet {
-        fn on_event(&mut self, _: &Trainer, _: TrainEvent<'_>) {}
-        fn should_yield(&mut self) -> bool {
-            false
-        }
-    }
     let data = pixelcnn_studio::data::Mnist::synthetic(100, 20, seed);
     let config = TrainConfig {
         epochs,
-        batch_size: 20,
         seed,
-        samples_per_epoch: 0,
-        ..TrainConfig::default()
+        ..common::tiny_train_config()
     };
     let mut trainer = Trainer::new(common::tiny_model(), config).unwrap();
-    Driver::new().run(&mut trainer, &data, &mut Quiet).unwrap();
+    common::training::train_to_the_end(&mut trainer, &data).unwrap();
     pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
 }
 
@@ -625,118 +568,4 @@ fn every_epochs_grid_is_kept_and_can_be_scrubbed_back_to() {
     settle(&mut harness);
     assert_eq!(harness.state().samples().scrubbed(), None);
     harness.get_by_label("sample grid: end of epoch 3, step 30");
-}
-
-/// A fixed history and grid, replayed as worker events, so pictures are deterministic.
-fn replay_a_finished_run(app: &mut StudioApp) {
-    let steps: Vec<StepPoint> = (1..=300u64)
-        .map(|i| {
-            let epoch = i as f64 / 100.0;
-            let wiggle = ((i * 7919) % 13) as f64 / 13.0 - 0.5;
-            StepPoint {
-                epoch,
-                loss_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * epoch) + 0.01 * wiggle,
-                global_step: i,
-            }
-        })
-        .collect();
-    let mut history = History::default();
-    for (epoch, learning_rate) in [(0.0, 1e-3), (2.0, 3e-4)] {
-        history.record_settings(SettingsRecord {
-            epoch,
-            global_step: (epoch * 100.0) as u64,
-            learning_rate,
-            batch_size: 100,
-            steps_per_epoch: 100,
-        });
-    }
-    let progress = RunProgress {
-        epochs_done: 3,
-        epochs_target: 3,
-        step_in_epoch: 0,
-        steps_per_epoch: 100,
-        global_step: 300,
-        images_per_sec: 0.0,
-        batch_size: 100,
-    };
-    app.on_worker_event(WorkerEvent::Started {
-        model: {
-            let mut model = ModelConfig::gated();
-            model.set_conditional(true).unwrap();
-            model
-        },
-        train: TrainConfig {
-            epochs: 3,
-            learning_rate: 3e-3,
-            ..TrainConfig::default()
-        },
-        history,
-        progress,
-    });
-    app.on_worker_event(WorkerEvent::Steps {
-        points: steps,
-        progress,
-    });
-    for epoch in 1..=3 {
-        let e = epoch as f64;
-        app.on_worker_event(WorkerEvent::EpochFinished {
-            record: EpochRecord {
-                epoch,
-                train_cost_nats_per_pixel: 0.09 + 0.2 / (1.0 + 4.0 * (e - 0.5)),
-                test_cost_nats_per_pixel: 0.092 + 0.2 / (1.0 + 4.0 * e),
-                images_per_sec: 1000.0,
-                elapsed_secs: 10.0,
-            },
-            progress,
-        });
-    }
-    // A deterministic grid: the synthetic digits, thresholded.
-    let data = pixelcnn_studio::data::Dataset::synthetic(100, 5);
-    let mut grid = SampleGrid::blank(100);
-    for (out, &ink) in grid.pixels.iter_mut().zip(&data.images) {
-        *out = if ink > 127 { 1.0 } else { 0.0 };
-    }
-    grid.pixels_done = 784;
-    app.on_worker_event(WorkerEvent::SamplesReady {
-        stamp: SampleStamp {
-            epoch: 3.0,
-            global_step: 300,
-            kind: SampleKind::EpochEnd,
-            classes: Some(ClassChoice::Rows),
-        },
-        grid,
-    });
-    app.on_worker_event(WorkerEvent::State(WorkerState::Finished));
-}
-
-/// Pictures of both tabs at `width` x `height`, with a fixed run replayed into the studio.
-fn snapshot_both_tabs(width: f32, height: f32) {
-    let mut harness = harness_with(
-        UiSettings::default(),
-        options(None, None),
-        egui::vec2(width, height),
-    );
-    harness.step();
-    replay_a_finished_run(harness.state_mut());
-    harness.remove_cursor();
-    wait_until(&mut harness, "the speed estimate", |app| {
-        app.estimate_text().starts_with("about")
-    });
-    let size = format!("{width}x{height}");
-    harness.snapshot(format!("studio_training_{size}"));
-    harness.get_by_label("Inspector").click();
-    settle(&mut harness);
-    harness.remove_cursor();
-    settle(&mut harness);
-    harness.snapshot(format!("studio_inspector_{size}"));
-}
-
-#[test]
-fn snapshots_of_both_tabs_at_the_smallest_window() {
-    snapshot_both_tabs(800.0, 500.0);
-}
-
-#[test]
-fn snapshots_of_both_tabs_at_a_large_window() {
-    snapshot_both_tabs(1600.0, 1000.0);
 }

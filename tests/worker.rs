@@ -1,5 +1,6 @@
-//! The training thread on its own: start, steps, epoch, samples, stop, errors, join on drop;
-//! Stop, Pause and Close during a long test evaluation; previews. (Run folders: tests/runs.rs.)
+//! The training thread on its own: start, steps, epoch, samples, stop, errors, join on drop,
+//! weight snapshots between steps; Stop, Pause and Close during a long test evaluation;
+//! previews. (Run folders and their autosave: tests/runs.rs.)
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,26 +13,22 @@ use std::time::{Duration, Instant};
 
 use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{FamilyConfig, ModelConfig, PlainConfig};
+use pixelcnn_studio::model::{FamilyConfig, ModelConfig, Params, PlainConfig};
 use pixelcnn_studio::service::NoEvent;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
 use pixelcnn_studio::worker::Worker;
 
 use common::threads::{
-    drop_and_wait_for_the_join, repaint_with_witness, witness_released, WATCHDOG,
+    collect_until, drop_and_wait_for_the_join, repaint_with_witness, witness_released, WATCHDOG,
 };
 use common::tiny_model;
 
+/// [`common::tiny_train_config`] for `epochs` epochs, with a grid of 4 samples at each end.
 fn tiny_train(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
-        batch_size: 20,
-        learning_rate: 1e-3,
-        seed: 3,
-        train_limit: None,
-        test_limit: None,
         samples_per_epoch: 4,
-        ..TrainConfig::default()
+        ..common::tiny_train_config()
     }
 }
 
@@ -43,6 +40,16 @@ fn synthetic() -> DataSource {
     }
 }
 
+/// Start of a run of the tiny model on the synthetic digits, without previews.
+fn start(train: TrainConfig) -> WorkerCommand {
+    WorkerCommand::Start {
+        model: tiny_model(),
+        train,
+        data: synthetic(),
+        preview_every: None,
+    }
+}
+
 fn spawn() -> (Worker, Arc<AtomicUsize>) {
     let wakes = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&wakes);
@@ -51,24 +58,6 @@ fn spawn() -> (Worker, Arc<AtomicUsize>) {
     }))
     .expect("worker starts");
     (worker, wakes)
-}
-
-/// Collects events until `done` says so (failing if the worker ends first or the watchdog
-/// runs out).
-fn collect_until(worker: &Worker, mut done: impl FnMut(&WorkerEvent) -> bool) -> Vec<WorkerEvent> {
-    let mut events = Vec::new();
-    loop {
-        match worker.next_event(WATCHDOG) {
-            Ok(event) => {
-                let stop = done(&event);
-                events.push(event);
-                if stop {
-                    return events;
-                }
-            }
-            Err(why) => panic!("{why:?}; events so far: {:?}", summarize(&events)),
-        }
-    }
 }
 
 fn summarize(events: &[WorkerEvent]) -> Vec<String> {
@@ -83,17 +72,25 @@ fn summarize(events: &[WorkerEvent]) -> Vec<String> {
         .collect()
 }
 
+/// The training steps done by the last progress in `events`: every step is in a Steps or an
+/// epoch event by the time the worker says it stopped.
+fn last_reported_step(events: &[WorkerEvent]) -> u64 {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            WorkerEvent::Steps { progress, .. } | WorkerEvent::EpochFinished { progress, .. } => {
+                Some(progress.global_step)
+            }
+            _ => None,
+        })
+        .expect("a step was reported")
+}
+
 #[test]
 fn a_run_reports_steps_epochs_samples_and_finishes() {
     let (worker, wakes) = spawn();
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: tiny_train(2),
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
+    worker.send(start(tiny_train(2))).unwrap();
     let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Finished { .. }));
     let names = summarize(&events);
     let steps: usize = events
@@ -147,14 +144,7 @@ fn stop_takes_effect_within_a_step_and_start_continues() {
     let (worker, _) = spawn();
     let mut train = tiny_train(1000);
     train.samples_per_epoch = 0;
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: train.clone(),
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
+    worker.send(start(train.clone())).unwrap();
     let mut events = collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
     worker.send(WorkerCommand::Pause).unwrap();
     events.extend(collect_until(&worker, |e| {
@@ -169,17 +159,8 @@ fn stop_takes_effect_within_a_step_and_start_continues() {
     assert!(stopping.contains(&WorkerEvent::Finished { stopped: true }));
     events.extend(stopping);
     // After the stop no step runs: the weights asked for next are those of the last step
-    // reported (every step is in a Steps or epoch event by then), and nothing comes first.
-    let last_reported = events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            WorkerEvent::Steps { progress, .. } | WorkerEvent::EpochFinished { progress, .. } => {
-                Some(progress.global_step)
-            }
-            _ => None,
-        })
-        .unwrap();
+    // reported, and nothing comes first.
+    let last_reported = last_reported_step(&events);
     worker.send(WorkerCommand::SnapshotWeights).unwrap();
     let after = collect_until(&worker, |e| matches!(e, WorkerEvent::WeightsSnapshot(_)));
     let [WorkerEvent::WeightsSnapshot(snapshot)] = after.as_slice() else {
@@ -187,14 +168,7 @@ fn stop_takes_effect_within_a_step_and_start_continues() {
     };
     assert_eq!(snapshot.global_step, last_reported);
     // Start continues the same model: its history comes back with it.
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train,
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
+    worker.send(start(train)).unwrap();
     let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Started { .. }));
     let Some(WorkerEvent::Started {
         history, progress, ..
@@ -255,14 +229,7 @@ fn errors_are_reported_and_the_worker_keeps_serving() {
         |e| matches!(e, WorkerEvent::Error(m) if m.contains("bug")),
     );
     // ... and the thread still trains afterwards.
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: tiny_train(1),
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
+    worker.send(start(tiny_train(1))).unwrap();
     collect_until(&worker, |e| {
         matches!(e, WorkerEvent::Finished { stopped: false })
     });
@@ -275,14 +242,7 @@ fn dropping_the_handle_stops_and_joins_a_running_worker() {
     let worker = Worker::spawn(repaint).unwrap();
     let mut train = tiny_train(100_000);
     train.samples_per_epoch = 0;
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train,
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
+    worker.send(start(train)).unwrap();
     collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
     assert!(!witness_released(&witness), "the worker is training");
     // Far from done (100,000 epochs): the drop has to stop the run to join the thread.
@@ -294,18 +254,45 @@ fn dropping_the_handle_stops_and_joins_a_running_worker() {
 }
 
 #[test]
+fn the_worker_hands_out_a_copy_of_the_weights_between_training_steps() {
+    let (worker, _) = spawn();
+    worker.send(WorkerCommand::SnapshotWeights).unwrap();
+    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Error(_)));
+    let Some(WorkerEvent::Error(message)) = events.last() else {
+        unreachable!()
+    };
+    assert!(message.contains("no model"), "{message}");
+
+    let mut train = tiny_train(200);
+    train.batch_size = 2;
+    train.samples_per_epoch = 0;
+    worker.send(start(train)).unwrap();
+    collect_until(&worker, |e| matches!(e, WorkerEvent::Steps { .. }));
+    worker.send(WorkerCommand::SnapshotWeights).unwrap();
+    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::WeightsSnapshot(_)));
+    let Some(WorkerEvent::WeightsSnapshot(snapshot)) = events.last() else {
+        unreachable!()
+    };
+    assert!(snapshot.global_step > 0, "taken after some steps");
+    assert_eq!(snapshot.model, tiny_model());
+    let expected = Params::zeros(&tiny_model());
+    assert_eq!(snapshot.params.tensors.len(), expected.tensors.len());
+    assert_ne!(*snapshot.params, expected, "trained weights, not zeros");
+    // Training went on after the snapshot.
+    collect_until(&worker, |e| match e {
+        WorkerEvent::Steps { progress, .. } => progress.global_step > snapshot.global_step,
+        _ => false,
+    });
+    worker.send(WorkerCommand::Stop).unwrap();
+    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Stopped));
+}
+
+#[test]
 fn checkpoints_round_trip_through_the_worker() {
     let (worker, _) = spawn();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.ckpt");
-    worker
-        .send(WorkerCommand::Start {
-            model: tiny_model(),
-            train: tiny_train(1),
-            data: synthetic(),
-            preview_every: None,
-        })
-        .unwrap();
+    worker.send(start(tiny_train(1))).unwrap();
     collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
     worker
         .send(WorkerCommand::SaveCheckpoint {

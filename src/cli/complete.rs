@@ -99,10 +99,10 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
     }
     let as_class = class.map_or(String::new(), |c| format!(" as a {c}"));
     println!(
-        "{}{as_class}: kept {} rows, drew {} completions in {seconds:.2} s: {}",
+        "{}{as_class}: kept {}, drew {} in {seconds:.2} s: {}",
         picked.description,
-        args.keep_rows,
-        args.count,
+        super::count_of(args.keep_rows, "row"),
+        super::count_of(args.count, "completion"),
         args.out.display()
     );
     Ok(())

@@ -56,9 +56,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }))
     } else {
         println!(
-            "test cost {cost:.5} nats/pixel = {:.2} nats/image = {:.4} bits/dim over {images} images",
+            "test cost {cost:.5} nats/pixel = {:.2} nats/image = {:.4} bits/dim over {}",
             nats_per_image(cost),
-            bits_per_dim(cost)
+            bits_per_dim(cost),
+            super::count_of(images, "image")
         );
         Ok(())
     }

@@ -30,7 +30,7 @@ pub struct ImageSourceArgs {
     data: Option<PathBuf>,
     /// The digit a class-conditional model reads (default: the test image's label; needed with
     /// --image).
-    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u8).range(0..10))]
+    #[arg(long, value_name = "D", value_parser = super::parse_digit)]
     class: Option<u8>,
 }
 

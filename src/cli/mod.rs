@@ -61,10 +61,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Prints `value` as one JSON object on stdout.
+/// `n` and the noun, plural unless `n` is 1: "1 completion", "10 completions".
+fn count_of(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Parses a digit option (`--class`): 0 to 9, said that way when the value is not one.
+pub fn parse_digit(text: &str) -> Result<u8, String> {
+    match text.trim().parse::<u8>() {
+        Ok(digit) if digit <= 9 => Ok(digit),
+        _ => Err("use a digit from 0 to 9".to_string()),
+    }
+}
+
+/// Prints `value` as one JSON object on stdout. A field whose value does not exist (`null`:
+/// no test cost yet, no class for an unconditional model, no `--out`) is left out, at every
+/// depth, so a reader finds either a value or no field.
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let mut value = value.clone();
+    drop_nulls(&mut value);
+    println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
+}
+
+/// Removes every object field whose value is `null`, in nested objects and arrays too.
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            fields.retain(|_, field| !field.is_null());
+            fields.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Loads MNIST from `dir` or the shipped copy, with the path in any error.
@@ -118,6 +151,33 @@ pub fn usage_error_line(rendered: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn null_fields_are_left_out_at_every_depth() {
+        let mut value = serde_json::json!({
+            "cost": null,
+            "steps": 3,
+            "source": { "test_index": 1, "label": null },
+            "items": [{ "a": null, "b": 1 }],
+        });
+        drop_nulls(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({ "steps": 3, "source": { "test_index": 1 }, "items": [{ "b": 1 }] })
+        );
+    }
+
+    #[test]
+    fn a_digit_is_0_to_9_and_the_error_says_so() {
+        assert_eq!(parse_digit("7"), Ok(7));
+        assert_eq!(
+            parse_digit("10"),
+            Err("use a digit from 0 to 9".to_string())
+        );
+        assert!(parse_digit("-1").is_err());
+        assert_eq!(count_of(1, "completion"), "1 completion");
+        assert_eq!(count_of(2, "completion"), "2 completions");
+    }
 
     #[test]
     fn a_usage_error_becomes_one_line_with_its_tip() {

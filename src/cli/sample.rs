@@ -38,7 +38,7 @@ pub struct SampleArgs {
     #[arg(long, value_name = "rows|any|D", value_parser = ClassChoice::parse, conflicts_with = "class")]
     classes: Option<ClassChoice>,
     /// Every sample of a conditional model draws this digit (the same as `--classes D`).
-    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u8).range(0..10))]
+    #[arg(long, value_name = "D", value_parser = super::parse_digit)]
     class: Option<u8>,
     /// Seed of the sampling RNG.
     #[arg(long, default_value_t = 1)]
@@ -117,8 +117,8 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         }))
     } else {
         println!(
-            "wrote {} samples to {} in {seconds:.2} s (mean pixel {:.3})",
-            args.count,
+            "wrote {} to {} in {seconds:.2} s (mean pixel {:.3})",
+            super::count_of(args.count, "sample"),
             args.out.display(),
             grid.mean_pixel()
         );

@@ -399,6 +399,13 @@ impl RunHooks for CliHooks<'_> {
                 ));
             }
             TrainEvent::EpochFinished(record) => {
+                // Every epoch end is saved: a killed run loses at most one epoch. The epoch's
+                // line follows its files, so a line shown means they are on disk, and a failed
+                // write (a full disk) leaves stderr with its one error line.
+                if let Err(err) = save_outputs(self.args, trainer) {
+                    self.failure.get_or_insert(err);
+                    return;
+                }
                 if !self.args.json {
                     self.say(format!(
                         "epoch {}: train {:.5} nats/pixel, test {:.5} nats/pixel = {:.2} nats/image ({:.0} img/s)",
@@ -408,10 +415,6 @@ impl RunHooks for CliHooks<'_> {
                         record.test_nll_nats_per_image(),
                         record.images_per_sec
                     ));
-                }
-                // Every epoch end is saved: a killed run loses at most one epoch.
-                if let Err(err) = save_outputs(self.args, trainer) {
-                    self.failure.get_or_insert(err);
                 }
             }
             TrainEvent::Sampling { .. } => {}

@@ -117,7 +117,8 @@ pub enum IdxProblem {
     TooLong {
         /// Length the header implies.
         expected: u64,
-        /// Actual length.
+        /// Actual length (decompressed: at least this; decompression stops soon after
+        /// `expected`).
         found: u64,
         /// Whether the sizes are those of the decompressed content of a `.gz` file.
         decompressed: bool,
@@ -129,6 +130,14 @@ pub enum IdxProblem {
         found: usize,
         /// The most any split may hold.
         max: usize,
+    },
+    /// A `.gz` file larger than any compressed MNIST file could be (refused before it is
+    /// decompressed).
+    CompressedTooLarge {
+        /// Its size in bytes.
+        found: u64,
+        /// The most a compressed data file may hold.
+        max: u64,
     },
     /// A label is not a digit 0-9.
     LabelOutOfRange {
@@ -149,7 +158,8 @@ impl IdxProblem {
             IdxProblem::NotGzip => "if it is an uncompressed IDX file, remove the .gz suffix",
             IdxProblem::WrongMagic { .. }
             | IdxProblem::WrongDimensions { .. }
-            | IdxProblem::TooManyItems { .. } => {
+            | IdxProblem::TooManyItems { .. }
+            | IdxProblem::CompressedTooLarge { .. } => {
                 "check that the file is the MNIST file of that name"
             }
             IdxProblem::CorruptGzip { .. }
@@ -223,12 +233,18 @@ impl fmt::Display for IdxProblem {
                 decompressed,
             } => write!(
                 f,
-                "too long: expected {expected} bytes{}, found {found}",
-                after(*decompressed)
+                "too long: expected {expected} bytes{}, found {}{found}",
+                after(*decompressed),
+                // Decompression stops soon after the expected length: a lower bound.
+                if *decompressed { "at least " } else { "" }
             ),
             IdxProblem::TooManyItems { found, max } => write!(
                 f,
                 "the header announces {found} items, more than any MNIST split holds ({max})"
+            ),
+            IdxProblem::CompressedTooLarge { found, max } => write!(
+                f,
+                "the compressed file is {found} bytes, more than any MNIST file needs ({max})"
             ),
             IdxProblem::LabelOutOfRange { index, label } => write!(
                 f,

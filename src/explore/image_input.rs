@@ -8,6 +8,7 @@ use image::{ImageFormat, ImageReader};
 use thiserror::Error;
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::input_file::{read_capped, without_os_code, CappedReadError};
 
 /// Grey levels at or above this are ink (1.0); below it background (0.0).
 pub const INK_THRESHOLD: u8 = 128;
@@ -17,18 +18,19 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 /// Why an image file cannot be used.
 #[derive(Debug, Error)]
 pub enum ImageInputError {
-    /// The file cannot be read.
-    #[error("could not read the image ({source}): check the path: {}", .path.display())]
+    /// The file cannot be opened or read: missing, not a regular file (a folder, a named pipe,
+    /// a device) or unreadable.
+    #[error("cannot read the image: {reason}; give the path of a 28x28 PNG file: {}", .path.display())]
     Read {
-        /// What the system said.
-        source: std::io::Error,
+        /// What is wrong, in words (the OS error once, without its code).
+        reason: String,
         /// The file.
         path: PathBuf,
     },
     /// The file is far too large for a 28x28 image.
-    #[error("the file is {bytes} bytes, too large for a 28x28 PNG: give a 28x28 greyscale PNG: {}", .path.display())]
+    #[error("the file is {bytes} bytes, too large for a 28x28 PNG (at most {} MiB): give a 28x28 greyscale PNG: {}", MAX_FILE_BYTES >> 20, .path.display())]
     TooLarge {
-        /// Its size.
+        /// Its size (at least this many bytes when it grew while being read).
         bytes: u64,
         /// The file.
         path: PathBuf,
@@ -54,20 +56,23 @@ pub enum ImageInputError {
 }
 
 /// Reads `path` as a 28x28 PNG and returns its 784 pixels, 1.0 where the grey level is at least
-/// [`INK_THRESHOLD`], else 0.0.
+/// [`INK_THRESHOLD`], else 0.0. Only a regular file of at most 16 MiB is read: a folder, a
+/// named pipe or a device (`/dev/zero`) is refused as what it is.
 pub fn read_image_png(path: &Path) -> Result<Vec<f32>, ImageInputError> {
-    let read_error = |source| ImageInputError::Read {
-        source,
-        path: path.to_path_buf(),
-    };
-    let bytes = std::fs::metadata(path).map_err(read_error)?.len();
-    if bytes > MAX_FILE_BYTES {
-        return Err(ImageInputError::TooLarge {
+    let data = read_capped(path, MAX_FILE_BYTES).map_err(|err| match err {
+        CappedReadError::Open(open) => ImageInputError::Read {
+            reason: open.to_string(),
+            path: path.to_path_buf(),
+        },
+        CappedReadError::TooLarge { bytes } => ImageInputError::TooLarge {
             bytes,
             path: path.to_path_buf(),
-        });
-    }
-    let data = std::fs::read(path).map_err(read_error)?;
+        },
+        CappedReadError::Read(error) => ImageInputError::Read {
+            reason: without_os_code(&error),
+            path: path.to_path_buf(),
+        },
+    })?;
     decode_png(&data, path)
 }
 

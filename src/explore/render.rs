@@ -131,7 +131,7 @@ pub fn heatmap_canvas(map: &NllMap, pixels: &[f32], scale: usize) -> Canvas {
 }
 
 /// Space between tiles of a completion sheet, in image pixels (scaled like the tiles).
-const GUTTER: usize = 2;
+pub const GUTTER: usize = 2;
 /// Colour of the cut line and the hole outline on the original.
 pub const CUT_LINE: Rgb = [230, 40, 40];
 

@@ -239,8 +239,13 @@ impl Trainer {
     pub fn new(model: ModelConfig, config: TrainConfig) -> Result<Trainer, TrainError> {
         model.validate()?;
         config.validate()?;
-        // A new trainer is made to train: refuse before the weights are even allocated.
-        check_training_memory(&model, &config, config.batch_size, None, false)?;
+        // A new trainer is made to train: refuse before the weights are even allocated. The
+        // batch checked is the one that can exist (no larger than the training images), as
+        // each step checks it again once the data is known.
+        let batch_size = config
+            .batch_size
+            .min(limited(crate::data::mnist::TRAIN_COUNT, config.train_limit));
+        check_training_memory(&model, &config, batch_size, None, false)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let params = Params::init(&model, &mut rng);
         let adam = Adam::new(

@@ -172,9 +172,19 @@ pub struct ControlsContext {
     pub has_model: bool,
     /// What a run with these settings will cost.
     pub estimate: Option<EstimateLine>,
+    /// A run another process writes is followed: everything is shown (the settings still
+    /// scroll) and nothing can be changed or pressed, as its writer trains it.
+    pub read_only: bool,
 }
 
+/// Width of the first run button (Start, Continue, Pause or Resume), whatever it says, so the
+/// buttons after it never move when it changes.
+const FIRST_RUN_BUTTON_WIDTH: f32 = 84.0;
+
 /// Draws the controls; returns what the user asked for. `focus` names a path field to focus.
+///
+/// The run buttons and what a run will cost come first, at a place nothing above them can
+/// move (a notice, a wrapped line, the window's height); the settings scroll under them.
 pub fn controls_ui(
     ui: &mut egui::Ui,
     settings: &mut ControlSettings,
@@ -183,15 +193,55 @@ pub fn controls_ui(
     focus: &mut Option<PathField>,
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
-    let state = context.state;
-    let busy = state.is_busy();
+    let enabled = !context.read_only;
+    ui.add_enabled_ui(enabled, |ui| run_buttons_ui(ui, context, &mut commands));
+    if let Some(estimate) = &context.estimate {
+        let text = egui::RichText::new(&estimate.text);
+        let text = if estimate.warn {
+            text.color(ui.visuals().warn_fg_color)
+        } else {
+            text
+        };
+        ui.add(egui::Label::new(text).wrap());
+    }
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("controls_scroll")
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.add_enabled_ui(enabled, |ui| {
+                settings_ui(ui, settings, context, checkpoint_path, focus, &mut commands);
+            });
+        });
+    commands
+}
 
+/// Why the architecture cannot be changed now, if it cannot.
+fn architecture_lock(context: &ControlsContext) -> Option<&'static str> {
+    if context.has_model {
+        Some("Locked while a model exists: Reset (or open another checkpoint) to change the architecture.")
+    } else if context.state.is_busy() {
+        Some("Locked while the worker is busy: wait for it or Stop.")
+    } else {
+        None
+    }
+}
+
+fn settings_ui(
+    ui: &mut egui::Ui,
+    settings: &mut ControlSettings,
+    context: &ControlsContext,
+    checkpoint_path: &mut String,
+    focus: &mut Option<PathField>,
+    commands: &mut Vec<UiCommand>,
+) {
+    let busy = context.state.is_busy();
     ui.heading("Model");
-    let locked = context.has_model;
-    ui.add_enabled_ui(!locked && !busy, |ui| {
-        architecture_ui(ui, settings);
+    let lock = architecture_lock(context);
+    ui.add_enabled_ui(lock.is_none(), |ui| {
+        architecture_ui(ui, settings, lock);
     });
-    if locked {
+    if context.has_model {
         ui.add(
             egui::Label::new(
                 "The architecture is locked while a model exists: Reset to change it.",
@@ -206,18 +256,6 @@ pub fn controls_ui(
     ui.add_enabled_ui(!busy, |ui| {
         training_ui(ui, settings);
     });
-
-    ui.separator();
-    run_buttons_ui(ui, context, &mut commands);
-    if let Some(estimate) = &context.estimate {
-        let text = egui::RichText::new(&estimate.text);
-        let text = if estimate.warn {
-            text.color(ui.visuals().warn_fg_color)
-        } else {
-            text
-        };
-        ui.add(egui::Label::new(text).wrap());
-    }
 
     ui.separator();
     ui.heading("Checkpoint");
@@ -251,18 +289,20 @@ pub fn controls_ui(
             commands.push(UiCommand::OpenCheckpoint(typed.clone()));
         }
     });
-    commands
 }
 
 /// One clear set: Start (Continue when a model exists) turning into Pause/Resume while a run
-/// goes, Stop, Reset and Sample now.
+/// goes, Stop, Reset and Sample now. The first button has one width whatever it says, so the
+/// others keep their places.
 fn run_buttons_ui(ui: &mut egui::Ui, context: &ControlsContext, commands: &mut Vec<UiCommand>) {
     let state = context.state;
     let settled = context.pending.is_none();
+    let first =
+        |label: &str| egui::Button::new(label).min_size(egui::vec2(FIRST_RUN_BUTTON_WIDTH, 0.0));
     ui.horizontal_wrapped(|ui| {
         if state == WorkerState::Paused {
             if ui
-                .add_enabled(settled, egui::Button::new("Resume"))
+                .add_enabled(settled, first("Resume"))
                 .on_hover_text("Continue the paused run (Space)")
                 .clicked()
             {
@@ -270,7 +310,7 @@ fn run_buttons_ui(ui: &mut egui::Ui, context: &ControlsContext, commands: &mut V
             }
         } else if state.is_busy() {
             if ui
-                .add_enabled(settled && state.is_running(), egui::Button::new("Pause"))
+                .add_enabled(settled && state.is_running(), first("Pause"))
                 .on_hover_text("Suspend the run; the model stays in memory (Space)")
                 .clicked()
             {
@@ -283,7 +323,7 @@ fn run_buttons_ui(ui: &mut egui::Ui, context: &ControlsContext, commands: &mut V
                 "Start"
             };
             if ui
-                .add_enabled(settled, egui::Button::new(label))
+                .add_enabled(settled, first(label))
                 .on_hover_text("Train with these settings")
                 .clicked()
             {
@@ -357,13 +397,20 @@ fn choose_model(settings: &mut ControlSettings, model: ModelConfig, reset_rate: 
     settings.model = model;
 }
 
-fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
+/// The architecture's controls; `lock` (why they are disabled, if they are) is added to each
+/// one's tooltip.
+fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings, lock: Option<&str>) {
+    let locked = |text: &str| match lock {
+        Some(why) => format!("{text}\n\n{why}"),
+        None => text.to_string(),
+    };
     ui.horizontal_wrapped(|ui| {
         ui.label("Preset:");
         for preset in Preset::ALL {
             if ui
                 .selectable_label(settings.preset == preset, preset.label())
                 .on_hover_text(preset.description())
+                .on_disabled_hover_text(locked(preset.description()))
                 .clicked()
             {
                 match preset.model() {
@@ -388,13 +435,15 @@ fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
     ui.horizontal_wrapped(|ui| {
         ui.label("Family:");
         let mut family = settings.model.family.kind();
+        let plain = "Masked convolutions (1601.06759): simple, with a blind spot";
         ui.radio_value(&mut family, ModelFamily::Plain, "Plain")
-            .on_hover_text("Masked convolutions (1601.06759): simple, with a blind spot");
+            .on_hover_text(plain)
+            .on_disabled_hover_text(locked(plain));
+        let gated = "Gated vertical and horizontal stacks (1606.05328): no blind spot, better \
+                     digits per minute";
         ui.radio_value(&mut family, ModelFamily::Gated, "Gated")
-            .on_hover_text(
-                "Gated vertical and horizontal stacks (1606.05328): no blind spot, better \
-                 digits per minute",
-            );
+            .on_hover_text(gated)
+            .on_disabled_hover_text(locked(gated));
         if family != settings.model.family.kind() {
             let model = match family {
                 ModelFamily::Plain => ModelConfig::seed(),
@@ -405,11 +454,11 @@ fn architecture_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
         match &mut settings.model.family {
             FamilyConfig::Plain(_) => {}
             FamilyConfig::Gated(gated) => {
+                let conditional = "Condition every gate on the digit label: the model learns \
+                                   each digit and draws the one you ask for";
                 ui.checkbox(&mut gated.conditional, "Conditional")
-                    .on_hover_text(
-                        "Condition every gate on the digit label: the model learns each digit \
-                         and draws the one you ask for",
-                    );
+                    .on_hover_text(conditional)
+                    .on_disabled_hover_text(locked(conditional));
             }
         }
     });
@@ -553,23 +602,35 @@ fn training_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
     device_ui(ui, &mut settings.device);
 }
 
+/// The devices this build can run on: `cuda` only in a build with the `cuda` feature.
+pub fn offered_devices() -> Vec<DeviceChoice> {
+    let mut devices = vec![DeviceChoice::FastCpu, DeviceChoice::GpuPathOnCpu];
+    if cfg!(feature = "cuda") {
+        devices.push(DeviceChoice::Cuda);
+    }
+    devices
+}
+
 fn device_ui(ui: &mut egui::Ui, device: &mut DeviceChoice) {
-    let cuda_hint = if cfg!(feature = "cuda") {
-        "candle's CUDA backend on the first GPU"
-    } else {
-        "candle's CUDA backend: this build has no cuda feature (cargo build --release --features cuda)"
-    };
+    // A device remembered from a build that had it falls back to the fast CPU kernels.
+    if !offered_devices().contains(device) {
+        *device = DeviceChoice::FastCpu;
+    }
     ui.horizontal_wrapped(|ui| {
-        ui.label("Device:");
-        let choices = [
-            (DeviceChoice::FastCpu, "fast mask-aware CPU kernels"),
-            (
-                DeviceChoice::GpuPathOnCpu,
-                "the GPU code path on the CPU: slow, a check of that code",
-            ),
-            (DeviceChoice::Cuda, cuda_hint),
-        ];
-        for (choice, hint) in choices {
+        let label = ui.label("Device:");
+        if !cfg!(feature = "cuda") {
+            label.on_hover_text(
+                "Where the network runs. cuda is not offered: this build has no cuda feature",
+            );
+        }
+        for choice in offered_devices() {
+            let hint = match choice {
+                DeviceChoice::FastCpu => "fast mask-aware CPU kernels",
+                DeviceChoice::GpuPathOnCpu => {
+                    "the GPU code path on the CPU: slow, a check of that code"
+                }
+                DeviceChoice::Cuda => "candle's CUDA backend on the first GPU",
+            };
             ui.radio_value(device, choice, choice.name())
                 .on_hover_text(hint);
         }

@@ -3,6 +3,7 @@
 //! the configured network, in five colours: the output, visible pixels, the blind spot (plain
 //! family only), pixels out of reach and later pixels.
 
+use super::panel_rects;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::arch::gated_spec::conv_role;
 use crate::model::arch::receptive_field::{classify_model_inputs, Reach};
@@ -14,6 +15,9 @@ pub struct InspectorState {
     /// The output pixel (row, column) whose receptive field is shown.
     pub pixel: (usize, usize),
     cache: Option<(ModelConfig, (usize, usize), Vec<Reach>)>,
+    /// How wide the layer table was when last drawn (the receptive field beside it leaves it
+    /// that much room).
+    table_width: Option<f32>,
 }
 
 impl Default for InspectorState {
@@ -21,6 +25,7 @@ impl Default for InspectorState {
         InspectorState {
             pixel: (IMAGE_SIDE / 2, IMAGE_SIDE / 2),
             cache: None,
+            table_width: None,
         }
     }
 }
@@ -59,16 +64,37 @@ pub fn mask_caption(layer: &LayerSpec) -> String {
 const MASK_CARD_WIDTH: f32 = 200.0;
 /// Below this width the receptive field goes under the layer table instead of beside it.
 const SIDE_BY_SIDE_MIN_WIDTH: f32 = 760.0;
+/// The layer table's width before it was first drawn (about what the widest one takes).
+const TABLE_WIDTH_GUESS: f32 = 680.0;
+/// Room the table's column needs besides the table: its scroll bar and margins.
+const TABLE_MARGIN: f32 = 40.0;
+/// The narrowest the receptive field is drawn beside the table.
+const FIELD_MIN_WIDTH: f32 = 260.0;
+
+/// How wide the receptive-field panel beside the table may be at `width`, when the table
+/// (`table_width` points) is to stay readable whole: `None` when the two do not fit side by
+/// side and the field goes under the table.
+pub fn field_width_range(width: f32, table_width: f32) -> Option<(f32, f32)> {
+    let room = width - table_width - TABLE_MARGIN;
+    if width < SIDE_BY_SIDE_MIN_WIDTH || room < FIELD_MIN_WIDTH {
+        return None;
+    }
+    let widest = room.min(width * 0.6);
+    let default = (width * 0.42).clamp(300.0, 560.0).min(widest);
+    Some((default, widest))
+}
 
 /// Draws the inspector for `model`: masks and the layer table, and the receptive field beside
-/// them (in a resizable panel) when there is room, or under them when the window is narrow.
+/// them (in a resizable panel that leaves the table its width) when there is room, or under
+/// them when the window is narrow.
 pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut InspectorState) {
     let width = ui.available_width();
-    if width >= SIDE_BY_SIDE_MIN_WIDTH {
+    let table_width = state.table_width.unwrap_or(TABLE_WIDTH_GUESS);
+    if let Some((default, widest)) = field_width_range(width, table_width) {
         egui::Panel::right("receptive_field_panel")
             .resizable(true)
-            .default_size((width * 0.42).clamp(300.0, 560.0))
-            .size_range(260.0..=(width * 0.6))
+            .default_size(default)
+            .size_range(FIELD_MIN_WIDTH..=widest)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical()
                     .id_salt("receptive_field_scroll")
@@ -76,12 +102,16 @@ pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspecto
                         ui.heading("Receptive field");
                         receptive_field_ui(ui, model, state);
                     });
+                panel_rects::record_ui(ui, "receptive field");
             });
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::both()
                 .id_salt("inspector_scroll")
                 .auto_shrink([false, false])
-                .show(ui, |ui| masks_and_table_ui(ui, model));
+                .show(ui, |ui| {
+                    masks_and_table_ui(ui, model, &mut state.table_width)
+                });
+            panel_rects::record_ui(ui, "masks and layers");
         });
     } else {
         // Narrow: one column of sections that collapse, so any one can have the room.
@@ -89,17 +119,19 @@ pub fn inspector_ui(ui: &mut egui::Ui, model: &ModelConfig, state: &mut Inspecto
             .id_salt("inspector_scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                masks_and_table_ui(ui, model);
+                masks_and_table_ui(ui, model, &mut state.table_width);
                 ui.separator();
                 egui::CollapsingHeader::new(egui::RichText::new("Receptive field").heading())
                     .id_salt("receptive_field_section")
                     .default_open(true)
                     .show(ui, |ui| receptive_field_ui(ui, model, state));
             });
+        panel_rects::record_ui(ui, "inspector");
     }
 }
 
-fn masks_and_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
+/// The masks (or stacks) and the layer table; `table_width` learns how wide the table is.
+fn masks_and_table_ui(ui: &mut egui::Ui, model: &ModelConfig, table_width: &mut Option<f32>) {
     let architecture = model.architecture();
     let heading = match architecture {
         Architecture::Plain(_) => "Masks",
@@ -117,8 +149,8 @@ fn masks_and_table_ui(ui: &mut egui::Ui, model: &ModelConfig) {
         .id_salt("layers_section")
         .default_open(true)
         .show(ui, |ui| match &architecture {
-            Architecture::Plain(layers) => layers_ui(ui, layers),
-            Architecture::Gated(spec) => gated_layers_ui(ui, model, spec),
+            Architecture::Plain(layers) => layers_ui(ui, layers, table_width),
+            Architecture::Gated(spec) => gated_layers_ui(ui, model, spec, table_width),
         });
 }
 
@@ -184,7 +216,12 @@ pub fn tap_caption(conv: &ConvSpec, title: &str) -> String {
     )
 }
 
-fn gated_layers_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) {
+fn gated_layers_ui(
+    ui: &mut egui::Ui,
+    model: &ModelConfig,
+    spec: &GatedSpec,
+    table_width: &mut Option<f32>,
+) {
     ui.add(
         egui::Label::new(format!(
             "{} gated layers of {} maps per stack, {} parameters in all",
@@ -197,10 +234,14 @@ fn gated_layers_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) {
     egui::ScrollArea::horizontal()
         .id_salt("layer_table_scroll")
         .auto_shrink([false, true])
-        .show(ui, |ui| gated_table_ui(ui, model, spec));
+        .show(ui, |ui| {
+            let table = gated_table_ui(ui, model, spec);
+            *table_width = Some(table.rect.width());
+            panel_rects::record(ui.ctx(), "layer table", table.rect);
+        });
 }
 
-fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) {
+fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) -> egui::Response {
     let class_bias = 2 * spec.maps * crate::model::CLASS_COUNT;
     egui::Grid::new("layer_table")
         .striped(true)
@@ -237,7 +278,8 @@ fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) {
             }
             ui.strong(format!("{} parameters", model.parameter_count()));
             ui.end_row();
-        });
+        })
+        .response
 }
 
 fn masks_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
@@ -261,7 +303,7 @@ fn masks_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
     }
 }
 
-fn layers_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
+fn layers_ui(ui: &mut egui::Ui, layers: &[LayerSpec], table_width: &mut Option<f32>) {
     let total: usize = layers.iter().map(LayerSpec::parameter_count).sum();
     ui.add(
         egui::Label::new(format!(
@@ -274,7 +316,11 @@ fn layers_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
     egui::ScrollArea::horizontal()
         .id_salt("layer_table_scroll")
         .auto_shrink([false, true])
-        .show(ui, |ui| layer_table_ui(ui, layers));
+        .show(ui, |ui| {
+            let table = layer_table_ui(ui, layers);
+            *table_width = Some(table.rect.width());
+            panel_rects::record(ui.ctx(), "layer table", table.rect);
+        });
 }
 
 fn card_ui(ui: &mut egui::Ui, caption: &str, conv: &ConvSpec) {
@@ -329,7 +375,7 @@ fn tap_grid_ui(ui: &mut egui::Ui, conv: &ConvSpec) {
     }
 }
 
-fn layer_table_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
+fn layer_table_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) -> egui::Response {
     egui::Grid::new("layer_table")
         .striped(true)
         .num_columns(7)
@@ -372,7 +418,8 @@ fn layer_table_ui(ui: &mut egui::Ui, layers: &[LayerSpec]) {
             }
             ui.strong(format!("{total} parameters"));
             ui.end_row();
-        });
+        })
+        .response
 }
 
 /// The colour of each kind of input pixel in the receptive-field view.

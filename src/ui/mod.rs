@@ -15,6 +15,7 @@ pub mod explore;
 pub mod help;
 pub mod inspector;
 pub mod message_log;
+pub mod panel_rects;
 pub mod paths;
 pub mod prompts;
 pub mod runs;

@@ -337,6 +337,14 @@ fn when_label(stamp: &SampleStamp) -> String {
             "during epoch {}, step {step} (preview)",
             stamp.epoch.floor() + 1.0
         ),
+        // Drawn between epochs (after the last one, or before any): the epoch it follows.
+        SampleKind::OnDemand if stamp.epoch.fract().abs() < 1e-9 => {
+            if stamp.epoch < 0.5 {
+                format!("before training, step {step}")
+            } else {
+                format!("after epoch {}, step {step}", stamp.epoch.round())
+            }
+        }
         SampleKind::OnDemand => {
             format!("during epoch {}, step {step}", stamp.epoch.floor() + 1.0)
         }
@@ -733,6 +741,25 @@ mod tests {
             "end of epoch 2, step 1,200, row r draws digit r"
         );
         assert_eq!(classes_label(ClassChoice::Digit(7)), "every sample a 7");
+        // F5 after a finished 3-epoch run: after epoch 3, not during a fourth.
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 3.0,
+                global_step: 1800,
+                kind: SampleKind::OnDemand,
+                classes: None,
+            }),
+            "after epoch 3, step 1,800"
+        );
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 0.0,
+                global_step: 0,
+                kind: SampleKind::OnDemand,
+                classes: None,
+            }),
+            "before training, step 0"
+        );
     }
 
     #[test]

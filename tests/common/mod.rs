@@ -1,15 +1,20 @@
 //! Fixtures shared by the integration tests: tiny models and runs, random weights and images,
-//! and one tolerance rule for comparing the fast kernels with the candle reference.
+//! the candle reference's values and gradients, and one tolerance rule for comparing the fast
+//! kernels and the device path with it.
 //!
 //! Each test file compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures panic on broken set-ups
 
+pub mod class_patterns;
 pub mod cli;
+pub mod studio;
 pub mod threads;
 pub mod training;
 
-use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS};
+use candle_core::{Device, Tensor};
+use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS, IMAGE_SIDE};
+use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
 use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
 use pixelcnn_studio::train::{TrainConfig, Trainer};
 use rand::{Rng, SeedableRng};
@@ -29,19 +34,6 @@ pub fn tiny_model() -> ModelConfig {
     }
 }
 
-/// The smallest gated model worth training: a 5-wide first layer, two gated layers of 8 maps.
-pub fn tiny_gated_model(conditional: bool) -> ModelConfig {
-    ModelConfig {
-        first_kernel: 5,
-        feature_maps: 8,
-        family: FamilyConfig::Gated(GatedConfig {
-            gated_layers: 2,
-            conditional,
-            ..GatedConfig::preset()
-        }),
-    }
-}
-
 /// [`tiny_model`] with a ReLU after the mask-B layer and a residual connection around it.
 pub fn tiny_residual_model() -> ModelConfig {
     ModelConfig {
@@ -56,6 +48,36 @@ pub fn tiny_residual_model() -> ModelConfig {
     }
 }
 
+/// A gated model with a 5-wide first layer and `layers` gated layers of `maps` maps,
+/// conditioned on the digit label or not.
+pub fn gated_model(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
+    ModelConfig {
+        first_kernel: 5,
+        feature_maps: maps,
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: layers,
+            conditional,
+            ..GatedConfig::preset()
+        }),
+    }
+}
+
+/// The smallest gated model worth training: a 5-wide first layer, two gated layers of 8 maps.
+pub fn tiny_gated_model(conditional: bool) -> ModelConfig {
+    gated_model(2, 8, conditional)
+}
+
+/// One tiny model of each kind a code path must serve: plain without and with ReLU + residual,
+/// gated without and with class conditioning.
+pub fn tiny_models() -> [ModelConfig; 4] {
+    [
+        tiny_model(),
+        tiny_residual_model(),
+        tiny_gated_model(false),
+        tiny_gated_model(true),
+    ]
+}
+
 /// Four epochs of batches of 20, no samples.
 pub fn tiny_train_config() -> TrainConfig {
     TrainConfig {
@@ -67,40 +89,27 @@ pub fn tiny_train_config() -> TrainConfig {
     }
 }
 
-/// A [`tiny_residual_model`] trainer after `steps` steps on `data` (through the driver, so
-/// each epoch they complete is closed).
-pub fn trained(data: &Mnist, steps: usize) -> Trainer {
-    let mut trainer = Trainer::new(tiny_residual_model(), tiny_train_config()).unwrap();
+/// A `model` trainer with [`tiny_train_config`] after `steps` steps on `data` (through the
+/// driver, so each epoch they complete is closed).
+pub fn trained_model(model: ModelConfig, data: &Mnist, steps: usize) -> Trainer {
+    let mut trainer = Trainer::new(model, tiny_train_config()).unwrap();
     training::train_steps(&mut trainer, data, steps).unwrap();
     trainer
 }
 
-/// Initial weights of `cfg` with random (non-zero) biases, so every path is exercised, and
-/// `batch` random binary images.
-pub fn random_params_and_images(cfg: &ModelConfig, batch: usize, seed: u64) -> (Params, Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut params = Params::init(cfg, &mut rng);
-    for t in params
-        .tensors
-        .iter_mut()
-        .filter(|t| t.name.ends_with("bias"))
-    {
-        t.data
-            .iter_mut()
-            .for_each(|b| *b = rng.random_range(-0.1..0.1));
-    }
-    let images = (0..batch * IMAGE_PIXELS)
-        .map(|_| if rng.random::<f32>() < 0.3 { 1.0 } else { 0.0 })
-        .collect();
-    (params, images)
+/// A [`tiny_residual_model`] trainer after `steps` steps on `data`.
+pub fn trained(data: &Mnist, steps: usize) -> Trainer {
+    trained_model(tiny_residual_model(), data, steps)
 }
 
-/// Initial weights of `cfg` with random (non-zero) biases and class biases, `images` random
-/// binary images and their random digit labels: every path of either family is exercised.
-pub fn random_params_images_and_labels(
+/// Initial weights of `cfg` with random (non-zero) biases and class biases (each within
+/// `spread` of zero), `images` random binary images and their random digit labels, all drawn
+/// from one generator seeded with `seed`.
+fn random_case(
     cfg: &ModelConfig,
     images: usize,
     seed: u64,
+    spread: f32,
 ) -> (Params, Vec<f32>, Vec<u8>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut params = Params::init(cfg, &mut rng);
@@ -111,13 +120,66 @@ pub fn random_params_images_and_labels(
     {
         t.data
             .iter_mut()
-            .for_each(|b| *b = rng.random_range(-0.3..0.3));
+            .for_each(|b| *b = rng.random_range(-spread..spread));
     }
     let input = (0..images * IMAGE_PIXELS)
         .map(|_| if rng.random::<f32>() < 0.3 { 1.0 } else { 0.0 })
         .collect();
     let labels = (0..images).map(|_| rng.random_range(0..10)).collect();
     (params, input, labels)
+}
+
+/// Initial weights of `cfg` with random (non-zero) biases, so every path is exercised, and
+/// `batch` random binary images.
+pub fn random_params_and_images(cfg: &ModelConfig, batch: usize, seed: u64) -> (Params, Vec<f32>) {
+    let (params, images, _) = random_case(cfg, batch, seed, 0.1);
+    (params, images)
+}
+
+/// Initial weights of `cfg` with random (non-zero) biases and class biases, `images` random
+/// binary images and their random digit labels: every path of either family is exercised.
+pub fn random_params_images_and_labels(
+    cfg: &ModelConfig,
+    images: usize,
+    seed: u64,
+) -> (Params, Vec<f32>, Vec<u8>) {
+    random_case(cfg, images, seed, 0.3)
+}
+
+/// What the candle reference network (`model::reference`) computes for `input` images (and
+/// their `labels`, read by conditional models only): the logits, the mean loss, and the
+/// gradient of every parameter in `params` order (zeros for one the loss does not reach).
+pub fn reference_logits_loss_and_grads(
+    cfg: &ModelConfig,
+    params: &Params,
+    input: &[f32],
+    labels: &[u8],
+) -> (Vec<f32>, f64, Vec<Vec<f32>>) {
+    let device = Device::Cpu;
+    let images = input.len() / IMAGE_PIXELS;
+    let (model, vars) = PixelCnn::from_params(cfg, params, &device).unwrap();
+    let x = Tensor::from_vec(input.to_vec(), (images, 1, IMAGE_SIDE, IMAGE_SIDE), &device).unwrap();
+    let y = Tensor::from_vec(
+        labels.iter().map(|&l| u32::from(l)).collect::<Vec<_>>(),
+        labels.len(),
+        &device,
+    )
+    .unwrap();
+    let logits = model.forward(&x, cfg.conditional().then_some(&y)).unwrap();
+    let loss = bce_with_logits(&logits, &x).unwrap();
+    let store = loss.backward().unwrap();
+    let grads = vars
+        .iter()
+        .map(|v| match store.get(v.as_tensor()) {
+            Some(g) => g.flatten_all().unwrap().to_vec1().unwrap(),
+            None => vec![0.0; v.as_tensor().elem_count()],
+        })
+        .collect();
+    (
+        logits.flatten_all().unwrap().to_vec1().unwrap(),
+        f64::from(loss.to_scalar::<f32>().unwrap()),
+        grads,
+    )
 }
 
 /// Asserts `ours` is within `tol` of `reference`, relative to the largest reference value
@@ -131,6 +193,11 @@ pub fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
             "{what}[{i}]: ours {a} vs reference {b} (scale {scale})"
         );
     }
+}
+
+/// `|a - b|` relative to `|b|` (at least 1e-12).
+pub fn relative_gap(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-12)
 }
 
 /// The id of a process that has ended: a child that exited and was reaped.

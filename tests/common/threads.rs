@@ -2,10 +2,69 @@
 //! message, a disconnected channel), and a generous watchdog exists only to fail a test that
 //! would otherwise hang.
 
+use std::fmt::Debug;
 use std::time::Duration;
+
+use pixelcnn_studio::service::{NoEvent, Service};
 
 /// How long a wait may take before the test fails instead of hanging; never a speed target.
 pub const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// Takes `service`'s events until `done` accepts one, and returns them all (that one last);
+/// fails, with the last events taken, if the thread ends first or the watchdog runs out.
+pub fn collect_until<C, E>(service: &Service<C, E>, mut done: impl FnMut(&E) -> bool) -> Vec<E>
+where
+    C: Send + 'static,
+    E: Send + Debug + 'static,
+{
+    let mut events = Vec::new();
+    loop {
+        match service.next_event(WATCHDOG) {
+            Ok(event) => {
+                let stop = done(&event);
+                events.push(event);
+                if stop {
+                    return events;
+                }
+            }
+            Err(why) => panic!(
+                "{why:?} before the event waited for, after {} events; the last: {}",
+                events.len(),
+                last_events(&events)
+            ),
+        }
+    }
+}
+
+/// Takes `service`'s events until `pick` turns one into a value, and returns that value;
+/// fails if the thread ends first or the watchdog runs out.
+pub fn next_matching<C, E, T>(service: &Service<C, E>, mut pick: impl FnMut(E) -> Option<T>) -> T
+where
+    C: Send + 'static,
+    E: Send + 'static,
+{
+    loop {
+        match service.next_event(WATCHDOG) {
+            Ok(event) => {
+                if let Some(found) = pick(event) {
+                    return found;
+                }
+            }
+            Err(NoEvent::TimedOut) => panic!("no such event within {WATCHDOG:?}"),
+            Err(NoEvent::Ended) => panic!("the thread ended before such an event"),
+        }
+    }
+}
+
+/// The last three of `events`, each cut to 120 characters (grids are long).
+fn last_events<E: Debug>(events: &[E]) -> String {
+    let from = events.len().saturating_sub(3);
+    events[from..]
+        .iter()
+        .map(|e| format!("{e:?}").chars().take(120).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
 
 /// Drops `handle` on another thread and waits until the drop has returned (a service handle's
 /// drop joins its thread); fails, naming `what`, if the watchdog runs out first.

@@ -1,8 +1,12 @@
 //! Training from tests through what ships: the one training driver (`Driver`), stopped after a
 //! number of steps by a [`StopAfter`] hook.
 
+use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::Mnist;
-use pixelcnn_studio::train::{Driver, RunHooks, RunOutcome, TrainError, TrainEvent, Trainer};
+use pixelcnn_studio::model::ModelConfig;
+use pixelcnn_studio::train::{
+    Driver, RunHooks, RunOutcome, TrainConfig, TrainError, TrainEvent, Trainer, TrainingSnapshot,
+};
 
 /// Run hooks that hand control back once `steps` training steps are done, and once the epoch
 /// the last of them closed (if it did) has its test cost, as a run always closes an epoch
@@ -77,4 +81,55 @@ pub fn train_to_the_end(trainer: &mut Trainer, data: &Mnist) -> Result<(), Train
         }
     }
     Driver::new().run(trainer, data, &mut Never).map(|_| ())
+}
+
+/// Trains `model` with `config` on `data` twice: `2 * k` steps straight, and `k` steps saved to
+/// a checkpoint file, loaded (onto `config.device`, which a checkpoint does not hold) and
+/// trained `k` steps more. Asserts that the checkpoint holds the model, its family and
+/// conditioning, and that the two runs end bit for bit alike: weights, Adam's state, the run's
+/// position and every epoch's costs. Returns the loaded checkpoint.
+pub fn assert_resume_is_bit_identical(
+    model: &ModelConfig,
+    config: &TrainConfig,
+    data: &Mnist,
+    k: usize,
+) -> TrainingSnapshot {
+    let run = |steps: usize| {
+        let mut trainer = Trainer::new(model.clone(), config.clone()).unwrap();
+        train_steps(&mut trainer, data, steps).unwrap();
+        trainer
+    };
+    let straight = run(2 * k);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half.safetensors");
+    checkpoint::save(&path, run(k).snapshot()).unwrap();
+    let loaded = checkpoint::load(&path).unwrap();
+    assert_eq!(
+        &loaded.model, model,
+        "the family and conditioning are saved"
+    );
+    assert_eq!(loaded.progress.global_step, k as u64);
+    assert_eq!(loaded.adam.step_count, k as u64);
+
+    let mut resumed = Trainer::from_snapshot(loaded.clone()).unwrap();
+    if resumed.config().device != config.device {
+        resumed.set_config(config.clone()).unwrap();
+    }
+    train_steps(&mut resumed, data, k).unwrap();
+    assert_eq!(resumed.snapshot().params, straight.snapshot().params);
+    assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
+    assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
+    let costs = |t: &Trainer| {
+        t.history()
+            .epochs
+            .iter()
+            .map(|r| (r.train_cost_nats_per_pixel, r.test_cost_nats_per_pixel))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        costs(&resumed),
+        costs(&straight),
+        "timings aside, the same history"
+    );
+    loaded
 }

@@ -12,6 +12,7 @@ use crate::ui::estimate::{estimate_line, EstimateLine, ProbeKey};
 use crate::ui::explore::{explore_ui, ExploreContext};
 use crate::ui::help::help_ui;
 use crate::ui::inspector::inspector_ui;
+use crate::ui::panel_rects;
 use crate::ui::paths::{typed_path, PathField};
 use crate::ui::prompts::{close_prompt_ui, confirm_ui, resume_offer_ui};
 use crate::ui::samples::{samples_ui, DrawChoice};
@@ -20,26 +21,76 @@ use crate::ui::{Tab, UiCommand, WINDOW_TITLE};
 
 /// Below this width the training tab stacks the samples under the curves.
 const SIDE_BY_SIDE_MIN_WIDTH: f32 = 720.0;
+/// The narrowest the curves get beside the samples (their toolbar and a readable plot): the
+/// samples panel never takes more, whatever width it kept from a larger window.
+const CURVES_MIN_WIDTH: f32 = 400.0;
+/// The narrowest the samples panel gets beside the curves.
+const SAMPLES_MIN_WIDTH: f32 = 200.0;
+
+/// Room left on a screen for taskbars and panels the window manager keeps (a fraction of the
+/// screen's height).
+const SCREEN_MARGIN_FRACTION: f32 = 0.05;
+/// The smallest window the studio is laid out for.
+const MIN_WINDOW_SIZE: egui::Vec2 = egui::vec2(800.0, 500.0);
+
+/// The inner size a window of `inner` points (`outer` with its title bar and frame) should take
+/// to fit a screen of `monitor` points, leaving room for a taskbar; `None` when it fits as it
+/// is. Never smaller than [`MIN_WINDOW_SIZE`].
+fn fitted_inner_size(
+    monitor: egui::Vec2,
+    inner: egui::Vec2,
+    outer: egui::Vec2,
+) -> Option<egui::Vec2> {
+    let decorations = (outer - inner).max(egui::Vec2::ZERO);
+    let room = monitor - decorations - egui::vec2(0.0, monitor.y * SCREEN_MARGIN_FRACTION);
+    if inner.x <= room.x && inner.y <= room.y {
+        return None;
+    }
+    Some(inner.min(room).max(MIN_WINDOW_SIZE))
+}
+
+/// Scroll bars that are always drawn where a view scrolls (egui's default floating bars show
+/// only under the pointer, so a view cut off at the window's edge looked like one that ends
+/// there).
+fn show_scroll_bars(ui: &mut egui::Ui) {
+    let solid = egui::style::ScrollStyle::solid();
+    if ui.ctx().global_style().spacing.scroll.floating {
+        ui.ctx()
+            .global_style_mut(|style| style.spacing.scroll = solid);
+    }
+    ui.style_mut().spacing.scroll = solid;
+}
 
 impl StudioApp {
     /// Draws one frame and applies what the user asked for.
     pub(super) fn layout(&mut self, ui: &mut egui::Ui) {
+        panel_rects::begin_frame(ui.ctx());
+        show_scroll_bars(ui);
+        self.fit_window_to_screen(ui.ctx());
         self.answer_close_request(ui.ctx());
         self.shortcuts(ui);
-        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::top("menu_bar").show(ui, |ui| {
+            self.menu_ui(ui);
+            panel_rects::record_ui(ui, "menu bar");
+        });
         self.run_bar(ui);
         egui::Panel::bottom("status_bar").show(ui, |ui| {
+            let now_secs = self.now();
+            self.evaluation_clock.observe(self.evaluation, now_secs);
             let info = StatusInfo {
                 state: self.shown_state(),
                 pending: self.pending_action.map(super::Pending::label),
                 progress: self.progress,
                 evaluation: self.evaluation,
+                evaluation_clock: self.evaluation_clock,
+                now_secs,
                 message: self.log.current(),
             };
             status_ui(ui, &info, &self.log, &mut self.log_open);
             if self.settings.show_frame_stats {
                 ui.label(self.frame_stats.summary());
             }
+            panel_rects::record_ui(ui, "status bar");
         });
         let mut show_controls = self.settings.show_controls;
         egui::Panel::left("controls_panel")
@@ -47,10 +98,9 @@ impl StudioApp {
             .default_size(280.0)
             .size_range(220.0..=440.0)
             .show_collapsible(ui, &mut show_controls, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    // A followed run is read-only: its writer trains it.
-                    ui.add_enabled_ui(self.following.is_none(), |ui| self.controls_panel_ui(ui));
-                });
+                // The run buttons stay at the top; the settings scroll under them.
+                self.controls_panel_ui(ui);
+                panel_rects::record_ui(ui, "controls");
             });
         self.settings.show_controls = show_controls;
         egui::CentralPanel::default().show(ui, |ui| match self.settings.tab {
@@ -92,6 +142,40 @@ impl StudioApp {
         self.update_title(&ctx);
     }
 
+    /// Once the window's screen is known (the first frames), shrinks a window that does not fit
+    /// on it with its title bar (eframe fits the inner size only, and a size restored from a
+    /// larger screen may not fit at all), and keeps it on the screen, so the status bar, where
+    /// errors appear, is never off-screen.
+    fn fit_window_to_screen(&mut self, ctx: &egui::Context) {
+        if self.window_fitted {
+            return;
+        }
+        let (monitor, inner, outer) = ctx.input(|i| {
+            let viewport = i.viewport();
+            (
+                viewport.monitor_size,
+                viewport.inner_rect,
+                viewport.outer_rect,
+            )
+        });
+        let (Some(monitor), Some(inner), Some(outer)) = (monitor, inner, outer) else {
+            return; // Not known yet: the next frame looks again.
+        };
+        self.window_fitted = true;
+        let Some(size) = fitted_inner_size(monitor, inner.size(), outer.size()) else {
+            return;
+        };
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+        let outer_size = size + (outer.size() - inner.size()).max(egui::Vec2::ZERO);
+        let position = outer.min.clamp(
+            egui::Pos2::ZERO,
+            (monitor - outer_size).max(egui::Vec2::ZERO).to_pos2(),
+        );
+        if position != outer.min {
+            ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(position));
+        }
+    }
+
     /// Closing with unsaved training asks first (Save / Discard / Cancel).
     fn answer_close_request(&mut self, ctx: &egui::Context) {
         let requested = ctx.input(|i| i.viewport().close_requested());
@@ -107,6 +191,8 @@ impl StudioApp {
             pending: self.pending_action.map(super::Pending::label),
             has_model: self.has_model,
             estimate: (!self.state.is_busy()).then(|| self.estimate_line()),
+            // A followed run is read-only: its writer trains it.
+            read_only: self.following.is_some(),
         };
         let commands = controls_ui(
             ui,
@@ -259,17 +345,24 @@ impl StudioApp {
     fn training_tab_ui(&mut self, ui: &mut egui::Ui) {
         let size = ui.available_size();
         if size.x >= SIDE_BY_SIDE_MIN_WIDTH {
+            let widest = (size.x - CURVES_MIN_WIDTH).max(SAMPLES_MIN_WIDTH);
             egui::Panel::right("samples_panel")
                 .resizable(true)
-                .default_size((size.x * 0.45).clamp(260.0, 600.0))
-                .size_range(200.0..=(size.x * 0.7))
-                .show(ui, |ui| self.samples_panel_ui(ui));
+                .default_size((size.x * 0.45).clamp(260.0, 600.0).min(widest))
+                .size_range(SAMPLES_MIN_WIDTH..=widest)
+                .show(ui, |ui| {
+                    self.samples_panel_ui(ui);
+                    panel_rects::record_ui(ui, "samples");
+                });
         } else {
             egui::Panel::bottom("samples_panel_stacked")
                 .resizable(true)
                 .default_size((size.y * 0.45).max(150.0))
                 .size_range(120.0..=(size.y * 0.8).max(130.0))
-                .show(ui, |ui| self.samples_panel_ui(ui));
+                .show(ui, |ui| {
+                    self.samples_panel_ui(ui);
+                    panel_rects::record_ui(ui, "samples");
+                });
         }
         egui::CentralPanel::default().show(ui, |ui| {
             let learning_rate = self.settings.controls.train.learning_rate;
@@ -281,6 +374,7 @@ impl StudioApp {
                 learning_rate,
             );
             self.pending.extend(commands);
+            panel_rects::record_ui(ui, "curves");
         });
     }
 
@@ -328,5 +422,30 @@ impl StudioApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_with_a_title_bar_is_fitted_to_a_screen_of_its_own_size() {
+        let monitor = egui::vec2(1280.0, 800.0);
+        // The default 1280x800 window and a 30-point title bar on a 1280x800 screen.
+        let fitted = fitted_inner_size(monitor, monitor, egui::vec2(1280.0, 830.0)).unwrap();
+        assert_eq!(fitted, egui::vec2(1280.0, 800.0 - 30.0 - 40.0));
+        // On a larger screen it fits as it is.
+        let large = egui::vec2(1920.0, 1080.0);
+        assert_eq!(
+            fitted_inner_size(large, monitor, egui::vec2(1280.0, 830.0)),
+            None
+        );
+        // Never below the smallest layout.
+        let tiny = egui::vec2(640.0, 480.0);
+        assert_eq!(
+            fitted_inner_size(tiny, monitor, monitor),
+            Some(MIN_WINDOW_SIZE)
+        );
     }
 }

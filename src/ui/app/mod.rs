@@ -29,6 +29,7 @@ use super::paths::PathField;
 use super::prompts::{Confirm, ResumeOffer};
 use super::runs::{CurrentRun, Following, RunsView};
 use super::samples::SamplesView;
+use super::status::EvaluationClock;
 use super::UiCommand;
 use crate::data::DataSource;
 use crate::messages::{RunProgress, WorkerState};
@@ -270,6 +271,10 @@ pub struct StudioApp {
     pending_action: Option<Pending>,
     progress: RunProgress,
     evaluation: Option<(usize, usize)>,
+    /// The pace of the test evaluation in progress (layout: the status bar's rate and ETA).
+    evaluation_clock: EvaluationClock,
+    /// Whether the first window was fitted to the screen it opened on (layout).
+    window_fitted: bool,
     curves: CurveData,
     compared: ComparedRuns,
     samples: SamplesView,
@@ -371,6 +376,8 @@ impl StudioApp {
             pending_action: None,
             progress: RunProgress::default(),
             evaluation: None,
+            evaluation_clock: EvaluationClock::default(),
+            window_fitted: false,
             curves: CurveData::default(),
             compared: ComparedRuns::default(),
             samples: SamplesView::default(),

@@ -18,6 +18,7 @@ impl StudioApp {
                 self.settings.curves.unit,
             );
             self.pending.extend(commands);
+            crate::ui::panel_rects::record_ui(ui, "run bar");
         });
     }
 

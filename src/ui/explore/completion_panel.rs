@@ -6,7 +6,16 @@ use super::{
     MAX_TAB_COMPLETIONS, SHEET_CELL,
 };
 use crate::data::IMAGE_SIDE;
-use crate::explore::render::completion_sheet;
+use crate::explore::render::{completion_sheet, GUTTER};
+
+/// Tiles per row of the completion sheet that fit in `width` points (2 to 13): each tile is a
+/// 28x28 image and a gutter, with a gutter more at the sheet's edge, at [`SHEET_CELL`] points
+/// per image pixel.
+pub(super) fn sheet_columns(width: f32) -> usize {
+    let tile = (IMAGE_SIDE + GUTTER) as f32 * SHEET_CELL;
+    let room = width.max(COMPLETION_MIN_WIDTH) - GUTTER as f32 * SHEET_CELL;
+    ((room / tile) as usize).clamp(2, 13)
+}
 
 pub(super) fn completion_ui(
     ui: &mut egui::Ui,
@@ -86,8 +95,7 @@ pub(super) fn completion_ui(
         )
     };
     ui.label(status);
-    let tile = (IMAGE_SIDE as f32 + 2.0) * SHEET_CELL;
-    let columns = ((ui.available_width().max(COMPLETION_MIN_WIDTH) / tile) as usize).clamp(2, 13);
+    let columns = sheet_columns(ui.available_width());
     if columns != view.sheet_columns {
         view.sheet_columns = columns;
         view.sheet_dirty = true;

@@ -81,25 +81,27 @@ fn legend_ui(ui: &mut egui::Ui, width: f32) {
         let cell = Rect::from_min_size(Pos2::new(x, rect.min.y), Vec2::new(step_width + 0.5, 14.0));
         painter.rect_filled(cell, 0.0, color(heat_color(cost)));
     }
-    ui.horizontal(|ui| {
-        ui.spacing_mut().item_spacing.x = 0.0;
-        let tick_width = width / HEAT_SCALE_MAX_NATS as f32;
-        for nats in 0..=(HEAT_SCALE_MAX_NATS as usize) {
-            let text = if nats == HEAT_SCALE_MAX_NATS as usize {
-                format!("{nats}+ nats")
-            } else {
-                format!("{nats}")
-            };
-            let width = if nats == 0 {
-                tick_width / 2.0
-            } else {
-                tick_width
-            };
-            ui.add_sized(
-                [width, 14.0],
-                egui::Label::new(egui::RichText::new(text).small()),
-            );
-        }
-    });
+    // The tick labels under the scale, painted at their places (the first left-aligned, the
+    // last right-aligned), so the row is exactly as wide as the scale.
+    let (ticks, _) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
+    let painter = ui.painter_at(ticks);
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let text_color = ui.visuals().text_color();
+    let last = HEAT_SCALE_MAX_NATS as usize;
+    for nats in 0..=last {
+        let x = ticks.min.x + width * nats as f32 / last as f32;
+        let (text, anchor) = match nats {
+            0 => ("0".to_string(), egui::Align2::LEFT_TOP),
+            n if n == last => (format!("{n}+ nats"), egui::Align2::RIGHT_TOP),
+            n => (n.to_string(), egui::Align2::CENTER_TOP),
+        };
+        painter.text(
+            Pos2::new(x, ticks.min.y),
+            anchor,
+            text,
+            font.clone(),
+            text_color,
+        );
+    }
     ui.label(egui::RichText::new("cost of each pixel, -ln p(pixel | pixels before it)").small());
 }

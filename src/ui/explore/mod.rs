@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::UiCommand;
+use super::{panel_rects, UiCommand};
 use crate::data::DataSource;
 use crate::data::IMAGE_SIDE;
 
@@ -143,31 +143,123 @@ pub fn explore_ui(
         view.ask_test_image(context.data, 0);
     }
     view.hovered = None;
-    egui::ScrollArea::both()
+    // Only ever a vertical scroll (its bar always shown when the tab is taller than the
+    // window): the columns wrap to the width instead of running past it.
+    egui::ScrollArea::vertical()
         .id_salt("explore_scroll")
         .auto_shrink([false, false])
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::VisibleWhenNeeded)
         .show(ui, |ui| {
             model_line_ui(ui, view, context);
             ui.separator();
-            ui.horizontal_top(|ui| {
+            let arrangement = ColumnArrangement::for_width(ui.available_width(), column_gap(ui));
+            let image_column =
+                |ui: &mut egui::Ui, view: &mut ExploreView, settings: &mut ExploreSettings| {
+                    ui.vertical(|ui| {
+                        ui.set_width(IMAGE_COLUMN_WIDTH);
+                        image_ui(ui, view, settings, context);
+                        panel_rects::record_ui(ui, "explore: image");
+                    });
+                };
+            let likelihood_column = |ui: &mut egui::Ui, view: &mut ExploreView| {
                 ui.vertical(|ui| {
-                    ui.set_width(IMAGE_SIDE as f32 * CELL + 4.0);
-                    image_ui(ui, view, settings, context);
-                });
-                ui.separator();
-                ui.vertical(|ui| {
-                    ui.set_width(IMAGE_SIDE as f32 * CELL + 4.0);
+                    ui.set_width(IMAGE_COLUMN_WIDTH);
                     likelihood_ui(ui, view);
+                    panel_rects::record_ui(ui, "explore: likelihood");
                 });
-                ui.separator();
+            };
+            let completion_column = |ui: &mut egui::Ui,
+                                     view: &mut ExploreView,
+                                     settings: &mut ExploreSettings,
+                                     width: f32| {
                 ui.vertical(|ui| {
-                    ui.set_min_width(COMPLETION_MIN_WIDTH);
+                    ui.set_width(width);
                     completion_ui(ui, view, settings, context);
+                    panel_rects::record_ui(ui, "explore: completion");
                 });
-            });
+            };
+            match arrangement {
+                ColumnArrangement::Row { completion_width } => {
+                    ui.horizontal_top(|ui| {
+                        image_column(ui, view, settings);
+                        ui.separator();
+                        likelihood_column(ui, view);
+                        ui.separator();
+                        completion_column(ui, view, settings, completion_width);
+                    });
+                }
+                ColumnArrangement::PairThenCompletion { completion_width } => {
+                    ui.horizontal_top(|ui| {
+                        image_column(ui, view, settings);
+                        ui.separator();
+                        likelihood_column(ui, view);
+                    });
+                    ui.separator();
+                    completion_column(ui, view, settings, completion_width);
+                }
+                ColumnArrangement::Stacked { completion_width } => {
+                    image_column(ui, view, settings);
+                    ui.separator();
+                    likelihood_column(ui, view);
+                    ui.separator();
+                    completion_column(ui, view, settings, completion_width);
+                }
+            }
         });
+    panel_rects::record_ui(ui, "explore");
     view.request_map();
     commands
+}
+
+/// Width of the image and the likelihood columns: the 28x28 canvas or heatmap and a margin.
+const IMAGE_COLUMN_WIDTH: f32 = IMAGE_SIDE as f32 * CELL + 4.0;
+
+/// The room a separator takes between two columns of a row (its line and the spacing on each
+/// side).
+fn column_gap(ui: &egui::Ui) -> f32 {
+    2.0 * ui.spacing().item_spacing.x + 6.0
+}
+
+/// How the three columns (image, likelihood, completion) share the tab's width: side by side
+/// when they fit, the image and its heatmap side by side over the completion when only those
+/// two do, else one above the other. The completion column gets the width left to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ColumnArrangement {
+    /// All three in a row.
+    Row {
+        /// Width of the completion column.
+        completion_width: f32,
+    },
+    /// Image and likelihood in a row, the completion under them.
+    PairThenCompletion {
+        /// Width of the completion column.
+        completion_width: f32,
+    },
+    /// One column above the other.
+    Stacked {
+        /// Width of the completion column.
+        completion_width: f32,
+    },
+}
+
+impl ColumnArrangement {
+    /// The arrangement for `width` points, with `gap` points between two columns of a row.
+    pub fn for_width(width: f32, gap: f32) -> ColumnArrangement {
+        let pair = 2.0 * IMAGE_COLUMN_WIDTH + gap;
+        if width >= pair + gap + COMPLETION_MIN_WIDTH {
+            ColumnArrangement::Row {
+                completion_width: width - pair - gap,
+            }
+        } else if width >= pair {
+            ColumnArrangement::PairThenCompletion {
+                completion_width: width,
+            }
+        } else {
+            ColumnArrangement::Stacked {
+                completion_width: width.max(IMAGE_COLUMN_WIDTH),
+            }
+        }
+    }
 }
 
 fn model_line_ui(ui: &mut egui::Ui, view: &ExploreView, context: &ExploreContext<'_>) {

@@ -239,6 +239,7 @@ impl ExploreView {
                     self.image_label = label;
                     self.picked_class = None;
                     self.set_image(pixels);
+                    self.forget_completions();
                 }
             }
             ExploreEvent::NllMap {
@@ -295,6 +296,14 @@ impl ExploreView {
                 self.message = Some((message, true));
             }
         }
+    }
+
+    /// Forgets the completions shown and any being drawn: they belong to the image that was
+    /// on the canvas before (another test image, or a cleared canvas).
+    pub(super) fn forget_completions(&mut self) {
+        self.completion = None;
+        self.completion_in_flight = None;
+        self.sheet_dirty = true;
     }
 
     pub(super) fn set_image(&mut self, pixels: Vec<f32>) {
@@ -476,5 +485,6 @@ impl ExploreView {
         self.origin = ImageOrigin::Drawn { from_test: None };
         self.image_label = None;
         self.hole = None;
+        self.forget_completions();
     }
 }
