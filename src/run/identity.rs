@@ -25,6 +25,7 @@ pub struct WriterId {
     pub boot_id: String,
     /// When the process started, in clock ticks since boot (Linux `/proc/PID/stat`), so a
     /// reused process id is not mistaken for the writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_ticks: Option<u64>,
 }
 

@@ -85,7 +85,9 @@ impl Activity {
     }
 }
 
-/// The run-state file's contents.
+/// The run-state file's contents. A value that does not exist yet (no checkpoint, no test
+/// cost, no error) is left out of the file, never `null`, as in the command line's JSON; a
+/// missing field reads as its default.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunStatus {
@@ -112,10 +114,13 @@ pub struct RunStatus {
     /// When the writer last wrote this file.
     pub heartbeat_unix_ms: u64,
     /// When the checkpoint was last written.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_unix_ms: Option<u64>,
     /// The step count the checkpoint holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_step: Option<u64>,
     /// The completed epochs the checkpoint holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_epochs_done: Option<usize>,
     /// Completed epochs.
     pub epochs_done: usize,
@@ -132,12 +137,15 @@ pub struct RunStatus {
     /// Training images per second over the current epoch so far.
     pub images_per_sec: f64,
     /// The last epoch's test cost, nats per pixel.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_test_cost_nats_per_pixel: Option<f64>,
     /// The best epoch's test cost, nats per pixel.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub best_test_cost_nats_per_pixel: Option<f64>,
     /// Grid images written so far (a reader looks for new ones when this changes).
     pub grids: usize,
     /// Why the writer stopped, when an error stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -296,6 +304,16 @@ mod tests {
             ..live(WriterId::this_process("test"), 5)
         };
         status.write(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !text.contains("null"),
+            "what does not exist is left out: {text}"
+        );
+        assert!(!text.contains("checkpoint_step") && text.contains("best_test_cost"));
+        assert_eq!(RunStatus::read(&path).ok(), Some(status.clone()));
+        // A file that spells a missing value `null` reads the same.
+        let with_nulls = text.replacen('{', r#"{"checkpoint_step": null, "error": null,"#, 1);
+        std::fs::write(&path, with_nulls).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(RunStatus::read(&path).ok(), Some(status));
         std::fs::write(&path, br#"{"format": "something-else"}"#).unwrap_or_else(|e| panic!("{e}"));
         let err = RunStatus::read(&path)
