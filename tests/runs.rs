@@ -24,48 +24,25 @@ use egui_kittest::Harness;
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::{DataSource, Mnist};
 use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{FamilyConfig, ModelConfig, PlainConfig};
 use pixelcnn_studio::run::reader::{self, grid_files, read_grid};
 use pixelcnn_studio::run::{RunFiles, RunState, RunStatus, RunWriter, WriterOptions};
 use pixelcnn_studio::train::{
     Driver, RunHooks, RunOutcome, TrainConfig, TrainEvent, Trainer, TrainingSnapshot,
 };
 use pixelcnn_studio::ui::curves::CostUnit;
-use pixelcnn_studio::ui::{FixedDialogs, StudioApp, StudioOptions, UiCommand, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, UiCommand, UiSettings};
 use pixelcnn_studio::worker::{Worker, WorkerOptions};
 
-use common::threads::WATCHDOG;
+use common::studio::{
+    harness_in, request_close, sent_viewport_command, settle, step_until, tiny_settings,
+    train_to_the_end, wait_until,
+};
+use common::threads::{collect_until, WATCHDOG};
 use common::tiny_model;
+use common::worker::{slow_model, start_with, synthetic, tiny_train};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-fn tiny_train(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 20,
-        seed: 3,
-        samples_per_epoch: 4,
-        ..TrainConfig::default()
-    }
-}
-
-fn synthetic() -> DataSource {
-    DataSource::Synthetic {
-        train: 100,
-        test: 20,
-        seed: 7,
-    }
-}
-
-fn start(model: ModelConfig, train: TrainConfig, data: DataSource) -> WorkerCommand {
-    WorkerCommand::Start {
-        model,
-        train,
-        data,
-        preview_every: None,
-    }
-}
 
 fn spawn_with_runs(root: &Path) -> Worker {
     Worker::spawn_with(
@@ -76,24 +53,6 @@ fn spawn_with_runs(root: &Path) -> Worker {
         Arc::new(|| {}),
     )
     .unwrap()
-}
-
-/// Collects events until `done` says so (failing if the worker ends first or the watchdog
-/// runs out).
-fn collect_until(worker: &Worker, mut done: impl FnMut(&WorkerEvent) -> bool) -> Vec<WorkerEvent> {
-    let mut events = Vec::new();
-    loop {
-        match worker.next_event(WATCHDOG) {
-            Ok(event) => {
-                let stop = done(&event);
-                events.push(event);
-                if stop {
-                    return events;
-                }
-            }
-            Err(why) => panic!("{why:?}; {} events so far", events.len()),
-        }
-    }
 }
 
 /// The run folder a worker reported it writes.
@@ -120,18 +79,6 @@ fn folders_in(root: &Path) -> Vec<PathBuf> {
 
 fn status_of(run: &Path) -> RunStatus {
     RunStatus::read(&RunFiles::new(run).status()).unwrap()
-}
-
-/// A model big enough that evaluating 1,200 test images, or drawing a 10x10 grid, takes
-/// seconds, trained on one minibatch per epoch so the evaluation starts at once.
-fn slow_model() -> ModelConfig {
-    ModelConfig {
-        family: FamilyConfig::Plain(PlainConfig {
-            masked_layers: 8,
-            ..PlainConfig::seed()
-        }),
-        ..ModelConfig::seed()
-    }
 }
 
 /// Run hooks that tell a run writer every event and hand control back after `stop_after`
@@ -211,34 +158,8 @@ fn same_training(a: &TrainingSnapshot, b: &TrainingSnapshot) {
     assert_eq!(costs(a), costs(b), "epoch costs");
 }
 
-/// Trains a tiny model for `epochs` through the driver and saves it at `path`.
-fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
-    let data = Mnist::synthetic(100, 20, seed);
-    let config = TrainConfig {
-        samples_per_epoch: 0,
-        seed,
-        ..tiny_train(epochs)
-    };
-    let mut trainer = Trainer::new(tiny_model(), config).unwrap();
-    common::training::train_to_the_end(&mut trainer, &data).unwrap();
-    checkpoint::save(path, trainer.snapshot()).unwrap();
-}
-
 // ---------------------------------------------------------------------------------------------
 // The studio through egui_kittest
-
-fn tiny_settings(epochs: usize) -> UiSettings {
-    let mut settings = UiSettings::default();
-    let controls = &mut settings.controls;
-    controls.model = tiny_model();
-    controls.train.epochs = epochs;
-    controls.train.batch_size = 20;
-    controls.train.samples_per_epoch = 4;
-    controls.train.train_limit = None;
-    controls.train.test_limit = None;
-    controls.preview_every_secs = 0.0;
-    settings
-}
 
 /// [`tiny_settings`] for a run that goes on for minutes (two images a step).
 fn long_settings() -> UiSettings {
@@ -247,69 +168,11 @@ fn long_settings() -> UiSettings {
     settings
 }
 
-fn studio_data() -> DataSource {
-    DataSource::Synthetic {
-        train: 200,
-        test: 40,
-        seed: 11,
-    }
-}
-
-fn studio_options(data_folder: Option<&Path>, dialog: Option<PathBuf>) -> StudioOptions {
-    StudioOptions {
-        dialogs: Arc::new(FixedDialogs { path: dialog }),
-        data_folder: data_folder.map(Path::to_path_buf),
-        ..StudioOptions::headless(studio_data())
-    }
-}
-
-fn studio(settings: UiSettings, options: StudioOptions) -> Harness<'static, StudioApp> {
-    let mut options = Some(options);
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            let options = options.take().expect("built once");
-            StudioApp::with_context(&cc.egui_ctx, settings, options)
-        })
-}
-
-/// Steps the harness until `done` holds for the app (or fails after the watchdog).
-fn wait_until(harness: &mut Harness<'_, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let deadline = Instant::now() + WATCHDOG;
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; state {:?}, message {:?}, log {:?}",
-            harness.state().state(),
-            harness.state().message(),
-            harness
-                .state()
-                .message_log()
-                .entries()
-                .map(|e| e.text.clone())
-                .collect::<Vec<_>>()
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(harness);
-}
-
-/// A few frames, so that a click's command is applied and its result drawn.
-fn settle(harness: &mut Harness<'_, StudioApp>) {
-    for _ in 0..3 {
-        harness.step();
-    }
-}
-
 /// Waits until a widget labelled `label` is shown.
 fn wait_for_label(harness: &mut Harness<'_, StudioApp>, label: &str) {
-    let deadline = Instant::now() + WATCHDOG;
-    while harness.query_by_label(label).is_none() {
-        assert!(Instant::now() < deadline, "no '{label}' was shown");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(harness, &format!("'{label}' shown"), |harness| {
+        harness.query_by_label(label).is_some()
+    });
 }
 
 fn start_training(harness: &mut Harness<'_, StudioApp>) -> PathBuf {
@@ -321,32 +184,10 @@ fn start_training(harness: &mut Harness<'_, StudioApp>) -> PathBuf {
     harness.state().current_run().unwrap().dir.clone()
 }
 
-fn train_to_the_end(harness: &mut Harness<'_, StudioApp>) -> PathBuf {
-    let run = start_training(harness);
-    wait_until(harness, "the run to finish", |app| {
-        app.state() == WorkerState::Finished && app.samples().is_complete()
-    });
-    run
-}
-
-/// Asks the window to close, as the title bar's close button does.
-fn request_close(harness: &mut Harness<'_, StudioApp>) {
-    harness
-        .input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    harness.step();
-}
-
-fn sent_close(harness: &Harness<'_, StudioApp>) -> bool {
-    harness
-        .output()
-        .viewport_output
-        .get(&egui::ViewportId::ROOT)
-        .is_some_and(|v| v.commands.contains(&egui::ViewportCommand::Close))
+/// Trains the studio's run to its end (see [`train_to_the_end`]); returns its folder.
+fn train_run_to_the_end(harness: &mut Harness<'_, StudioApp>) -> PathBuf {
+    train_to_the_end(harness);
+    harness.state().current_run().unwrap().dir.clone()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,7 +199,7 @@ fn a_studio_run_folder_holds_every_file_and_a_checkpoint_at_every_epoch_end() {
     let root = dir.path().join("runs");
     let worker = spawn_with_runs(&root);
     worker
-        .send(start(tiny_model(), tiny_train(2), synthetic()))
+        .send(start_with(tiny_model(), tiny_train(2), synthetic()))
         .unwrap();
     let events = collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
     let run = attached_run(&events);
@@ -678,7 +519,7 @@ fn discard_during_training_evaluation_and_sampling_deletes_the_run_folder() {
         ..tiny_train(1000)
     };
     discard_when(
-        start(tiny_model(), long, synthetic()),
+        start_with(tiny_model(), long, synthetic()),
         "training",
         |e| matches!(e, WorkerEvent::Steps { .. }),
         |e| matches!(e, WorkerEvent::Finished { .. }),
@@ -695,7 +536,7 @@ fn discard_during_training_evaluation_and_sampling_deletes_the_run_folder() {
         seed: 5,
     };
     discard_when(
-        start(slow_model(), evaluating, data),
+        start_with(slow_model(), evaluating, data),
         "evaluation",
         |e| matches!(e, WorkerEvent::Evaluating { images_done, .. } if *images_done > 0),
         |e| matches!(e, WorkerEvent::EpochFinished { .. }),
@@ -712,7 +553,7 @@ fn discard_during_training_evaluation_and_sampling_deletes_the_run_folder() {
         seed: 5,
     };
     discard_when(
-        start(slow_model(), sampling, data),
+        start_with(slow_model(), sampling, data),
         "sampling",
         |e| matches!(e, WorkerEvent::SampleProgress { grid, .. } if grid.pixels_done > 0),
         |e| matches!(e, WorkerEvent::SamplesReady { .. }),
@@ -722,7 +563,7 @@ fn discard_during_training_evaluation_and_sampling_deletes_the_run_folder() {
 #[test]
 fn discard_on_close_deletes_the_run_once_training_stopped_and_then_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = studio(long_settings(), studio_options(Some(dir.path()), None));
+    let mut harness = harness_in(long_settings(), Some(dir.path()));
     let run = start_training(&mut harness);
     wait_until(&mut harness, "training", |app| app.step_events() > 0);
     request_close(&mut harness);
@@ -735,7 +576,10 @@ fn discard_on_close_deletes_the_run_once_training_stopped_and_then_closes() {
         "the window to close",
         StudioApp::close_allowed,
     );
-    assert!(sent_close(&harness) || harness.state().close_allowed());
+    assert!(
+        sent_viewport_command(&harness, &egui::ViewportCommand::Close)
+            || harness.state().close_allowed()
+    );
     assert!(!run.exists(), "the run folder is deleted");
     drop(harness);
     assert_eq!(folders_in(&dir.path().join("runs")), Vec::<PathBuf>::new());
@@ -744,7 +588,7 @@ fn discard_on_close_deletes_the_run_once_training_stopped_and_then_closes() {
 #[test]
 fn save_on_close_keeps_the_run_with_its_last_checkpoint_and_says_saving() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = studio(long_settings(), studio_options(Some(dir.path()), None));
+    let mut harness = harness_in(long_settings(), Some(dir.path()));
     let run = start_training(&mut harness);
     wait_until(&mut harness, "training", |app| app.step_events() > 2);
     request_close(&mut harness);
@@ -781,10 +625,10 @@ fn save_on_close_keeps_the_run_with_its_last_checkpoint_and_says_saving() {
 fn an_opened_checkpoint_is_never_written_over_without_asking() {
     let dir = tempfile::tempdir().unwrap();
     let opened = dir.path().join("model.ckpt");
-    write_checkpoint(&opened, 1, 4);
+    common::training::write_checkpoint(&opened, 1, 4);
     let before = fs::read(&opened).unwrap();
     let data_folder = dir.path().join("data");
-    let mut harness = studio(tiny_settings(2), studio_options(Some(&data_folder), None));
+    let mut harness = harness_in(tiny_settings(2), Some(&data_folder));
     harness.step();
     *harness.state_mut().checkpoint_path_mut() = opened.display().to_string();
     settle(&mut harness);
@@ -833,7 +677,7 @@ fn an_opened_checkpoint_is_never_written_over_without_asking() {
 fn enter_in_the_checkpoint_path_field_saves_nothing_and_a_save_saves_once() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("typed.ckpt");
-    let mut harness = studio(tiny_settings(1), studio_options(None, None));
+    let mut harness = harness_in(tiny_settings(1), None);
     harness.step();
     harness.get_by_label("Start").click();
     wait_until(&mut harness, "the run to finish", |app| {
@@ -883,10 +727,10 @@ fn enter_in_the_checkpoint_path_field_saves_nothing_and_a_save_saves_once() {
 #[test]
 fn two_studios_on_one_data_folder_never_write_into_each_others_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut first = studio(long_settings(), studio_options(Some(dir.path()), None));
+    let mut first = harness_in(long_settings(), Some(dir.path()));
     let first_run = start_training(&mut first);
-    let mut second = studio(tiny_settings(1), studio_options(Some(dir.path()), None));
-    let second_run = train_to_the_end(&mut second);
+    let mut second = harness_in(tiny_settings(1), Some(dir.path()));
+    let second_run = train_run_to_the_end(&mut second);
     assert_ne!(
         first_run, second_run,
         "each studio makes its own run folder"
@@ -977,7 +821,7 @@ fn a_crashed_run_is_offered_at_launch_with_what_is_true_and_resumes_in_its_folde
 
     let mut settings = tiny_settings(3);
     settings.curves.unit = CostUnit::BitsPerDim;
-    let mut harness = studio(settings, studio_options(Some(data_folder.path()), None));
+    let mut harness = harness_in(settings, Some(data_folder.path()));
     wait_until(&mut harness, "the offer", |app| {
         app.resume_offer().is_some()
     });
@@ -1007,12 +851,9 @@ fn a_crashed_run_is_offered_at_launch_with_what_is_true_and_resumes_in_its_folde
 fn the_previous_versions_autosave_becomes_a_stopped_run() {
     let data_folder = tempfile::tempdir().unwrap();
     let legacy = data_folder.path().join("autosave.safetensors");
-    write_checkpoint(&legacy, 1, 6);
+    common::training::write_checkpoint(&legacy, 1, 6);
     let history = checkpoint::load(&legacy).unwrap().history;
-    let mut harness = studio(
-        tiny_settings(1),
-        studio_options(Some(data_folder.path()), None),
-    );
+    let mut harness = harness_in(tiny_settings(1), Some(data_folder.path()));
     wait_until(&mut harness, "the import", |app| {
         app.message()
             .contains("the previous version's autosave is now the run")
@@ -1032,14 +873,14 @@ fn the_previous_versions_autosave_becomes_a_stopped_run() {
 #[test]
 fn the_runs_window_lists_opens_compares_and_deletes_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = studio(tiny_settings(1), studio_options(Some(dir.path()), None));
-    let first = train_to_the_end(&mut harness);
+    let mut harness = harness_in(tiny_settings(1), Some(dir.path()));
+    let first = train_run_to_the_end(&mut harness);
     // With a run folder, Reset asks nothing: the run stays.
     harness.get_by_label("Reset").click();
     wait_until(&mut harness, "the model put away", |app| {
         !app.has_model() && app.current_run().is_none()
     });
-    let second = train_to_the_end(&mut harness);
+    let second = train_run_to_the_end(&mut harness);
     harness.state_mut().apply(UiCommand::ShowRuns);
     wait_until(&mut harness, "two runs listed", |app| {
         app.runs().listed.len() == 2
@@ -1084,8 +925,8 @@ fn the_runs_window_lists_opens_compares_and_deletes_runs() {
 fn an_old_single_file_checkpoint_still_opens_from_the_runs_window() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("old.safetensors");
-    write_checkpoint(&file, 1, 8);
-    let mut harness = studio(tiny_settings(1), studio_options(None, None));
+    common::training::write_checkpoint(&file, 1, 8);
+    let mut harness = harness_in(tiny_settings(1), None);
     harness.step();
     harness.state_mut().apply(UiCommand::ShowRuns);
     settle(&mut harness);
@@ -1132,7 +973,7 @@ fn a_run_written_by_train_in_another_process_is_followed_and_each_epoch_shows_wi
         .unwrap();
     wait_for_status(&run, "the run to begin", |s| s.state == RunState::Live);
 
-    let mut harness = studio(tiny_settings(1), studio_options(None, None));
+    let mut harness = harness_in(tiny_settings(1), None);
     harness.step();
     harness
         .state_mut()

@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::class_patterns;
 use common::studio::{
-    harness, harness_with, options, settle, step_until, train_to_the_end, wait_until,
+    harness, harness_with, options, request_close, sent_viewport_command, settle, step_until,
+    tiny_settings, train_to_the_end, wait_until,
 };
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -22,42 +22,11 @@ use egui_kittest::Harness;
 use pixelcnn_studio::data::IMAGE_PIXELS;
 use pixelcnn_studio::messages::WorkerState;
 use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig};
-use pixelcnn_studio::train::{SampleKind, TrainConfig, Trainer};
+use pixelcnn_studio::train::{SampleKind, TrainConfig};
 use pixelcnn_studio::ui::controls::Preset;
 use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-fn tiny_settings(epochs: usize) -> UiSettings {
-    let mut settings = UiSettings::default();
-    let controls = &mut settings.controls;
-    controls.model = common::tiny_model();
-    controls.train.epochs = epochs;
-    controls.train.batch_size = 20;
-    controls.train.samples_per_epoch = 4;
-    controls.preview_every_secs = 0.0;
-    settings
-}
-
-/// Asks the window to close, as the title bar's close button does.
-fn request_close(harness: &mut Harness<'_, StudioApp>) {
-    harness
-        .input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    harness.step();
-}
-
-fn sent_viewport_command(harness: &Harness<'_, StudioApp>, wanted: &egui::ViewportCommand) -> bool {
-    harness
-        .output()
-        .viewport_output
-        .get(&egui::ViewportId::ROOT)
-        .is_some_and(|v| v.commands.contains(wanted))
-}
 
 #[test]
 fn pressing_start_with_tiny_synthetic_data_produces_step_events_and_a_curve() {
@@ -483,24 +452,11 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
     ));
 }
 
-/// Trains a tiny model for `epochs` through the driver and saves it at `path`.
-fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
-    let data = pixelcnn_studio::data::Mnist::synthetic(100, 20, seed);
-    let config = TrainConfig {
-        epochs,
-        seed,
-        ..common::tiny_train_config()
-    };
-    let mut trainer = Trainer::new(common::tiny_model(), config).unwrap();
-    common::training::train_to_the_end(&mut trainer, &data).unwrap();
-    pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
-}
-
 #[test]
 fn other_runs_can_be_compared_and_removed_and_the_metrics_exported_as_csv() {
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("other-run.safetensors");
-    write_checkpoint(&other, 2, 4);
+    common::training::write_checkpoint(&other, 2, 4);
     let mut harness = harness(tiny_settings(1), None);
     train_to_the_end(&mut harness);
     harness.get_by_label("Compare / export...").click();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{FamilyConfig, ModelConfig, Params, PlainConfig};
+use pixelcnn_studio::model::Params;
 use pixelcnn_studio::service::NoEvent;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
 use pixelcnn_studio::worker::Worker;
@@ -22,33 +22,7 @@ use common::threads::{
     collect_until, drop_and_wait_for_the_join, repaint_with_witness, witness_released, WATCHDOG,
 };
 use common::tiny_model;
-
-/// [`common::tiny_train_config`] for `epochs` epochs, with a grid of 4 samples at each end.
-fn tiny_train(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        samples_per_epoch: 4,
-        ..common::tiny_train_config()
-    }
-}
-
-fn synthetic() -> DataSource {
-    DataSource::Synthetic {
-        train: 100,
-        test: 20,
-        seed: 7,
-    }
-}
-
-/// Start of a run of the tiny model on the synthetic digits, without previews.
-fn start(train: TrainConfig) -> WorkerCommand {
-    WorkerCommand::Start {
-        model: tiny_model(),
-        train,
-        data: synthetic(),
-        preview_every: None,
-    }
-}
+use common::worker::{slow_model, start, synthetic, tiny_train};
 
 fn spawn() -> (Worker, Arc<AtomicUsize>) {
     let wakes = Arc::new(AtomicUsize::new(0));
@@ -322,18 +296,6 @@ fn checkpoints_round_trip_through_the_worker() {
         _ => None,
     });
     assert_eq!(opened, Some((tiny_model(), 1)));
-}
-
-/// A model big enough that evaluating 1,200 test images takes seconds (14 images per evaluation
-/// chunk, 86 chunks), trained on one minibatch per epoch so evaluation starts at once.
-fn slow_model() -> ModelConfig {
-    ModelConfig {
-        family: FamilyConfig::Plain(PlainConfig {
-            masked_layers: 8,
-            ..PlainConfig::seed()
-        }),
-        ..ModelConfig::seed()
-    }
 }
 
 fn slow_run(epochs: usize) -> WorkerCommand {
