@@ -85,6 +85,13 @@ pub struct RunsContext<'a> {
     pub busy: bool,
 }
 
+/// The Runs window's first width: the table whole with a long state ("live, training on
+/// gpu-box (cuda)"), where the studio's window has room.
+const DEFAULT_WINDOW_WIDTH: f32 = 900.0;
+/// Room (points) the Runs window leaves around it inside the studio's window: its frame and
+/// shadow.
+const WINDOW_MARGIN: f32 = 32.0;
+
 /// A folder's last component, as a run's name.
 pub fn folder_name(dir: &Path) -> String {
     dir.file_name().map_or_else(
@@ -139,9 +146,13 @@ pub fn runs_window_ui(
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     let mut open = view.open;
-    egui::Window::new("Runs")
+    // Never wider or taller than the studio's window: the table scrolls instead.
+    let room = ctx.content_rect().size() - egui::vec2(WINDOW_MARGIN, WINDOW_MARGIN);
+    let shown = egui::Window::new("Runs")
         .open(&mut open)
-        .default_width(660.0)
+        .default_width(DEFAULT_WINDOW_WIDTH.min(room.x))
+        .max_width(room.x)
+        .max_height(room.y)
         .collapsible(false)
         .show(ctx, |ui| {
             let where_text = match context.root {
@@ -181,6 +192,9 @@ pub fn runs_window_ui(
             ui.separator();
             selection_buttons_ui(ui, view, context, &mut commands);
         });
+    if let Some(window) = shown {
+        crate::ui::panel_rects::record(ctx, "runs window", window.response.rect);
+    }
     view.open = open;
     commands
 }
@@ -191,9 +205,10 @@ fn runs_table_ui(ui: &mut egui::Ui, view: &mut RunsView, context: &RunsContext<'
         return;
     }
     let now_ms = now_unix_ms();
-    egui::ScrollArea::vertical()
+    // As wide as the table where there is room; scrolled sideways where there is not.
+    egui::ScrollArea::both()
         .max_height(280.0)
-        .auto_shrink([false, true])
+        .auto_shrink([true, true])
         .show(ui, |ui| {
             egui::Grid::new("runs_table")
                 .striped(true)
