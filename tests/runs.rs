@@ -1036,7 +1036,14 @@ fn a_run_written_by_train_in_another_process_is_followed_and_each_epoch_shows_wi
     // Read-only: nothing of the studio's went into the run.
     assert_eq!(status_of(&run).writer.program, "train");
     harness.get_by_label_contains("Following gpu-box-run");
+    assert_eq!(
+        app.title(),
+        format!(
+            "PixelCNN Studio \u{2014} following gpu-box-run: finished, epoch {epochs}/{epochs}"
+        )
+    );
     harness.get_by_label("Stop following").click();
     settle(&mut harness);
     assert!(harness.state().following().is_none());
+    assert!(!harness.state().title().contains("following"));
 }

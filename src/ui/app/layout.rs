@@ -396,27 +396,37 @@ impl StudioApp {
         self.pending.extend(commands);
     }
 
-    /// "PixelCNN Studio - training, epoch 3/10" while a model exists; sent when it changes.
+    /// "PixelCNN Studio - training, epoch 3/10" while a model exists, "PixelCNN Studio -
+    /// following NAME: training, epoch 3/10" while a run another process writes is followed;
+    /// sent when it changes.
     fn update_title(&mut self, ctx: &egui::Context) {
-        let title = if self.progress.epochs_target == 0
-            && self.state != crate::messages::WorkerState::Idle
-        {
-            format!("{WINDOW_TITLE} \u{2014} {}", self.state_label())
-        } else if self.has_model || self.state.is_busy() {
+        let shown = self.shown_state();
+        let status = if self.progress.epochs_target == 0 && shown != WorkerState::Idle {
+            Some(self.state_label().to_string())
+        } else if self.has_model || self.following.is_some() || shown.is_busy() {
             let p = &self.progress;
             let epoch = if p.step_in_epoch > 0 || p.epochs_done == 0 {
                 p.epochs_done + 1
             } else {
                 p.epochs_done
             };
-            format!(
-                "{WINDOW_TITLE} \u{2014} {}, epoch {}/{}",
+            Some(format!(
+                "{}, epoch {}/{}",
                 self.state_label(),
                 epoch.min(p.epochs_target.max(1)),
                 p.epochs_target
-            )
+            ))
         } else {
-            WINDOW_TITLE.to_string()
+            None
+        };
+        let followed = self.following.as_ref().map(|f| f.name());
+        let title = match (followed, status) {
+            (Some(name), Some(status)) => {
+                format!("{WINDOW_TITLE} \u{2014} following {name}: {status}")
+            }
+            (Some(name), None) => format!("{WINDOW_TITLE} \u{2014} following {name}"),
+            (None, Some(status)) => format!("{WINDOW_TITLE} \u{2014} {status}"),
+            (None, None) => WINDOW_TITLE.to_string(),
         };
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
