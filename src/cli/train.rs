@@ -375,6 +375,8 @@ impl RunHooks for CliHooks<'_> {
                 });
             if let Err(err) = written {
                 self.failure.get_or_insert(err.into());
+                // As for --out below: no epoch line for an epoch whose files are not written.
+                return;
             }
         }
         match event {
