@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a model (or resume one) and report train/test costs.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Measure a checkpoint's cost on the (fixed-binarization) test images.
     Eval(eval::EvalArgs),
     /// Draw samples from a checkpoint into a PNG grid.
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     pixelcnn_studio::model::cpu::gemm::kernel_from_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         None => pixelcnn_studio::ui::run_studio(cli.data),
-        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Train(args)) => train::run(*args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Sample(args)) => sample::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
