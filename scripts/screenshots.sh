@@ -58,7 +58,8 @@ fi
 # The inspector of the gated model (the studio's default: two stacks, no blind spot), of the seed
 # model, and of the paper's 15-layer stack, whose receptive field shows the blind spot of stacked
 # masked convolutions.
-# A fresh profile: no autosave offer from the run above, no settings it saved.
+# A fresh profile: no offer to resume the run above (killed, it reads as crashed), no settings
+# it saved.
 rm -rf "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
 for preset in gated seed paper; do
     PIXELCNN_STUDIO_VIEW=inspector PIXELCNN_STUDIO_PRESET=$preset "$BIN" 2>"$SCRATCH/inspector.log" &

@@ -33,7 +33,9 @@ pub enum WorkerCommand {
     /// End the run after the current unit of work (a grid being drawn is dropped); the model is
     /// kept and a later `Start` continues it (an interrupted test evaluation resumes first).
     Stop,
-    /// Forget the model and its history (the UI asks before sending this for a trained model).
+    /// Put the model away: its run folder (if any) gets its last checkpoint, is marked stopped
+    /// and stays; the model and its history are forgotten here (without a run folder the UI
+    /// asks before sending this for a trained model).
     Reset,
     /// Draw a grid of `count` samples from the current model now (between training steps).
     SampleNow {
@@ -45,20 +47,36 @@ pub enum WorkerCommand {
         /// `classes`, kept for the grids of later epochs.
         style: Option<crate::model::SampleStyle>,
     },
-    /// Write the current model, optimizer state and history to `path` (atomically).
+    /// Write a copy of the current model, optimizer state and history to `path` (atomically):
+    /// "Save checkpoint as...". An existing file there is replaced only with `replace`; without
+    /// it the worker answers [`WorkerEvent::SaveWouldReplace`] and writes nothing. The path
+    /// never becomes where the model is kept: its run folder is.
     SaveCheckpoint {
         /// Destination file.
         path: PathBuf,
+        /// Replace a file that exists there (the user said yes).
+        replace: bool,
     },
-    /// Replace the current model with the one saved in `path`. On any failure the current
-    /// model is kept untouched and an [`WorkerEvent::Error`] is sent.
+    /// Replace the current model with the one saved in `path` (a checkpoint file: training it
+    /// makes a new run, the file is never written). On any failure the current model is kept
+    /// untouched and an [`WorkerEvent::Error`] is sent.
     OpenCheckpoint {
         /// Checkpoint file to read.
         path: PathBuf,
     },
-    /// Delete the autosave this worker wrote (if any) and write none on exit: the user chose to
-    /// discard the model.
-    ForgetAutosave,
+    /// Replace the current model with the latest checkpoint of the run folder `dir`, to look at
+    /// it; training it (`Start`) takes the run over and continues it in its folder (refused
+    /// while another writer holds it).
+    OpenRun {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// Write the run's checkpoint now (before closing: "saving..." until
+    /// [`WorkerEvent::RunSaved`]).
+    SaveRun,
+    /// Stop whatever runs (training, evaluating, sampling), delete the model's run folder and
+    /// forget the model: the user discarded the run ([`WorkerEvent::RunDiscarded`]).
+    DiscardRun,
     /// Send a copy of the current weights ([`WorkerEvent::WeightsSnapshot`]) for the Explore
     /// view. Taken between two training steps; training goes on at once.
     SnapshotWeights,
@@ -66,8 +84,8 @@ pub enum WorkerCommand {
     /// caught and reported); never sent by the UI.
     #[doc(hidden)]
     DebugPanic,
-    /// Stop everything and end the thread (writing the autosave first when the model has
-    /// training that is not on disk).
+    /// Stop everything and end the thread (the run being written gets its last checkpoint
+    /// and is marked stopped or finished).
     Shutdown,
 }
 
@@ -223,7 +241,8 @@ pub enum WorkerEvent {
         /// Where.
         path: PathBuf,
     },
-    /// The autosave checkpoint was written (at an epoch end, or on exit).
+    /// The run's checkpoint was written (at an epoch end, after the autosave interval of
+    /// training, or when training stopped).
     Autosaved {
         /// Where.
         path: PathBuf,
@@ -243,6 +262,34 @@ pub enum WorkerEvent {
         history: History,
         /// Where the restored run stands.
         progress: RunProgress,
+    },
+    /// The model's run folder: opened to look at (`writing: false`; training takes it over) or
+    /// written by this worker (`writing: true`).
+    RunAttached {
+        /// The run folder.
+        dir: PathBuf,
+        /// The run's name.
+        name: String,
+        /// Whether this worker writes it (holds its lock).
+        writing: bool,
+    },
+    /// The model has no run folder any more (reset, or a checkpoint file was opened).
+    RunDetached,
+    /// The run's checkpoint was written, answering [`WorkerCommand::SaveRun`].
+    RunSaved {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// The model's run folder was deleted and the model forgotten, answering
+    /// [`WorkerCommand::DiscardRun`] (`dir` is `None` when the model had no run folder).
+    RunDiscarded {
+        /// The deleted run folder.
+        dir: Option<PathBuf>,
+    },
+    /// [`WorkerCommand::SaveCheckpoint`] would replace an existing file: nothing was written.
+    SaveWouldReplace {
+        /// The file that exists.
+        path: PathBuf,
     },
     /// A copy of the current weights, answering [`WorkerCommand::SnapshotWeights`] (with no
     /// model yet an [`WorkerEvent::Error`] answers instead).

@@ -1,7 +1,8 @@
 //! One way to run a background thread for the studio: a named thread that takes commands and
 //! sends events over bounded queues, wakes the UI after each event, has its panics caught and
-//! reported, and is joined when its handle is dropped. The training worker (`worker`) and the
-//! explorer (`explore::explorer`) both run on it; this module imports nothing of the crate.
+//! reported, and is joined when its handle is dropped. The training worker (`worker`), the
+//! explorer (`explore::explorer`) and the runs thread (`run::watch`) run on it; this module
+//! imports nothing of the crate.
 //!
 //! The UI holds a [`Service`]: it queues commands without blocking ([`Service::send`], with a
 //! typed [`SendError`] when the queue is full or the thread has ended) and drains events

@@ -279,7 +279,31 @@ fn json_outputs_leave_out_what_does_not_exist_instead_of_null() {
         ],
     );
     let inspect = run_json(dir.path(), &["inspect", "--preset", "seed", "--json"]);
-    for (name, report) in [("train", &no_out), ("nll-map", &map), ("inspect", &inspect)] {
+    let in_a_run = run_json(
+        dir.path(),
+        &[
+            "train",
+            "--maps",
+            "8",
+            "--layers",
+            "1",
+            "--train-limit",
+            "100",
+            "--test-limit",
+            "50",
+            "--batch-size",
+            "50",
+            "--run",
+            "a-run",
+            "--json",
+        ],
+    );
+    for (name, report) in [
+        ("train", &no_out),
+        ("nll-map", &map),
+        ("inspect", &inspect),
+        ("train --run", &in_a_run),
+    ] {
         let mut found = Vec::new();
         nulls(report, name, &mut found);
         assert!(found.is_empty(), "null fields: {found:?}");
@@ -287,6 +311,8 @@ fn json_outputs_leave_out_what_does_not_exist_instead_of_null() {
     // No time limit, no --out, an unconditional model: those fields are absent.
     assert!(no_out.get("final_test_cost_nats_per_pixel").is_none());
     assert!(no_out.get("checkpoint").is_none());
+    assert!(no_out.get("run").is_none(), "no --run, no run field");
+    assert_eq!(in_a_run["run"], "a-run");
     assert!(no_out["test_cost_nats_per_pixel"].as_f64().is_some());
     assert!(map.get("class").is_none() && map.get("out").is_none());
     assert_eq!(map["source"]["test_index"], 0);

@@ -1,7 +1,8 @@
 //! The studio's layout at every window size: image snapshots of the three tabs (Training,
 //! Inspector, Explore) at 800x500, 1024x768, 1280x720 and 1600x1000, and at those sizes and
 //! more a check that no two panels overlap and none leaves the window, from the rectangles each
-//! panel records while it is drawn. A fixed run is replayed into the studio, so the pictures
+//! panel records while it is drawn; the same with the run bar (a run of this studio's, then a
+//! followed one) and the Runs window open, which stays inside the window. A fixed run is replayed into the studio, so the pictures
 //! are the same on every machine.
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
@@ -9,18 +10,21 @@
 
 mod common;
 
-use common::studio::{harness_with, options, settle, synthetic, wait_until};
+use common::studio::{harness_with, options, settle, step_until, synthetic, wait_until};
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pixelcnn_studio::messages::{RunProgress, WorkerEvent, WorkerState};
 use pixelcnn_studio::model::{ClassChoice, ModelConfig, SampleGrid};
+use pixelcnn_studio::run::identity::WriterId;
+use pixelcnn_studio::run::status::{FORMAT_NAME, FORMAT_VERSION};
+use pixelcnn_studio::run::{Activity, RunFiles, RunState, RunStatus};
 use pixelcnn_studio::train::{
     EpochRecord, History, ModelSnapshot, SampleKind, SampleStamp, SettingsRecord, StepPoint,
     TrainConfig, Trainer,
 };
 use pixelcnn_studio::ui::panel_rects::{self, PanelRect};
-use pixelcnn_studio::ui::{StudioApp, StudioOptions, Tab, UiSettings};
+use pixelcnn_studio::ui::{StudioApp, StudioOptions, Tab, UiCommand, UiSettings};
 
 /// The sizes the snapshots are taken at: the minimum window, two common laptop screens and a
 /// large window.
@@ -203,8 +207,15 @@ fn assert_panels_hold(harness: &Harness<'static, StudioApp>, tab: Tab, size: (f3
         }
         Tab::Explore => &["explore"],
     };
+    // The run bar is drawn only while a run is shown.
+    let run_bar: &[&str] = if panel(&rects, "run bar").is_some() {
+        &["run bar"]
+    } else {
+        &[]
+    };
     let names: Vec<&str> = ["menu bar", "status bar", "controls"]
         .iter()
+        .chain(run_bar)
         .chain(tab_panels)
         .copied()
         .collect();
@@ -335,5 +346,126 @@ fn the_layer_table_fits_beside_the_receptive_field_at_1280() {
                 "{model:?} at 1280x{height}: the table {table:?} is cut off in {area:?}"
             );
         }
+    }
+}
+
+/// Writes a run folder `name` in `runs` holding only its state file: a stopped run of this
+/// machine's, or (`live`) one that a process on another machine trains now.
+fn write_run(runs: &std::path::Path, name: &str, live: bool) -> std::path::PathBuf {
+    let dir = runs.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let writer = if live {
+        WriterId {
+            program: "train".into(),
+            pid: 4242,
+            host: "gpu-box-in-the-basement".into(),
+            boot_id: "another-machine".into(),
+            start_ticks: None,
+        }
+    } else {
+        WriterId::this_process("studio")
+    };
+    let status = RunStatus {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        name: name.into(),
+        preset: "gated".into(),
+        conditional: true,
+        state: if live {
+            RunState::Live
+        } else {
+            RunState::Stopped
+        },
+        activity: if live {
+            Activity::Training
+        } else {
+            Activity::Idle
+        },
+        writer,
+        device: if live { "cuda" } else { "cpu" }.into(),
+        created_unix_ms: now_ms,
+        heartbeat_unix_ms: now_ms,
+        epochs_done: 3,
+        epochs_target: 50,
+        step_in_epoch: 120,
+        steps_per_epoch: 600,
+        global_step: 1920,
+        batch_size: 100,
+        images_per_sec: 2345.6,
+        last_test_cost_nats_per_pixel: Some(0.1123),
+        best_test_cost_nats_per_pixel: Some(0.1101),
+        ..RunStatus::default()
+    };
+    status.write(&RunFiles::new(&dir).status()).unwrap();
+    dir
+}
+
+/// The run bar and the Runs window at every size: the studio's own run shown in the bar with
+/// the Runs window open over the training tab (two runs listed, one selected), then a run
+/// another machine trains followed (the bar says where it runs). The panels still hold, and
+/// the window stays inside the studio's.
+#[test]
+fn the_run_bar_and_the_runs_window_hold_at_every_size() {
+    let data = tempfile::tempdir().unwrap();
+    let runs = data.path().join("runs");
+    let own = write_run(&runs, "20260503-154210-gated-3f9a2c", false);
+    let remote = write_run(&runs, "20260504-101500-gated-large-77aa01", true);
+    for (width, height) in SNAPSHOT_SIZES.into_iter().chain(MORE_SIZES) {
+        let mut harness = harness_with(
+            UiSettings::default(),
+            options(None, Some(data.path().to_path_buf())),
+            egui::vec2(width, height),
+        );
+        harness.step();
+        replay_a_finished_run(harness.state_mut());
+        harness
+            .state_mut()
+            .on_worker_event(WorkerEvent::RunAttached {
+                dir: own.clone(),
+                name: "20260503-154210-gated-3f9a2c".into(),
+                writing: true,
+            });
+        harness.state_mut().apply(UiCommand::ShowRuns);
+        wait_until(&mut harness, "the runs listed", |app| {
+            app.runs().listed.len() == 2
+        });
+        harness.state_mut().runs_mut().selected = Some(remote.clone());
+        harness.remove_cursor();
+        settle(&mut harness);
+        let size = (width, height);
+        let check = |harness: &Harness<'static, StudioApp>, what: &str| {
+            assert_panels_hold(harness, Tab::Training, size);
+            let rects = panel_rects::recorded(&harness.ctx);
+            assert!(
+                panel(&rects, "run bar").is_some(),
+                "{what}: no run bar: {rects:?}"
+            );
+            let window = panel(&rects, "runs window").expect("the Runs window");
+            let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width, height));
+            assert!(
+                screen.expand(0.5).contains_rect(window),
+                "{what} at {size:?}: the Runs window {window:?} leaves the studio's"
+            );
+        };
+        check(&harness, "the studio's run");
+        harness.get_by_label("Open").click();
+        step_until(&mut harness, "the followed run", |harness| {
+            harness
+                .state()
+                .following()
+                .is_some_and(|f| f.summary.is_some())
+        });
+        harness.remove_cursor();
+        settle(&mut harness);
+        harness.get_by_label_contains("Following 20260504-101500-gated-large-77aa01");
+        check(&harness, "the followed run");
+        // Closed, the window leaves the followed run's bar over the tab.
+        harness.state_mut().runs_mut().open = false;
+        settle(&mut harness);
+        assert_panels_hold(&harness, Tab::Training, size);
     }
 }

@@ -1,19 +1,20 @@
 //! The studio driven through egui_kittest: buttons, sliders, the inspector, checkpoints, the
-//! close prompt, the autosave offer, compare runs and CSV export, and sample-history scrubbing
-//! (the image snapshots of every tab at several window sizes are in `tests/layout.rs`). No
-//! display is needed; training runs on tiny synthetic data.
+//! close prompt without run folders, compare runs and CSV export, and sample-history scrubbing
+//! (the image snapshots of every tab at several window sizes are in `tests/layout.rs`; run
+//! folders, autosave and the resume offer in `tests/runs.rs`). No display is needed; training
+//! runs on tiny synthetic data.
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::class_patterns;
 use common::studio::{
-    harness, harness_with, options, settle, step_until, train_to_the_end, wait_until,
+    harness, harness_with, options, request_close, sent_viewport_command, settle, step_until,
+    tiny_settings, train_to_the_end, wait_until,
 };
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -21,42 +22,11 @@ use egui_kittest::Harness;
 use pixelcnn_studio::data::IMAGE_PIXELS;
 use pixelcnn_studio::messages::WorkerState;
 use pixelcnn_studio::model::{ClassChoice, FamilyConfig, ModelConfig};
-use pixelcnn_studio::train::{SampleKind, TrainConfig, Trainer};
+use pixelcnn_studio::train::{SampleKind, TrainConfig};
 use pixelcnn_studio::ui::controls::Preset;
 use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-fn tiny_settings(epochs: usize) -> UiSettings {
-    let mut settings = UiSettings::default();
-    let controls = &mut settings.controls;
-    controls.model = common::tiny_model();
-    controls.train.epochs = epochs;
-    controls.train.batch_size = 20;
-    controls.train.samples_per_epoch = 4;
-    controls.preview_every_secs = 0.0;
-    settings
-}
-
-/// Asks the window to close, as the title bar's close button does.
-fn request_close(harness: &mut Harness<'_, StudioApp>) {
-    harness
-        .input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    harness.step();
-}
-
-fn sent_viewport_command(harness: &Harness<'_, StudioApp>, wanted: &egui::ViewportCommand) -> bool {
-    harness
-        .output()
-        .viewport_output
-        .get(&egui::ViewportId::ROOT)
-        .is_some_and(|v| v.commands.contains(wanted))
-}
 
 #[test]
 fn pressing_start_with_tiny_synthetic_data_produces_step_events_and_a_curve() {
@@ -383,7 +353,7 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     // The dialog seam answers "cancelled", as rfd does where no dialog can be shown.
     let mut harness = harness(settings, None);
     train_to_the_end(&mut harness);
-    harness.get_by_label("Save checkpoint...").click();
+    harness.get_by_label("Save checkpoint as...").click();
     wait_until(&mut harness, "the dialog answer", |app| {
         app.message().contains("no file was chosen")
     });
@@ -396,7 +366,7 @@ fn a_saved_checkpoint_restores_the_model_sliders_curves_and_samples() {
     // The typed path is the fallback.
     *harness.state_mut().checkpoint_path_mut() = path.display().to_string();
     settle(&mut harness);
-    harness.get_by_label("Save checkpoint...").click();
+    harness.get_by_label("Save checkpoint as...").click();
     wait_until(&mut harness, "the save", |app| {
         app.message().contains("checkpoint saved")
     });
@@ -485,55 +455,10 @@ fn closing_with_an_unsaved_model_asks_save_discard_or_cancel() {
 }
 
 #[test]
-fn the_autosave_of_the_last_run_is_offered_and_resumed_at_launch() {
-    let dir = tempfile::tempdir().unwrap();
-    let autosave = dir.path().join("autosave.safetensors");
-    // The first session trains; its worker autosaves at the epoch end and on close.
-    let mut first = harness_with(
-        tiny_settings(1),
-        options(None, Some(autosave.clone())),
-        egui::vec2(1280.0, 800.0),
-    );
-    train_to_the_end(&mut first);
-    let steps = first.state().progress().global_step;
-    drop(first);
-    assert!(autosave.is_file());
-
-    let mut second = harness_with(
-        UiSettings::default(),
-        options(None, Some(autosave.clone())),
-        egui::vec2(1280.0, 800.0),
-    );
-    wait_until(&mut second, "the offer", |app| app.resume_offer().is_some());
-    second.get_by_label_contains("Resume the last run (epoch 1, step 10, test ");
-    second.get_by_label("Resume it").click();
-    wait_until(&mut second, "the resumed model", |app| {
-        app.has_model() && app.samples().is_complete()
-    });
-    let app = second.state();
-    assert_eq!(app.progress().global_step, steps);
-    assert_eq!(app.model_config(), &common::tiny_model());
-    assert_eq!(app.curves().epochs.len(), 1);
-}
-
-/// Trains a tiny model for `epochs` through the driver and saves it at `path`.
-fn write_checkpoint(path: &Path, epochs: usize, seed: u64) {
-    let data = pixelcnn_studio::data::Mnist::synthetic(100, 20, seed);
-    let config = TrainConfig {
-        epochs,
-        seed,
-        ..common::tiny_train_config()
-    };
-    let mut trainer = Trainer::new(common::tiny_model(), config).unwrap();
-    common::training::train_to_the_end(&mut trainer, &data).unwrap();
-    pixelcnn_studio::checkpoint::save(path, trainer.snapshot()).unwrap();
-}
-
-#[test]
 fn other_runs_can_be_compared_and_removed_and_the_metrics_exported_as_csv() {
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("other-run.safetensors");
-    write_checkpoint(&other, 2, 4);
+    common::training::write_checkpoint(&other, 2, 4);
     let mut harness = harness(tiny_settings(1), None);
     train_to_the_end(&mut harness);
     harness.get_by_label("Compare / export...").click();

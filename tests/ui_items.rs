@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::studio::{harness_with, options, train_to_the_end, wait_until};
+use common::studio::{harness_with, options, tiny_settings, train_to_the_end, wait_until};
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -16,17 +16,6 @@ use pixelcnn_studio::messages::{WorkerEvent, WorkerState};
 use pixelcnn_studio::train::DeviceChoice;
 use pixelcnn_studio::ui::explore::ImageOrigin;
 use pixelcnn_studio::ui::{StudioApp, Tab, UiSettings};
-
-fn tiny_settings(epochs: usize) -> UiSettings {
-    let mut settings = UiSettings::default();
-    let controls = &mut settings.controls;
-    controls.model = common::tiny_model();
-    controls.train.epochs = epochs;
-    controls.train.batch_size = 20;
-    controls.train.samples_per_epoch = 4;
-    controls.preview_every_secs = 0.0;
-    settings
-}
 
 fn harness_at(settings: UiSettings, size: egui::Vec2) -> Harness<'static, StudioApp> {
     harness_with(settings, options(None, None), size)

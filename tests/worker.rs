@@ -1,6 +1,6 @@
 //! The training thread on its own: start, steps, epoch, samples, stop, errors, join on drop,
 //! weight snapshots between steps; Stop, Pause and Close during a long test evaluation;
-//! previews; the autosave.
+//! previews. (Run folders and their autosave: tests/runs.rs.)
 
 // Tests assert by unwrapping; helpers are not `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,45 +11,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::data::DataSource;
 use pixelcnn_studio::messages::{WorkerCommand, WorkerEvent, WorkerState};
-use pixelcnn_studio::model::{FamilyConfig, ModelConfig, Params, PlainConfig};
+use pixelcnn_studio::model::Params;
 use pixelcnn_studio::service::NoEvent;
 use pixelcnn_studio::train::{eval_chunk_images, SampleKind, TrainConfig};
-use pixelcnn_studio::worker::{Worker, WorkerOptions};
+use pixelcnn_studio::worker::Worker;
 
 use common::threads::{
     collect_until, drop_and_wait_for_the_join, repaint_with_witness, witness_released, WATCHDOG,
 };
 use common::tiny_model;
-
-/// [`common::tiny_train_config`] for `epochs` epochs, with a grid of 4 samples at each end.
-fn tiny_train(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        samples_per_epoch: 4,
-        ..common::tiny_train_config()
-    }
-}
-
-fn synthetic() -> DataSource {
-    DataSource::Synthetic {
-        train: 100,
-        test: 20,
-        seed: 7,
-    }
-}
-
-/// Start of a run of the tiny model on the synthetic digits, without previews.
-fn start(train: TrainConfig) -> WorkerCommand {
-    WorkerCommand::Start {
-        model: tiny_model(),
-        train,
-        data: synthetic(),
-        preview_every: None,
-    }
-}
+use common::worker::{slow_model, start, synthetic, tiny_train};
 
 fn spawn() -> (Worker, Arc<AtomicUsize>) {
     let wakes = Arc::new(AtomicUsize::new(0));
@@ -296,7 +269,10 @@ fn checkpoints_round_trip_through_the_worker() {
     worker.send(start(tiny_train(1))).unwrap();
     collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
     worker
-        .send(WorkerCommand::SaveCheckpoint { path: path.clone() })
+        .send(WorkerCommand::SaveCheckpoint {
+            path: path.clone(),
+            replace: false,
+        })
         .unwrap();
     let events = collect_until(&worker, |e| {
         matches!(
@@ -320,18 +296,6 @@ fn checkpoints_round_trip_through_the_worker() {
         _ => None,
     });
     assert_eq!(opened, Some((tiny_model(), 1)));
-}
-
-/// A model big enough that evaluating 1,200 test images takes seconds (14 images per evaluation
-/// chunk, 86 chunks), trained on one minibatch per epoch so evaluation starts at once.
-fn slow_model() -> ModelConfig {
-    ModelConfig {
-        family: FamilyConfig::Plain(PlainConfig {
-            masked_layers: 8,
-            ..PlainConfig::seed()
-        }),
-        ..ModelConfig::seed()
-    }
 }
 
 fn slow_run(epochs: usize) -> WorkerCommand {
@@ -479,52 +443,4 @@ fn a_preview_grid_arrives_during_the_first_epoch() {
         summarize(&events)
     );
     assert_eq!(kinds.last(), Some(&(SampleKind::EpochEnd, false)));
-}
-
-#[test]
-fn the_autosave_is_written_at_each_epoch_end_and_on_exit_and_forgotten_on_discard() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("data").join("autosave.safetensors");
-    let options = WorkerOptions {
-        autosave: Some(path.clone()),
-    };
-    let worker = Worker::spawn_with(options.clone(), Arc::new(|| {})).unwrap();
-    worker.send(start(tiny_train(1))).unwrap();
-    let events = collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, WorkerEvent::EpochFinished { .. })));
-    assert_eq!(checkpoint::load(&path).unwrap().progress.epochs_done, 1);
-    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Finished));
-
-    // A longer run stopped mid-way: the exit writes what the last epoch end did not.
-    let mut long = tiny_train(1000);
-    long.samples_per_epoch = 0;
-    long.batch_size = 3;
-    worker.send(start(long)).unwrap();
-    let mut events = collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
-    worker.send(WorkerCommand::Stop).unwrap();
-    events.extend(collect_until(&worker, |e| {
-        *e == WorkerEvent::State(WorkerState::Stopped)
-    }));
-    let steps = last_reported_step(&events);
-    drop(worker);
-    assert_eq!(checkpoint::load(&path).unwrap().progress.global_step, steps);
-
-    // Discarding the model deletes the autosave and writes none on exit.
-    let worker = Worker::spawn_with(options, Arc::new(|| {})).unwrap();
-    worker
-        .send(WorkerCommand::OpenCheckpoint { path: path.clone() })
-        .unwrap();
-    collect_until(&worker, |e| {
-        matches!(e, WorkerEvent::CheckpointOpened { .. })
-    });
-    worker.send(start(tiny_train(1000))).unwrap();
-    collect_until(&worker, |e| matches!(e, WorkerEvent::Autosaved { .. }));
-    worker.send(WorkerCommand::ForgetAutosave).unwrap();
-    worker.send(WorkerCommand::Stop).unwrap();
-    collect_until(&worker, |e| *e == WorkerEvent::State(WorkerState::Stopped));
-    assert!(!path.exists(), "the autosave is gone");
-    drop(worker);
-    assert!(!path.exists(), "and none is written on exit");
 }

@@ -1,6 +1,8 @@
 //! `train`: train or resume a model through the one training driver, with a progress bar; the
 //! checkpoint (and metrics CSV) is written at every epoch end; Ctrl-C stops after the current
-//! step, evaluation chunk or sample row and still writes them.
+//! step, evaluation chunk or sample row and still writes them. With `--run DIR` the run lives in
+//! a run folder ([`pixelcnn_studio::run`]), written as the studio writes its own (and followed
+//! live by a studio that opens it).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::run::{RunFiles, RunState, RunWriter, WriterOptions, DEFAULT_AUTOSAVE_EVERY};
 use pixelcnn_studio::train::metrics_csv::write_history_csv;
 use pixelcnn_studio::train::{
     bits_per_dim, default_learning_rate, nats_per_image, DeviceChoice, Driver, LrSchedule,
@@ -69,6 +72,16 @@ pub struct TrainArgs {
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]
     samples_dir: Option<PathBuf>,
+    /// Train in this run folder: a new run when the folder does not exist or is empty (from
+    /// the model options, or from --resume FILE), the run there continued when it holds one.
+    /// Its checkpoint and metrics are written at every epoch end, at least every 2 minutes of
+    /// training and at the end, with every epoch's grid, the config, a log and the run's
+    /// state, which a studio that opens the folder follows live.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    /// With --run: the longest stretch of training between two checkpoints, in seconds.
+    #[arg(long, value_name = "SECS", hide = true)]
+    autosave_secs: Option<f64>,
     /// Where the network runs: `cpu` (fast kernels), `cuda` (the GPU path; needs a build with
     /// `--features cuda`) or `candle-cpu` (the GPU path on the CPU: slow, a check) [default: cpu].
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
@@ -142,9 +155,68 @@ impl TrainArgs {
         if let Some(device) = self.device {
             config.device = device;
         }
-        config.samples_per_epoch = if self.samples_dir.is_some() { 100 } else { 0 };
+        // A run folder keeps every epoch's grid.
+        config.samples_per_epoch = if self.samples_dir.is_some() || self.run.is_some() {
+            100
+        } else {
+            0
+        };
         config
     }
+
+    /// How `--run` writes its folder.
+    fn writer_options(&self) -> anyhow::Result<WriterOptions> {
+        let autosave_every = match self.autosave_secs {
+            None => DEFAULT_AUTOSAVE_EVERY,
+            Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+            Some(secs) => {
+                anyhow::bail!("--autosave-secs {secs} is not a positive number of seconds")
+            }
+        };
+        Ok(WriterOptions {
+            program: "train",
+            autosave_every,
+        })
+    }
+
+    /// Whether an option that sets the architecture (or the seed it is made from) was given.
+    fn sets_the_model(&self) -> bool {
+        let m = &self.model;
+        m.preset.is_some()
+            || m.family.is_some()
+            || m.conditional
+            || m.layers.is_some()
+            || m.maps.is_some()
+            || m.first_kernel.is_some()
+            || m.masked_kernel.is_some()
+            || self.seed.is_some()
+    }
+}
+
+/// The run `--run DIR` continues, when the folder holds one: its writer and its checkpoint.
+fn take_over_run(
+    args: &TrainArgs,
+) -> anyhow::Result<Option<(RunWriter, pixelcnn_studio::train::TrainingSnapshot)>> {
+    let Some(dir) = &args.run else {
+        return Ok(None);
+    };
+    if !RunFiles::new(dir).status().exists() {
+        return Ok(None);
+    }
+    if args.resume.is_some() {
+        anyhow::bail!(
+            "--run {} holds a run already: leave out --resume to continue it, or pick a new folder",
+            dir.display()
+        );
+    }
+    if args.sets_the_model() {
+        anyhow::bail!(
+            "--run {} holds a run already, whose model is fixed: leave out the model options and --seed to continue it",
+            dir.display()
+        );
+    }
+    let options = args.writer_options()?;
+    Ok(Some(RunWriter::take_over(dir, &options)?))
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -154,15 +226,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "--time-limit {secs} is not a positive number of seconds"
         );
     }
-    let mut trainer = match &args.resume {
-        Some(path) => {
+    let (taken_writer, taken_snapshot) = match take_over_run(&args)? {
+        Some((writer, snapshot)) => (Some(writer), Some(snapshot)),
+        None => (None, None),
+    };
+    let mut trainer = match (taken_snapshot, &args.resume) {
+        (Some(snapshot), _) => {
+            let config = args.apply(snapshot.config.clone());
+            let mut trainer = Trainer::from_snapshot(snapshot)?;
+            trainer.set_config(config)?;
+            trainer
+        }
+        (None, Some(path)) => {
             let snapshot = checkpoint::load(path)?;
             let config = args.apply(snapshot.config.clone());
             let mut trainer = Trainer::from_snapshot(snapshot)?;
             trainer.set_config(config)?;
             trainer
         }
-        None => {
+        (None, None) => {
             let model = args.model.to_config()?;
             let config = args.apply(TrainConfig {
                 epochs: 1,
@@ -182,6 +264,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .with_context(|| format!("creating the samples folder failed: {}", dir.display()))?;
     }
     let data = super::load_data(args.data.as_deref())?;
+    let mut run_writer = match (taken_writer, &args.run) {
+        (Some(writer), _) => Some(writer),
+        (None, Some(dir)) => Some(RunWriter::create(dir, &trainer, &args.writer_options()?)?),
+        (None, None) => None,
+    };
+    if let Some(writer) = &mut run_writer {
+        writer.begin(&trainer, trainer.steps_per_epoch(&data.train))?;
+        if !args.json {
+            eprintln!("run folder: {}", writer.dir().display());
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -208,6 +301,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         bar: &bar,
         stop: &stop,
         args: &args,
+        run: run_writer,
         failure: None,
         deadline: args
             .time_limit
@@ -217,6 +311,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut result = Driver::new().run(&mut trainer, &data, &mut hooks);
     bar.finish_and_clear();
     let failure = hooks.failure.take();
+    let run_writer = hooks.run.take();
     // Stopped by the time limit part-way through an epoch: the cost of the model as it stands.
     let mut final_test_cost = None;
     if hooks.time_up && failure.is_none() && result.is_ok() {
@@ -230,6 +325,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     // The weights are the last good ones even when training failed: save them either way.
     let saved = save_outputs(&args, &trainer);
+    if let Some(mut writer) = run_writer {
+        let error = match (&result, &failure) {
+            (Err(err), _) => Some(err.to_string()),
+            (Ok(_), Some(err)) => Some(format!("{err:#}")),
+            (Ok(_), None) => None,
+        };
+        let state = if error.is_none() && trainer.is_finished() {
+            RunState::Finished
+        } else {
+            RunState::Stopped
+        };
+        writer.settle(&trainer, state, error)?;
+    }
     let outcome = match (result, saved) {
         (Err(train_err), Err(save_err)) => {
             return Err(anyhow::anyhow!("{train_err}; and {save_err:#}"))
@@ -262,11 +370,14 @@ fn save_outputs(args: &TrainArgs, trainer: &Trainer) -> anyhow::Result<()> {
 }
 
 /// The command line's side of a run: the progress bar, Ctrl-C, and the files written at every
-/// epoch end (checkpoint, metrics CSV, sample grid). A failed write stops the run at once.
+/// epoch end (checkpoint, metrics CSV, sample grid) and, with `--run`, the run folder. A failed
+/// write stops the run at once.
 struct CliHooks<'a> {
     bar: &'a ProgressBar,
     stop: &'a AtomicBool,
     args: &'a TrainArgs,
+    /// The run folder's writer (`--run`).
+    run: Option<RunWriter>,
     /// The first failure of a file written during the run.
     failure: Option<anyhow::Error>,
     /// When `--time-limit` ends the run.
@@ -289,6 +400,19 @@ impl CliHooks<'_> {
 
 impl RunHooks for CliHooks<'_> {
     fn on_event(&mut self, trainer: &Trainer, event: TrainEvent<'_>) {
+        if let Some(writer) = &mut self.run {
+            let written = writer
+                .record(trainer, &event)
+                .and_then(|saved| match saved {
+                    Some(saved) => Ok(Some(saved)),
+                    None => writer.tick(trainer),
+                });
+            if let Err(err) = written {
+                self.failure.get_or_insert(err.into());
+                // As for --out below: no epoch line for an epoch whose files are not written.
+                return;
+            }
+        }
         match event {
             TrainEvent::Step {
                 epoch_progress,
@@ -379,6 +503,7 @@ fn report(
             "final_test_cost_nats_per_pixel": final_test_cost,
             "final_test_nll_nats_per_image": final_test_cost.map(nats_per_image),
             "checkpoint": out,
+            "run": args.run,
         }));
     }
     if stopped {
@@ -401,9 +526,13 @@ fn report(
             bits_per_dim(test)
         );
     }
-    match out {
-        Some(path) => println!("checkpoint: {}", path.display()),
-        None => println!("no checkpoint written (pass --out FILE to keep the model)"),
+    match (out, &args.run) {
+        (Some(path), _) => println!("checkpoint: {}", path.display()),
+        (None, Some(_)) => {}
+        (None, None) => println!("no checkpoint written (pass --out FILE to keep the model)"),
+    }
+    if let Some(dir) = &args.run {
+        println!("run folder: {}", dir.display());
     }
     Ok(())
 }

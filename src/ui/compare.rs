@@ -1,6 +1,7 @@
-//! Compare and export: other runs' histories (read from their checkpoints, which all carry one)
-//! drawn as extra curves with a name and a colour in the legend, removable; and this run's
-//! metric history written as CSV. The window that holds both.
+//! Compare and export: other runs' histories (read from their checkpoints, which all carry one:
+//! a checkpoint file, or a run folder's latest checkpoint, added from the Runs window) drawn as
+//! extra curves with a name and a colour in the legend, removable; and this run's metric
+//! history written as CSV. The window that holds both.
 
 use std::path::{Path, PathBuf};
 
@@ -21,9 +22,9 @@ const RUN_COLORS: [egui::Color32; 6] = [
 /// Another run shown next to this one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComparedRun {
-    /// The name in the legend (the file's name, made unique).
+    /// The name in the legend (the file's or the run folder's name, made unique).
     pub name: String,
-    /// The checkpoint it came from.
+    /// The checkpoint file or run folder it came from.
     pub path: PathBuf,
     /// Its metric history.
     pub history: History,
@@ -66,6 +67,16 @@ impl ComparedRuns {
         if index < self.runs.len() {
             self.runs.remove(index);
         }
+    }
+
+    /// Whether the run read from `path` is compared.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.runs.iter().any(|r| r.path == path)
+    }
+
+    /// Stops comparing with the run read from `path` (nothing when it is not compared).
+    pub fn remove_path(&mut self, path: &Path) {
+        self.runs.retain(|r| r.path != path);
     }
 
     /// The runs, in the order they were added.
@@ -194,6 +205,21 @@ pub fn take_focus(focus: &mut Option<PathField>, field: PathField, response: &eg
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_folder_is_compared_under_its_name_and_removed_by_its_path() {
+        let mut runs = ComparedRuns::default();
+        let dir = Path::new("/data/runs/20260503-150000-gated-3f9a2c");
+        assert_eq!(
+            runs.add(dir, History::default()),
+            "20260503-150000-gated-3f9a2c"
+        );
+        assert!(runs.contains(dir));
+        runs.remove_path(Path::new("/elsewhere"));
+        assert!(runs.contains(dir));
+        runs.remove_path(dir);
+        assert!(runs.is_empty());
+    }
 
     #[test]
     fn runs_get_unique_names_and_their_own_colours() {

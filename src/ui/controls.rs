@@ -16,8 +16,15 @@ use crate::train::{default_learning_rate, DeviceChoice, TrainConfig};
 
 /// Images in the sample grid (10x10).
 pub const SAMPLE_COUNT: usize = 100;
-/// Epochs a first run asks for: digits by the first, under an hour in all on 2 cores.
-pub const DEFAULT_EPOCHS: usize = 5;
+/// Epochs a first run asks for: digits within the first few, under an hour in all on 2 cores
+/// (10 epochs of [`DEFAULT_TRAIN_IMAGES`]: 100,000 images).
+pub const DEFAULT_EPOCHS: usize = 10;
+/// Training images per epoch of a first run (the first 10,000 of the 60,000): an epoch, and so
+/// the first test point and grid, within about 3 minutes at 56 images/s (the gated preset on
+/// 2 cores without AVX-512), 70 s at 142 images/s (with AVX-512).
+pub const DEFAULT_TRAIN_IMAGES: usize = 10_000;
+/// Test images per evaluation of a first run (the first 2,000 of the 10,000): about 10 s.
+pub const DEFAULT_TEST_IMAGES: usize = 2_000;
 /// Default seconds between preview grids during the first epoch.
 pub const DEFAULT_PREVIEW_SECS: f64 = 30.0;
 
@@ -133,6 +140,8 @@ impl Default for ControlSettings {
                 samples_per_epoch: SAMPLE_COUNT,
                 learning_rate: default_learning_rate(&model),
                 epochs: DEFAULT_EPOCHS,
+                train_limit: Some(DEFAULT_TRAIN_IMAGES),
+                test_limit: Some(DEFAULT_TEST_IMAGES),
                 ..TrainConfig::default()
             },
             model,
@@ -163,6 +172,9 @@ pub struct ControlsContext {
     pub has_model: bool,
     /// What a run with these settings will cost.
     pub estimate: Option<EstimateLine>,
+    /// A run another process writes is followed: everything is shown (the settings still
+    /// scroll) and nothing can be changed or pressed, as its writer trains it.
+    pub read_only: bool,
 }
 
 /// Width of the first run button (Start, Continue, Pause or Resume), whatever it says, so the
@@ -181,7 +193,8 @@ pub fn controls_ui(
     focus: &mut Option<PathField>,
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
-    run_buttons_ui(ui, context, &mut commands);
+    let enabled = !context.read_only;
+    ui.add_enabled_ui(enabled, |ui| run_buttons_ui(ui, context, &mut commands));
     if let Some(estimate) = &context.estimate {
         let text = egui::RichText::new(&estimate.text);
         let text = if estimate.warn {
@@ -196,7 +209,9 @@ pub fn controls_ui(
         .id_salt("controls_scroll")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            settings_ui(ui, settings, context, checkpoint_path, focus, &mut commands);
+            ui.add_enabled_ui(enabled, |ui| {
+                settings_ui(ui, settings, context, checkpoint_path, focus, &mut commands);
+            });
         });
     commands
 }
@@ -253,14 +268,15 @@ fn settings_ui(
                     .desired_width(f32::INFINITY),
             )
             .labelled_by(label.id)
-            .on_hover_text("Used by Save and Open when set (~ is your home folder); otherwise a file dialog opens");
+            .on_hover_text("Used by Save checkpoint as... and Open when set (~ is your home folder); otherwise a file dialog opens");
         take_focus(focus, PathField::Checkpoint, &edit);
     });
     let typed = typed_path(checkpoint_path);
-    ui.horizontal(|ui| {
+    // Wrapped, so the two buttons never widen the panel.
+    ui.horizontal_wrapped(|ui| {
         if ui
-            .add_enabled(context.has_model, egui::Button::new("Save checkpoint..."))
-            .on_hover_text("Save the model, its optimizer state and history (Ctrl+S)")
+            .add_enabled(context.has_model, egui::Button::new("Save checkpoint as..."))
+            .on_hover_text("Save a copy of the model, its optimizer state and history (Ctrl+S); asks before replacing a file. The run folder keeps the model anyway")
             .clicked()
         {
             commands.push(UiCommand::SaveCheckpoint(typed.clone()));
@@ -631,17 +647,19 @@ fn limit_ui(ui: &mut egui::Ui, limit: &mut Option<usize>, full: usize, label: &s
         {
             *limit = limited.then_some(full / 10);
         }
-        if let Some(value) = limit {
-            ui.add(
-                egui::Slider::new(value, 100..=full)
-                    .logarithmic(true)
-                    .text("images"),
-            )
-            .on_hover_text(hint);
-        } else {
+        if limit.is_none() {
             ui.label("all images");
         }
     });
+    // On a line of its own, so a subset (the studio's default) never widens the panel.
+    if let Some(value) = limit {
+        ui.add(
+            egui::Slider::new(value, 100..=full)
+                .logarithmic(true)
+                .text("images"),
+        )
+        .on_hover_text(hint);
+    }
 }
 
 #[cfg(test)]

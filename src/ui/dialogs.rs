@@ -18,6 +18,8 @@ pub enum DialogPurpose {
     CompareCheckpoint,
     /// Pick where to write the metrics as CSV.
     ExportCsv,
+    /// Pick a run folder to open (or follow).
+    OpenRunFolder,
 }
 
 /// The answer of a dialog: `None` when the user cancelled or no dialog could be shown.
@@ -59,8 +61,11 @@ impl FileDialogs for RfdDialogs {
         .save_file()
     }
 
-    fn open_path(&self, _purpose: DialogPurpose) -> Option<PathBuf> {
-        rfd::FileDialog::new().pick_file()
+    fn open_path(&self, purpose: DialogPurpose) -> Option<PathBuf> {
+        match purpose {
+            DialogPurpose::OpenRunFolder => rfd::FileDialog::new().pick_folder(),
+            _ => rfd::FileDialog::new().pick_file(),
+        }
     }
 }
 

@@ -55,8 +55,12 @@ pub fn help_ui(ctx: &egui::Context, open: &mut bool) {
                 ui.add_space(6.0);
                 ui.heading("Never losing work");
                 ui.label(
-                    "The model is autosaved at every epoch end and when the studio closes; the \
-                     next launch offers to resume it. Closing with unsaved training asks first.",
+                    "Every run has its own folder (File > Runs...): its checkpoint is written at \
+                     every epoch end, at least every 2 minutes of training and when training \
+                     stops, with every epoch's grid. A run cut short by a crash is offered for \
+                     resuming at the next launch. Closing asks whether to keep this session's \
+                     run (Save) or delete it (Discard). Save checkpoint as... writes a copy and \
+                     asks before replacing a file.",
                 );
                 ui.add_space(6.0);
                 ui.heading("Shortcuts");

@@ -18,6 +18,7 @@ pub mod message_log;
 pub mod panel_rects;
 pub mod paths;
 pub mod prompts;
+pub mod runs;
 pub mod samples;
 mod startup;
 pub mod status;
@@ -38,16 +39,14 @@ pub use startup::{
 
 use crate::data::DataSource;
 
-/// The window title (also eframe's app id: settings and the autosave live in its data folder).
+/// The window title (also eframe's app id: settings and the runs live in its data folder).
 pub const WINDOW_TITLE: &str = "PixelCNN Studio";
-/// The autosave's file name in the studio's data folder.
-pub const AUTOSAVE_FILE: &str = "autosave.safetensors";
 
-/// Where the studio keeps its autosave: the data folder eframe keeps its settings in (on Linux
-/// `$XDG_DATA_HOME/pixelcnnstudio` or `~/.local/share/pixelcnnstudio`); `None` where there is
-/// none.
-pub fn default_autosave_path() -> Option<PathBuf> {
-    eframe::storage_dir(WINDOW_TITLE).map(|dir| dir.join(AUTOSAVE_FILE))
+/// The studio's data folder, where eframe keeps its settings and the studio its runs (in
+/// `runs/`): on Linux `$XDG_DATA_HOME/pixelcnnstudio` or `~/.local/share/pixelcnnstudio`;
+/// `None` where there is none.
+pub fn default_data_folder() -> Option<PathBuf> {
+    eframe::storage_dir(WINDOW_TITLE)
 }
 
 /// What a panel asks the app to do; applied in one place at the end of the frame.
@@ -67,7 +66,8 @@ pub enum UiCommand {
     Reset,
     /// Draw a fresh grid of samples now.
     SampleNow,
-    /// Save the checkpoint: through a dialog, or to the typed path when given.
+    /// Save a copy of the model as a checkpoint ("Save checkpoint as..."): through a dialog,
+    /// or to the typed path when given (an existing file is replaced only after a question).
     SaveCheckpoint(Option<PathBuf>),
     /// Open a checkpoint: through a dialog, or from the typed path when given.
     OpenCheckpoint(Option<PathBuf>),
@@ -91,8 +91,26 @@ pub enum UiCommand {
     Confirm(bool),
     /// The user answered the close prompt.
     CloseChoice(CloseChoice),
-    /// The user answered the offer to resume the autosaved run (`true`: resume).
-    ResumeAutosave(bool),
+    /// The user answered the offer to resume a crashed run (`true`: resume).
+    ResumeCrashed(bool),
+    /// Show or hide the Runs window.
+    ShowRuns,
+    /// Open a run folder (or a checkpoint file): through a dialog, or from the typed path.
+    OpenRunFolder(Option<PathBuf>),
+    /// Open the run in `dir`: followed read-only when another process writes it, else loaded
+    /// to look at; with `resume`, then trained on (in its folder).
+    OpenRun {
+        /// The run folder.
+        dir: PathBuf,
+        /// Continue training it once open.
+        resume: bool,
+    },
+    /// Draw this run's costs on the curves, or stop drawing them.
+    CompareRunFolder(PathBuf),
+    /// Delete this run's folder (asks first).
+    DeleteRun(PathBuf),
+    /// Stop following the run another process writes.
+    StopFollowing,
     /// Close the window (asks first when the model has unsaved training).
     RequestClose,
 }
@@ -120,7 +138,8 @@ pub fn run_studio(data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                     data: DataSource::MnistDir(data_dir),
                     dialogs: std::sync::Arc::new(RfdDialogs),
                     frame_log: startup.frame_log,
-                    autosave: default_autosave_path(),
+                    data_folder: default_data_folder(),
+                    autosave_every: crate::run::DEFAULT_AUTOSAVE_EVERY,
                     speed_probe: std::sync::Arc::new(estimate::MeasuredProbe),
                 },
             );

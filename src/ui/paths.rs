@@ -15,6 +15,8 @@ pub enum PathField {
     Compare,
     /// "CSV file" in the Compare and export window.
     Csv,
+    /// "Run folder" in the Runs window (Open run folder).
+    RunFolder,
 }
 
 impl PathField {
@@ -25,6 +27,7 @@ impl PathField {
             PathField::Png => "PNG path",
             PathField::Compare => "Checkpoint to compare",
             PathField::Csv => "CSV file",
+            PathField::RunFolder => "Run folder",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The sample grids: the live one, filling row by row while it is drawn (paced so the fill stays
-//! visible), and every epoch's grid, kept so the user can scrub back through them with a slider;
+//! visible), and every epoch's grid, kept so the user can scrub back through them with a slider
+//! (a run opened from its folder brings back the grids of every epoch it wrote);
 //! a thin gutter between the tiles; labels that say when a grid was drawn ("end of epoch 3, step
 //! 1,800", "during epoch 1, step 250"); "Save PNG". For a conditional model, a "Draw" choice
 //! (one row per digit, any digit, or one digit) redraws the grid, whose rows are labelled with
@@ -146,6 +147,27 @@ impl SamplesView {
             self.history.remove(1);
         }
         self.history_texture = None;
+    }
+
+    /// Keeps earlier epochs' grids (read back from a run folder) for scrubbing; the live grid
+    /// stays, or, when there is none, the newest of them is shown.
+    pub fn restore_history(&mut self, grids: Vec<(SampleStamp, SampleGrid)>) {
+        let mut newest = None;
+        for (stamp, grid) in grids {
+            if stamp.kind != SampleKind::EpochEnd {
+                continue;
+            }
+            self.keep(stamp, &grid);
+            newest = Some((stamp, grid));
+        }
+        if self.live.is_none() {
+            if let Some((stamp, grid)) = newest {
+                self.live = Some((stamp, grid));
+                self.complete = true;
+                self.reveal_started = None;
+                self.dirty = true;
+            }
+        }
     }
 
     /// Forgets every grid.
@@ -759,6 +781,26 @@ mod tests {
         assert_eq!(view.scrubbed(), Some(1), "clamped to the newest");
         view.scrub_to(None);
         assert_eq!(view.shown_stamp().map(|s| s.epoch), Some(1.0), "live again");
+    }
+
+    #[test]
+    fn grids_read_back_from_a_run_join_the_history_without_replacing_the_live_one() {
+        let mut view = SamplesView::default();
+        view.restore_history(vec![
+            (stamp(1.0, SampleKind::EpochEnd), drawn(IMAGE_PIXELS)),
+            (stamp(2.0, SampleKind::EpochEnd), drawn(IMAGE_PIXELS)),
+        ]);
+        assert_eq!(view.stamp().map(|s| s.epoch), Some(2.0), "the newest shows");
+        assert!(view.is_complete());
+        view.set_ready(stamp(3.0, SampleKind::EpochEnd), drawn(IMAGE_PIXELS));
+        view.restore_history(vec![(stamp(0.5, SampleKind::Preview), drawn(IMAGE_PIXELS))]);
+        let epochs: Vec<f64> = view.history().iter().map(|s| s.epoch).collect();
+        assert_eq!(epochs, [1.0, 2.0, 3.0], "previews are not kept");
+        assert_eq!(
+            view.stamp().map(|s| s.epoch),
+            Some(3.0),
+            "the live grid stays"
+        );
     }
 
     #[test]

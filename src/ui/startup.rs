@@ -24,7 +24,8 @@ pub const EPOCHS_ENV: &str = "PIXELCNN_STUDIO_EPOCHS";
 pub const TRAIN_LIMIT_ENV: &str = "PIXELCNN_STUDIO_TRAIN_LIMIT";
 /// Set to a number of test images to evaluate each epoch on (for scripted screenshots).
 pub const TEST_LIMIT_ENV: &str = "PIXELCNN_STUDIO_TEST_LIMIT";
-/// Set to a checkpoint file to open it at start-up (for scripted screenshots).
+/// Set to a checkpoint file or a run folder to open it at start-up (a run another process
+/// writes is followed), for scripted screenshots.
 pub const OPEN_ENV: &str = "PIXELCNN_STUDIO_OPEN";
 /// Set to `1` to print frame-time statistics (median, p99) to stderr every few seconds.
 pub const FRAME_LOG_ENV: &str = "PIXELCNN_STUDIO_FRAME_LOG";
@@ -109,7 +110,7 @@ impl Startup {
             controls.train.test_limit = Some(limit.max(1));
         }
         if let Some(path) = &self.open {
-            app.apply(UiCommand::OpenCheckpoint(Some(path.clone())));
+            app.apply(UiCommand::OpenRunFolder(Some(path.clone())));
         }
         if self.autostart {
             app.apply(UiCommand::Start);

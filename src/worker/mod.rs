@@ -6,14 +6,19 @@
 //! or two image rows of a grid: every command (pause, stop, close, sample now, save...) takes
 //! effect within one of those units. Step losses are coalesced into at most one
 //! [`WorkerEvent::Steps`] per [`STEP_EVENT_INTERVAL`]. Panics and training errors are caught and
-//! reported as [`WorkerEvent::Error`]; the thread keeps serving commands afterwards. With an
-//! autosave path, the model is written there at every epoch end and on exit.
+//! reported as [`WorkerEvent::Error`]; the thread keeps serving commands afterwards. With a
+//! runs folder, every training run lives in its own run folder ([`crate::run`]): made at the
+//! first Start of a model, taken over when an opened run is continued, written at every epoch
+//! end, at least every [`WorkerOptions::autosave_every`] of training and when training stops,
+//! and closed (or deleted, when the user discards it) when the model is put away.
 
 mod checkpoint_io;
 mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::run::DEFAULT_AUTOSAVE_EVERY;
 
 use crate::messages::{WorkerCommand, WorkerEvent};
 use crate::service::{RepaintFn, Service, ServiceSpec};
@@ -42,19 +47,30 @@ pub const SPEC: ServiceSpec<WorkerCommand, WorkerEvent> = ServiceSpec {
 };
 
 /// How the worker keeps the user's work.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerOptions {
-    /// Where to write the autosave checkpoint (atomically) at every epoch end and on exit;
-    /// `None` for no autosave (tests, scripts).
-    pub autosave: Option<PathBuf>,
+    /// The folder new run folders are made in (the studio's data folder's `runs/`); `None`:
+    /// no run folders (tests, scripts): a model is kept only by "Save checkpoint as...".
+    pub runs_root: Option<PathBuf>,
+    /// The longest stretch of training between two checkpoints of a run (2 minutes).
+    pub autosave_every: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            runs_root: None,
+            autosave_every: DEFAULT_AUTOSAVE_EVERY,
+        }
+    }
 }
 
 /// The UI's handle on the training thread. Dropping it stops the thread and joins it.
 pub type Worker = Service<WorkerCommand, WorkerEvent>;
 
 impl Worker {
-    /// Starts the named worker thread without an autosave; `repaint` is called after each event
-    /// it sends.
+    /// Starts the named worker thread without run folders; `repaint` is called after each
+    /// event it sends.
     pub fn spawn(repaint: RepaintFn) -> anyhow::Result<Worker> {
         Worker::spawn_with(WorkerOptions::default(), repaint)
     }

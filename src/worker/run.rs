@@ -1,17 +1,20 @@
 //! The worker thread's loop: take commands, drive the run through the training driver (which
 //! hands control back between steps, evaluation chunks and sample rows whenever a command is
-//! waiting), save and open checkpoints, keep the autosave, and report everything as events.
+//! waiting), keep the model's run folder, save and open checkpoints, and report everything as
+//! events.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::{checkpoint_io, WorkerOptions, STEP_EVENT_INTERVAL};
 use crate::data::{DataSource, Mnist};
 use crate::messages::{RunProgress, WorkerCommand, WorkerEvent, WorkerState};
 use crate::model::{ClassChoice, ModelConfig, SampleStyle};
+use crate::run::status::HEARTBEAT_EVERY;
+use crate::run::{Checkpointed, RunError, RunFiles, RunState, RunWriter, WriterOptions};
 use crate::service::{guard, Outbox};
 use crate::train::{
     preview_seed, Driver, ModelSnapshot, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp,
@@ -34,14 +37,11 @@ pub(super) fn worker_main(
             last_flush: Instant::now(),
             steps_per_epoch: 0,
             in_run: false,
-            autosave: Autosave {
-                path: options.autosave,
-                ours: false,
-                forgotten: false,
-                on_disk_step: None,
-            },
+            run: RunSlot::None,
+            run_error: None,
         },
         commands,
+        options,
         session: None,
         data: None,
         running: false,
@@ -56,9 +56,20 @@ struct Session {
     driver: Driver,
 }
 
+/// The model's run folder.
+enum RunSlot {
+    /// None: no model, a model opened from a checkpoint file, or no runs folder.
+    None,
+    /// The model was opened from this run folder to look at; training takes the run over.
+    Opened(PathBuf),
+    /// This worker writes the run (and holds its lock).
+    Writing(Box<RunWriter>),
+}
+
 struct WorkerLoop {
     commands: Receiver<WorkerCommand>,
     out: Reporter,
+    options: WorkerOptions,
     session: Option<Session>,
     data: Option<(DataSource, Arc<Mnist>)>,
     /// A run is in progress (possibly paused).
@@ -66,20 +77,8 @@ struct WorkerLoop {
     paused: bool,
 }
 
-/// Where the autosave goes and what it holds.
-struct Autosave {
-    path: Option<PathBuf>,
-    /// The file holds this worker's model: it wrote it, or the model was opened from it (so it
-    /// is deleted when the user discards the model).
-    ours: bool,
-    /// The user discarded the model: write no autosave any more.
-    forgotten: bool,
-    /// The step count of the model's state that is on disk (saved, autosaved or opened).
-    on_disk_step: Option<u64>,
-}
-
-/// The worker's voice: sends events (coalescing steps), tracks the reported state, keeps the
-/// autosave, and tells the driver to hand control back when a command is waiting.
+/// The worker's voice: sends events (coalescing steps), tracks the reported state, writes the
+/// run folder, and tells the driver to hand control back when a command is waiting.
 struct Reporter {
     commands: Receiver<WorkerCommand>,
     outbox: Outbox<WorkerEvent>,
@@ -93,7 +92,10 @@ struct Reporter {
     /// The driver is running a training run (not drawing a lone grid): between two units of
     /// work the state is "training".
     in_run: bool,
-    autosave: Autosave,
+    run: RunSlot,
+    /// The last failure to write the run folder that was reported (reported once until it
+    /// changes or a write works again).
+    run_error: Option<String>,
 }
 
 impl Reporter {
@@ -134,44 +136,74 @@ impl Reporter {
         self.emit(WorkerEvent::Steps { points, progress });
     }
 
-    /// Writes the autosave checkpoint (when one is configured and not forgotten). A failure is
-    /// reported and training goes on.
-    fn autosave(&mut self, trainer: &Trainer) {
-        let Some(path) = self.autosave.path.clone() else {
-            return;
-        };
-        if self.autosave.forgotten {
-            return;
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // An error here shows up as the save's error just below.
-            let _ = std::fs::create_dir_all(dir);
-        }
-        match crate::checkpoint::save(&path, trainer.snapshot()) {
-            Ok(()) => {
-                let global_step = trainer.progress().global_step;
-                self.autosave.ours = true;
-                self.autosave.on_disk_step = Some(global_step);
-                self.emit(WorkerEvent::Autosaved { path, global_step });
+    /// Reports what a write of the run folder did: a checkpoint as `Autosaved`, a failure once
+    /// (training goes on).
+    fn report_run_write(&mut self, result: Result<Option<Checkpointed>, RunError>) {
+        match result {
+            Ok(saved) => {
+                self.run_error = None;
+                if let Some(Checkpointed { path, global_step }) = saved {
+                    self.emit(WorkerEvent::Autosaved { path, global_step });
+                }
             }
-            Err(err) => self.emit(WorkerEvent::Error(format!(
-                "could not write the autosave (training goes on): {err}"
-            ))),
+            Err(err) => {
+                let message = format!("could not write the run folder (training goes on): {err}");
+                if self.run_error.as_ref() != Some(&message) {
+                    self.run_error = Some(message.clone());
+                    self.emit(WorkerEvent::Error(message));
+                }
+            }
         }
     }
 
-    /// Deletes the autosave when it holds this worker's model.
-    fn delete_autosave(&mut self) {
-        if let (true, Some(path)) = (self.autosave.ours, &self.autosave.path) {
-            // Already gone is fine.
-            let _ = std::fs::remove_file(path);
+    /// Tells the run folder about a training event, then writes a checkpoint or a heartbeat
+    /// when one is due.
+    fn record(&mut self, trainer: &Trainer, event: &TrainEvent<'_>) {
+        let RunSlot::Writing(writer) = &mut self.run else {
+            return;
+        };
+        let result = writer.record(trainer, event).and_then(|saved| match saved {
+            Some(saved) => Ok(Some(saved)),
+            None => writer.tick(trainer),
+        });
+        self.report_run_write(result);
+    }
+
+    /// Settles the run folder (a pause, a stop, the end, an error): its checkpoint if due, its
+    /// state.
+    fn settle_run(&mut self, trainer: &Trainer, state: RunState, error: Option<String>) {
+        let RunSlot::Writing(writer) = &mut self.run else {
+            return;
+        };
+        let result = writer.settle(trainer, state, error);
+        self.report_run_write(result);
+    }
+
+    /// Closes the run folder being written (its last checkpoint, stopped or finished) and
+    /// forgets the slot; tells the UI the model has no run folder any more.
+    fn close_run(&mut self, trainer: Option<&Trainer>) {
+        let slot = std::mem::replace(&mut self.run, RunSlot::None);
+        let had_run = !matches!(slot, RunSlot::None);
+        if let RunSlot::Writing(writer) = slot {
+            let state = match trainer {
+                Some(trainer) if trainer.is_finished() => RunState::Finished,
+                _ => RunState::Stopped,
+            };
+            if let Err(err) = writer.close(trainer, state) {
+                self.emit(WorkerEvent::Error(format!(
+                    "could not write the run's last checkpoint: {err}"
+                )));
+            }
         }
-        self.autosave.ours = false;
+        if had_run {
+            self.emit(WorkerEvent::RunDetached);
+        }
     }
 }
 
 impl RunHooks for Reporter {
     fn on_event(&mut self, trainer: &Trainer, event: TrainEvent<'_>) {
+        self.record(trainer, &event);
         match event {
             TrainEvent::Step { .. } => {
                 self.set_state(WorkerState::Training);
@@ -197,7 +229,6 @@ impl RunHooks for Reporter {
                 self.flush_steps(trainer);
                 let progress = self.progress(trainer);
                 self.emit(WorkerEvent::EpochFinished { record, progress });
-                self.autosave(trainer);
                 if self.in_run {
                     // Training goes on (or samples, which say so): not "evaluating" any more.
                     self.set_state(WorkerState::Training);
@@ -248,15 +279,37 @@ impl WorkerLoop {
                 if let Some(session) = &self.session {
                     self.out.flush_steps(&session.trainer);
                 }
-                match self.commands.recv() {
-                    Ok(command) => command,
-                    Err(_) => break,
+                match self.wait_for_command() {
+                    Some(command) => command,
+                    None => break,
                 }
             };
             self.guarded(|worker| worker.handle(command));
         }
         self.running = false;
-        self.autosave_on_exit();
+        let trainer = self.session.as_ref().map(|s| &s.trainer);
+        self.out.close_run(trainer);
+    }
+
+    /// Waits for the next command (`None`: the UI's handle is gone). A paused run's folder
+    /// keeps its heartbeat meanwhile, so readers elsewhere see it alive.
+    fn wait_for_command(&mut self) -> Option<WorkerCommand> {
+        loop {
+            let RunSlot::Writing(writer) = &mut self.out.run else {
+                return self.commands.recv().ok();
+            };
+            if !self.paused {
+                return self.commands.recv().ok();
+            }
+            match self.commands.recv_timeout(HEARTBEAT_EVERY) {
+                Ok(command) => return Some(command),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {
+                    let result = writer.heartbeat().map(|()| None);
+                    self.out.report_run_write(result);
+                }
+            }
+        }
     }
 
     /// Runs `body`, turning a panic into an error report (the thread keeps serving).
@@ -268,10 +321,15 @@ impl WorkerLoop {
         }
     }
 
-    /// Ends the run with an error message; the model in memory is kept.
+    /// Ends the run with an error message; the model in memory is kept (and its run folder
+    /// gets that last good state).
     fn fail(&mut self, message: String) {
         if let Some(session) = &self.session {
             self.out.flush_steps(&session.trainer);
+            if self.running {
+                self.out
+                    .settle_run(&session.trainer, RunState::Stopped, Some(message.clone()));
+            }
         }
         self.running = false;
         self.paused = false;
@@ -295,6 +353,13 @@ impl WorkerLoop {
             .map_or(0, |(_, data)| trainer.steps_per_epoch(&data.train))
     }
 
+    fn writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            program: "studio",
+            autosave_every: self.options.autosave_every,
+        }
+    }
+
     /// Trains until the run finishes or a command is waiting.
     fn drive(&mut self) {
         let (Some(session), Some((_, data))) = (&mut self.session, &self.data) else {
@@ -316,6 +381,8 @@ impl WorkerLoop {
                 self.out.flush_steps(&session.trainer);
                 self.running = false;
                 self.paused = false;
+                self.out
+                    .settle_run(&session.trainer, RunState::Finished, None);
                 self.out.emit(WorkerEvent::Finished { stopped: false });
                 self.out
                     .emit(WorkerEvent::Message("training finished".into()));
@@ -338,6 +405,8 @@ impl WorkerLoop {
                     self.paused = true;
                     if let Some(session) = &self.session {
                         self.out.flush_steps(&session.trainer);
+                        // A paused run is kept as it stands: the pause may be long.
+                        self.out.settle_run(&session.trainer, RunState::Live, None);
                     }
                     self.out.set_state(WorkerState::Paused);
                 }
@@ -345,33 +414,35 @@ impl WorkerLoop {
             WorkerCommand::Resume => {
                 if self.running && self.paused {
                     self.paused = false;
+                    if let (Some(session), RunSlot::Writing(writer)) =
+                        (&self.session, &mut self.out.run)
+                    {
+                        let result = writer
+                            .begin(&session.trainer, self.out.steps_per_epoch)
+                            .map(|()| None);
+                        self.out.report_run_write(result);
+                    }
                     self.out.set_state(WorkerState::Training);
                 }
             }
             WorkerCommand::Stop => self.stop(),
             WorkerCommand::Reset => {
-                self.running = false;
-                self.paused = false;
-                self.out.pending_points.clear();
-                self.session = None;
-                self.out.delete_autosave();
-                self.out.autosave.on_disk_step = None;
-                self.out.emit(WorkerEvent::ResetDone);
-                self.out
-                    .emit(WorkerEvent::Message("model discarded".into()));
-                self.out.set_state(WorkerState::Idle);
+                self.put_model_away();
+                self.out.emit(WorkerEvent::Message("model put away".into()));
             }
             WorkerCommand::SampleNow {
                 count,
                 classes,
                 style,
             } => self.sample_now(count, classes, style),
-            WorkerCommand::SaveCheckpoint { path } => self.save(path),
-            WorkerCommand::OpenCheckpoint { path } => self.open(path),
-            WorkerCommand::ForgetAutosave => {
-                self.out.delete_autosave();
-                self.out.autosave.forgotten = true;
+            WorkerCommand::SaveCheckpoint { path, replace } => self.save(path, replace),
+            WorkerCommand::OpenCheckpoint { path } => self.open(path, None),
+            WorkerCommand::OpenRun { dir } => {
+                let path = RunFiles::new(&dir).checkpoint();
+                self.open(path, Some(dir));
             }
+            WorkerCommand::SaveRun => self.save_run(),
+            WorkerCommand::DiscardRun => self.discard_run(),
             WorkerCommand::SnapshotWeights => {
                 let event = match &self.session {
                     Some(session) => {
@@ -391,6 +462,17 @@ impl WorkerLoop {
         }
     }
 
+    /// Forgets the model after closing its run folder (which stays): Reset.
+    fn put_model_away(&mut self) {
+        self.running = false;
+        self.paused = false;
+        self.out.pending_points.clear();
+        let session = self.session.take();
+        self.out.close_run(session.as_ref().map(|s| &s.trainer));
+        self.out.emit(WorkerEvent::ResetDone);
+        self.out.set_state(WorkerState::Idle);
+    }
+
     fn stop(&mut self) {
         let Some(session) = &mut self.session else {
             return;
@@ -401,6 +483,12 @@ impl WorkerLoop {
             self.out.flush_steps(&session.trainer);
             self.running = false;
             self.paused = false;
+            let state = if session.trainer.is_finished() {
+                RunState::Finished
+            } else {
+                RunState::Stopped
+            };
+            self.out.settle_run(&session.trainer, state, None);
             self.out.emit(WorkerEvent::Finished { stopped: true });
             self.out
                 .emit(WorkerEvent::Message("training stopped".into()));
@@ -483,6 +571,7 @@ impl WorkerLoop {
         let epochs = trainer.config().epochs;
         self.out.emit(started);
         if finished {
+            // Nothing to train: no run folder is made or taken over for it.
             self.out.emit(WorkerEvent::Message(format!(
                 "all {epochs} epochs are done: raise the epoch count to train more"
             )));
@@ -490,10 +579,83 @@ impl WorkerLoop {
             self.out.set_state(WorkerState::Finished);
             return;
         }
+        if let Err(message) = self.attach_run_for_training() {
+            return self.fail(message);
+        }
+        if let (Some(session), RunSlot::Writing(writer)) = (&self.session, &mut self.out.run) {
+            let result = writer
+                .begin(&session.trainer, self.out.steps_per_epoch)
+                .map(|()| None);
+            self.out.report_run_write(result);
+        }
         self.running = true;
         self.paused = false;
         self.out.last_flush = Instant::now();
         self.out.set_state(WorkerState::Training);
+    }
+
+    /// Before training: the model's run folder, made for a new model (or one opened from a
+    /// checkpoint file), taken over for an opened run, kept when this worker writes it
+    /// already. Without a runs folder, or when no folder can be made, training goes on without
+    /// one (said once). Refused (the error message) when an opened run cannot be taken over.
+    fn attach_run_for_training(&mut self) -> Result<(), String> {
+        let options = self.writer_options();
+        let Some(session) = &self.session else {
+            return Ok(());
+        };
+        let trainer = &session.trainer;
+        match std::mem::replace(&mut self.out.run, RunSlot::None) {
+            RunSlot::Writing(writer) => self.out.run = RunSlot::Writing(writer),
+            RunSlot::Opened(dir) => {
+                let taken = RunWriter::take_over(&dir, &options);
+                let (writer, snapshot) = match taken {
+                    Ok(taken) => taken,
+                    Err(err) => {
+                        self.out.run = RunSlot::Opened(dir);
+                        return Err(format!("could not continue the run: {err}"));
+                    }
+                };
+                if &snapshot.progress != trainer.progress() {
+                    // Dropping the writer releases the run again.
+                    self.out.run = RunSlot::Opened(dir);
+                    return Err(format!(
+                        "the run moved on since it was opened (it is at step {} now): open it again to continue it",
+                        snapshot.progress.global_step
+                    ));
+                }
+                let (dir, name) = (writer.dir().to_path_buf(), writer.name().to_string());
+                self.out.run = RunSlot::Writing(Box::new(writer));
+                self.out.emit(WorkerEvent::RunAttached {
+                    dir,
+                    name,
+                    writing: true,
+                });
+            }
+            RunSlot::None => {
+                let Some(root) = &self.options.runs_root else {
+                    return Ok(());
+                };
+                match RunWriter::create_in(root, trainer, &options) {
+                    Ok(writer) => {
+                        let (dir, name) = (writer.dir().to_path_buf(), writer.name().to_string());
+                        self.out.run = RunSlot::Writing(Box::new(writer));
+                        self.out.emit(WorkerEvent::RunAttached {
+                            dir: dir.clone(),
+                            name,
+                            writing: true,
+                        });
+                        self.out.emit(WorkerEvent::Message(format!(
+                            "this run is kept in {}",
+                            dir.display()
+                        )));
+                    }
+                    Err(err) => self.out.emit(WorkerEvent::Error(format!(
+                        "could not make a run folder, so training goes on without one (use Save checkpoint as... to keep the model): {err}"
+                    ))),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn sample_now(&mut self, count: usize, classes: ClassChoice, style: Option<SampleStyle>) {
@@ -565,32 +727,103 @@ impl WorkerLoop {
         self.out.set_state(after);
     }
 
-    fn save(&mut self, path: PathBuf) {
+    /// "Save checkpoint as...": a copy at `path`, which is never replaced without `replace`.
+    fn save(&mut self, path: PathBuf, replace: bool) {
         let Some(session) = &self.session else {
             self.out.emit(WorkerEvent::Error(
                 "there is no model to save yet: train or open one first".into(),
             ));
             return;
         };
+        if !replace && path.exists() {
+            self.out.emit(WorkerEvent::SaveWouldReplace { path });
+            return;
+        }
         match checkpoint_io::save(&path, session.trainer.snapshot()) {
-            Ok(()) => {
-                self.out.autosave.on_disk_step = Some(session.trainer.progress().global_step);
-                self.out.emit(WorkerEvent::Message(format!(
-                    "checkpoint saved to {}",
-                    path.display()
-                )));
-                self.out.emit(WorkerEvent::CheckpointSaved { path });
-            }
+            // The UI says so (once) when it gets this.
+            Ok(()) => self.out.emit(WorkerEvent::CheckpointSaved { path }),
             Err(message) => self.out.emit(WorkerEvent::Error(message)),
         }
     }
 
-    fn open(&mut self, path: PathBuf) {
+    /// Writes the run's checkpoint now (before the window closes).
+    fn save_run(&mut self) {
+        let dir = match (&mut self.out.run, &self.session) {
+            (RunSlot::Writing(writer), Some(session)) => {
+                let dir = writer.dir().to_path_buf();
+                let result = writer.save(&session.trainer).map(Some);
+                let failed = result.is_err();
+                self.out.report_run_write(result);
+                if failed {
+                    return;
+                }
+                dir
+            }
+            (RunSlot::Opened(dir), _) => dir.clone(),
+            _ => {
+                self.out.emit(WorkerEvent::Error(
+                    "this model has no run folder: use Save checkpoint as... to keep it".into(),
+                ));
+                return;
+            }
+        };
+        self.out.emit(WorkerEvent::RunSaved { dir });
+    }
+
+    /// Stops whatever runs, deletes the model's run folder and forgets the model.
+    fn discard_run(&mut self) {
+        self.running = false;
+        self.paused = false;
+        self.out.pending_points.clear();
+        let dir = match std::mem::replace(&mut self.out.run, RunSlot::None) {
+            RunSlot::Writing(writer) => {
+                let dir = writer.dir().to_path_buf();
+                if let Err(err) = writer.discard() {
+                    self.out.emit(WorkerEvent::Error(format!(
+                        "could not delete the run: {err}"
+                    )));
+                }
+                Some(dir)
+            }
+            RunSlot::Opened(dir) => {
+                if let Err(message) = crate::run::writer::delete_run_folder(&dir) {
+                    // Not deleted (another writer holds it): the model stays, as it was.
+                    self.out.run = RunSlot::Opened(dir);
+                    self.out.emit(WorkerEvent::Error(message));
+                    let state = self.resting_state();
+                    self.out.set_state(state);
+                    return;
+                }
+                Some(dir)
+            }
+            RunSlot::None => None,
+        };
+        self.session = None;
+        self.out.emit(WorkerEvent::RunDiscarded { dir });
+        self.out.emit(WorkerEvent::ResetDone);
+        self.out
+            .emit(WorkerEvent::Message("the run was discarded".into()));
+        self.out.set_state(WorkerState::Idle);
+    }
+
+    /// Opens the checkpoint at `path`; `run` is the run folder it is the checkpoint of (`None`:
+    /// a checkpoint file, never written by training).
+    fn open(&mut self, path: PathBuf, run: Option<PathBuf>) {
         if self.running {
             self.out.emit(WorkerEvent::Error(
                 "stop training before opening a checkpoint (the current model is kept)".into(),
             ));
             return;
+        }
+        // Reopening the run this worker writes: it is settled first, so it reads back as it
+        // stands.
+        if let (RunSlot::Writing(writer), Some(dir), Some(session)) =
+            (&mut self.out.run, &run, &self.session)
+        {
+            if same_folder(writer.dir(), dir) {
+                let result = writer.settle(&session.trainer, RunState::Stopped, None);
+                self.out.report_run_write(result);
+            }
         }
         let snapshot = match checkpoint_io::load(&path) {
             Ok(snapshot) => snapshot,
@@ -609,11 +842,18 @@ impl WorkerLoop {
                 return;
             }
         };
+        // The model put away keeps its run (and that run's last checkpoint).
+        let old = self.session.take();
+        let same_run = match (&self.out.run, &run) {
+            (RunSlot::Writing(writer), Some(dir)) => same_folder(writer.dir(), dir),
+            (RunSlot::Opened(open), Some(dir)) => same_folder(open, dir),
+            _ => false,
+        };
+        if !same_run {
+            self.out.close_run(old.as_ref().map(|s| &s.trainer));
+        }
         let epochs_done = trainer.progress().epochs_done;
         let samples = trainer.config().samples_per_epoch;
-        self.out.autosave.on_disk_step = Some(trainer.progress().global_step);
-        // Resuming the autosave makes it this model's: discarding the model deletes it.
-        self.out.autosave.ours = self.out.autosave.path.as_ref() == Some(&path);
         self.out.steps_per_epoch = self.steps_per_epoch(&trainer);
         let job = if trainer.progress().step_in_epoch == 0 {
             SampleJob {
@@ -650,25 +890,42 @@ impl WorkerLoop {
             driver: Driver::new(),
         });
         self.out.emit(opened);
-        self.out.emit(WorkerEvent::Message(format!(
-            "opened checkpoint {} ({epochs_done} epochs trained)",
-            path.display()
-        )));
+        match run {
+            Some(dir) => {
+                if !same_run {
+                    self.out.run = RunSlot::Opened(dir.clone());
+                }
+                let writing = matches!(self.out.run, RunSlot::Writing(_));
+                let name = dir
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                self.out.emit(WorkerEvent::RunAttached {
+                    dir: dir.clone(),
+                    name: name.clone(),
+                    writing,
+                });
+                self.out.emit(WorkerEvent::Message(format!(
+                    "opened run {name} ({epochs_done} epochs trained)"
+                )));
+            }
+            None => self.out.emit(WorkerEvent::Message(format!(
+                "opened checkpoint {} ({epochs_done} epochs trained)",
+                path.display()
+            ))),
+        }
         let state = self.resting_state();
         self.out.set_state(state);
         if epochs_done > 0 && samples > 0 && job.stamp.global_step > 0 {
             self.draw_now(job);
         }
     }
+}
 
-    /// On the way out: keep training that is not on disk yet in the autosave.
-    fn autosave_on_exit(&mut self) {
-        let Some(session) = &self.session else {
-            return;
-        };
-        let step = session.trainer.progress().global_step;
-        if step > 0 && self.out.autosave.on_disk_step != Some(step) {
-            self.out.autosave(&session.trainer);
-        }
-    }
+/// Whether two paths name the same folder (compared as given, then as resolved).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (a.canonicalize(), b.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        )
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod studio;
 pub mod threads;
 pub mod training;
+pub mod worker;
 
 use candle_core::{Device, Tensor};
 use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS, IMAGE_SIDE};

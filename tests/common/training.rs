@@ -138,3 +138,17 @@ pub fn assert_resume_is_bit_identical(
     );
     loaded
 }
+
+/// Trains the tiny model (see [`super::tiny_train_config`]) `epochs` epochs on 100 synthetic
+/// digits of `seed`, with that seed, and saves it at `path`: a small finished run's checkpoint.
+pub fn write_checkpoint(path: &std::path::Path, epochs: usize, seed: u64) {
+    let data = Mnist::synthetic(100, 20, seed);
+    let config = TrainConfig {
+        epochs,
+        seed,
+        ..super::tiny_train_config()
+    };
+    let mut trainer = Trainer::new(super::tiny_model(), config).unwrap();
+    train_to_the_end(&mut trainer, &data).unwrap();
+    checkpoint::save(path, trainer.snapshot()).unwrap();
+}

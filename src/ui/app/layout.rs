@@ -74,11 +74,12 @@ impl StudioApp {
             self.menu_ui(ui);
             panel_rects::record_ui(ui, "menu bar");
         });
+        self.run_bar(ui);
         egui::Panel::bottom("status_bar").show(ui, |ui| {
             let now_secs = self.now();
             self.evaluation_clock.observe(self.evaluation, now_secs);
             let info = StatusInfo {
-                state: self.state,
+                state: self.shown_state(),
                 pending: self.pending_action.map(super::Pending::label),
                 progress: self.progress,
                 evaluation: self.evaluation,
@@ -133,6 +134,7 @@ impl StudioApp {
             !self.curves.is_empty(),
         );
         self.pending.extend(commands);
+        self.runs_window(&ctx);
         self.prompts_ui(&ctx);
         for command in std::mem::take(&mut self.pending) {
             self.apply(command);
@@ -190,6 +192,8 @@ impl StudioApp {
             pending: self.pending_action.map(super::Pending::label),
             has_model: self.has_model,
             estimate: (!self.state.is_busy()).then(|| self.estimate_line()),
+            // A followed run is read-only: its writer trains it.
+            read_only: self.following.is_some(),
         };
         let commands = controls_ui(
             ui,
@@ -218,7 +222,7 @@ impl StudioApp {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 let typed = typed_path(&self.checkpoint_path);
-                let save = egui::Button::new("Save checkpoint...").shortcut_text("Ctrl+S");
+                let save = egui::Button::new("Save checkpoint as...").shortcut_text("Ctrl+S");
                 if ui.add_enabled(self.has_model, save).clicked() {
                     self.pending.push(UiCommand::SaveCheckpoint(typed.clone()));
                     ui.close();
@@ -226,6 +230,17 @@ impl StudioApp {
                 let open = egui::Button::new("Open checkpoint...").shortcut_text("Ctrl+O");
                 if ui.add_enabled(!self.state.is_busy(), open).clicked() {
                     self.pending.push(UiCommand::OpenCheckpoint(typed));
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Runs...").clicked() {
+                    self.pending.push(UiCommand::ShowRuns);
+                    ui.close();
+                }
+                let open_run = egui::Button::new("Open run folder...");
+                if ui.add_enabled(!self.state.is_busy(), open_run).clicked() {
+                    self.pending
+                        .push(UiCommand::OpenRunFolder(self.typed(PathField::RunFolder)));
                     ui.close();
                 }
                 ui.separator();
@@ -316,18 +331,14 @@ impl StudioApp {
             }
         }
         if self.close.asking {
-            let hint = match typed_path(&self.checkpoint_path) {
-                Some(path) => format!("Save writes it to {}.", path.display()),
-                None => "Save asks where to write it.".to_string(),
-            };
-            if let Some(choice) = close_prompt_ui(ctx, &hint) {
+            if let Some(choice) = close_prompt_ui(ctx, &self.close_prompt()) {
                 self.close.asking = false;
                 self.pending.push(UiCommand::CloseChoice(choice));
             }
         }
-        if let Some(summary) = &self.resume_offer {
-            if let Some(answer) = resume_offer_ui(ctx, summary) {
-                self.pending.push(UiCommand::ResumeAutosave(answer));
+        if let Some(offer) = &self.resume_offer {
+            if let Some(answer) = resume_offer_ui(ctx, offer, self.settings.curves.unit) {
+                self.pending.push(UiCommand::ResumeCrashed(answer));
             }
         }
     }
@@ -394,27 +405,37 @@ impl StudioApp {
         self.pending.extend(commands);
     }
 
-    /// "PixelCNN Studio - training, epoch 3/10" while a model exists; sent when it changes.
+    /// "PixelCNN Studio - training, epoch 3/10" while a model exists, "PixelCNN Studio -
+    /// following NAME: training, epoch 3/10" while a run another process writes is followed;
+    /// sent when it changes.
     fn update_title(&mut self, ctx: &egui::Context) {
-        let title = if self.progress.epochs_target == 0
-            && self.state != crate::messages::WorkerState::Idle
-        {
-            format!("{WINDOW_TITLE} \u{2014} {}", self.state_label())
-        } else if self.has_model || self.state.is_busy() {
+        let shown = self.shown_state();
+        let status = if self.progress.epochs_target == 0 && shown != WorkerState::Idle {
+            Some(self.state_label().to_string())
+        } else if self.has_model || self.following.is_some() || shown.is_busy() {
             let p = &self.progress;
             let epoch = if p.step_in_epoch > 0 || p.epochs_done == 0 {
                 p.epochs_done + 1
             } else {
                 p.epochs_done
             };
-            format!(
-                "{WINDOW_TITLE} \u{2014} {}, epoch {}/{}",
+            Some(format!(
+                "{}, epoch {}/{}",
                 self.state_label(),
                 epoch.min(p.epochs_target.max(1)),
                 p.epochs_target
-            )
+            ))
         } else {
-            WINDOW_TITLE.to_string()
+            None
+        };
+        let followed = self.following.as_ref().map(|f| f.name());
+        let title = match (followed, status) {
+            (Some(name), Some(status)) => {
+                format!("{WINDOW_TITLE} \u{2014} following {name}: {status}")
+            }
+            (Some(name), None) => format!("{WINDOW_TITLE} \u{2014} following {name}"),
+            (None, Some(status)) => format!("{WINDOW_TITLE} \u{2014} {status}"),
+            (None, None) => WINDOW_TITLE.to_string(),
         };
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));

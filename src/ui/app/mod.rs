@@ -1,11 +1,13 @@
 //! `StudioApp`, split the way rerun splits its viewer: this file holds the state, its
-//! construction and accessors and the `eframe::App` glue; `logic.rs` drains the worker and the
-//! background threads; `commands.rs` applies every [`UiCommand`] in one place; `layout.rs` draws
-//! the panels, windows and prompts.
+//! construction and accessors and the `eframe::App` glue; `logic.rs` drains the worker, the runs
+//! thread and the background threads; `commands.rs` applies every [`UiCommand`] in one place;
+//! `layout.rs` draws the panels, windows and prompts (`runs.rs` the run bar and the Runs
+//! window).
 
 mod commands;
 mod layout;
 mod logic;
+mod runs;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -24,13 +26,16 @@ use super::explore::{ExploreSettings, ExploreView};
 use super::inspector::InspectorState;
 use super::message_log::MessageLog;
 use super::paths::PathField;
-use super::prompts::{AutosaveSummary, Confirm};
+use super::prompts::{Confirm, ResumeOffer};
+use super::runs::{CurrentRun, Following, RunsView};
 use super::samples::SamplesView;
 use super::status::EvaluationClock;
 use super::UiCommand;
 use crate::data::DataSource;
 use crate::messages::{RunProgress, WorkerState};
 use crate::model::ModelConfig;
+use crate::run::watch::RunsService;
+use crate::run::{DEFAULT_AUTOSAVE_EVERY, RUNS_DIR};
 use crate::train::estimate::SpeedEstimate;
 use crate::train::History;
 use crate::worker::{Worker, WorkerOptions};
@@ -83,6 +88,8 @@ pub struct UiSettings {
     pub show_controls: bool,
     /// Show frame-time statistics in the status area.
     pub show_frame_stats: bool,
+    /// Run folders the user added to the Runs window (outside the studio's runs folder).
+    pub added_runs: Vec<PathBuf>,
 }
 
 impl Default for UiSettings {
@@ -94,13 +101,14 @@ impl Default for UiSettings {
             explore: ExploreSettings::default(),
             show_controls: true,
             show_frame_stats: false,
+            added_runs: Vec::new(),
         }
     }
 }
 
-/// How to build a [`StudioApp`]: the data source, the file-dialog seam, the autosave path and
-/// the speed probe are injected, so tests use synthetic data, never open a real dialog, never
-/// touch the user's data folder and get a fixed speed.
+/// How to build a [`StudioApp`]: the data source, the file-dialog seam, the data folder (where
+/// the runs live) and the speed probe are injected, so tests use synthetic data, never open a
+/// real dialog, never touch the user's data folder and get a fixed speed.
 pub struct StudioOptions {
     /// Where the worker loads images from when Start is pressed.
     pub data: DataSource,
@@ -108,9 +116,13 @@ pub struct StudioOptions {
     pub dialogs: Arc<dyn FileDialogs>,
     /// Print frame-time statistics to stderr every few seconds.
     pub frame_log: bool,
-    /// Where the model is autosaved (every epoch end, and on close) and looked for at launch;
-    /// `None`: no autosave.
-    pub autosave: Option<PathBuf>,
+    /// The studio's data folder: every training run gets its own folder in its `runs/`
+    /// (crashed ones are offered for resuming at launch, and the previous versions' autosave
+    /// there becomes a run); `None`: no run folders (a model is kept only by "Save checkpoint
+    /// as...").
+    pub data_folder: Option<PathBuf>,
+    /// The longest stretch of training between two checkpoints of a run (2 minutes).
+    pub autosave_every: Duration,
     /// How the speed shown before Start is measured.
     pub speed_probe: Arc<dyn SpeedProbe>,
 }
@@ -123,14 +135,15 @@ pub const HEADLESS_SPEED: SpeedEstimate = SpeedEstimate {
 };
 
 impl StudioOptions {
-    /// Options for tests and scripts: dialogs that answer "cancelled", no autosave, no frame
-    /// log, and a fixed speed ([`HEADLESS_SPEED`]).
+    /// Options for tests and scripts: dialogs that answer "cancelled", no data folder (so no
+    /// run folders), no frame log, and a fixed speed ([`HEADLESS_SPEED`]).
     pub fn headless(data: DataSource) -> StudioOptions {
         StudioOptions {
             data,
             dialogs: Arc::new(FixedDialogs::default()),
             frame_log: false,
-            autosave: None,
+            data_folder: None,
+            autosave_every: DEFAULT_AUTOSAVE_EVERY,
             speed_probe: Arc::new(FixedProbe(HEADLESS_SPEED)),
         }
     }
@@ -191,6 +204,10 @@ enum Pending {
     Pausing,
     Resuming,
     Stopping,
+    /// A checkpoint or the run is being written (the worker takes it after the current step).
+    Saving,
+    /// The run is being discarded.
+    Discarding,
 }
 
 impl Pending {
@@ -200,6 +217,8 @@ impl Pending {
             Pending::Pausing => "pausing...",
             Pending::Resuming => "resuming...",
             Pending::Stopping => "stopping...",
+            Pending::Saving => "saving...",
+            Pending::Discarding => "discarding...",
         }
     }
 }
@@ -209,8 +228,10 @@ impl Pending {
 struct CloseFlow {
     /// The Save / Discard / Cancel prompt is up.
     asking: bool,
-    /// Save was chosen: close once the checkpoint is saved.
+    /// Save was chosen: close once the checkpoint (or the run) is saved.
     save_then_close: bool,
+    /// Discard was chosen: close once the run folder is deleted.
+    discard_then_close: bool,
     /// The user chose; let the window close.
     allowed: bool,
 }
@@ -221,7 +242,6 @@ enum Background {
     PngSaved(Result<PathBuf, String>),
     CsvSaved(Result<PathBuf, String>),
     Compared(PathBuf, Result<History, String>),
-    Autosave(Result<Option<AutosaveSummary>, String>),
     Speed(ProbeKey, Result<SpeedEstimate, String>),
 }
 
@@ -231,8 +251,19 @@ pub struct StudioApp {
     data: DataSource,
     dialogs: Arc<dyn FileDialogs>,
     speed_probe: Arc<dyn SpeedProbe>,
-    autosave: Option<PathBuf>,
+    data_folder: Option<PathBuf>,
     worker: Option<Worker>,
+    /// The thread that reads run folders (lists, follows, deletes).
+    runs_service: Option<RunsService>,
+    runs: RunsView,
+    /// Whether the runs thread is listing (while the Runs window is shown).
+    listing: bool,
+    /// The run of the worker's model.
+    current_run: Option<CurrentRun>,
+    /// The run another process writes that the studio shows, read-only.
+    following: Option<Following>,
+    /// Start training once this run folder is open (Resume).
+    start_after_open: Option<PathBuf>,
     ctx: egui::Context,
     background_tx: Sender<Background>,
     background_rx: Receiver<Background>,
@@ -258,7 +289,7 @@ pub struct StudioApp {
     log_open: bool,
     confirm: Option<Confirm>,
     close: CloseFlow,
-    resume_offer: Option<AutosaveSummary>,
+    resume_offer: Option<ResumeOffer>,
     estimate: EstimateState,
     checkpoint_path: String,
     png_path: String,
@@ -286,8 +317,8 @@ impl StudioApp {
         StudioApp::with_context(&cc.egui_ctx, settings, options)
     }
 
-    /// Builds the app for a context with the given settings; starts the worker thread and, with
-    /// an autosave path, looks for the last run's autosave (on another thread).
+    /// Builds the app for a context with the given settings; starts the worker thread and the
+    /// runs thread, which, with a data folder, looks for crashed runs to offer.
     pub fn with_context(
         ctx: &egui::Context,
         settings: UiSettings,
@@ -296,10 +327,13 @@ impl StudioApp {
         let repaint_ctx = ctx.clone();
         let worker = Worker::spawn_with(
             WorkerOptions {
-                autosave: options.autosave.clone(),
+                runs_root: options.data_folder.as_ref().map(|d| d.join(RUNS_DIR)),
+                autosave_every: options.autosave_every,
             },
             Arc::new(move || repaint_ctx.request_repaint()),
         );
+        let runs_ctx = ctx.clone();
+        let runs_service = crate::run::watch::spawn(Arc::new(move || runs_ctx.request_repaint()));
         let mut log = MessageLog::default();
         let worker = match worker {
             Ok(worker) => {
@@ -314,14 +348,27 @@ impl StudioApp {
                 None
             }
         };
+        let runs_service = match runs_service {
+            Ok(service) => Some(service),
+            Err(err) => {
+                log.error(0.0, format!("{err:#}"));
+                None
+            }
+        };
         let (background_tx, background_rx) = unbounded();
         let mut app = StudioApp {
             settings,
             data: options.data,
             dialogs: options.dialogs,
             speed_probe: options.speed_probe,
-            autosave: options.autosave,
+            data_folder: options.data_folder,
             worker,
+            runs_service,
+            runs: RunsView::default(),
+            listing: false,
+            current_run: None,
+            following: None,
+            start_after_open: None,
             ctx: ctx.clone(),
             background_tx,
             background_rx,
@@ -360,7 +407,7 @@ impl StudioApp {
             step_events: 0,
             events_seen: 0,
         };
-        app.look_for_autosave();
+        app.look_for_crashed_runs();
         app
     }
 
@@ -372,7 +419,7 @@ impl StudioApp {
     /// The state word of the status bar: an action on its way ("stopping...") or the state.
     pub fn state_label(&self) -> &'static str {
         self.pending_action
-            .map_or_else(|| self.state.label(), Pending::label)
+            .map_or_else(|| self.shown_state().label(), Pending::label)
     }
 
     /// Where the run stands, as last reported.
@@ -405,7 +452,8 @@ impl StudioApp {
         self.has_model
     }
 
-    /// Whether the model has training that the user did not save (closing asks first).
+    /// Whether the model has training from this session that closing could throw away
+    /// (closing asks first: keep or discard its run, or, without a run folder, save it).
     pub fn has_unsaved_work(&self) -> bool {
         self.has_model && self.unsaved
     }
@@ -428,9 +476,43 @@ impl StudioApp {
         &self.log
     }
 
-    /// The autosaved run offered for resuming, while the offer is up.
-    pub fn resume_offer(&self) -> Option<&AutosaveSummary> {
+    /// The crashed run offered for resuming, while the offer is up.
+    pub fn resume_offer(&self) -> Option<&ResumeOffer> {
         self.resume_offer.as_ref()
+    }
+
+    /// The run of the worker's model, if it has one.
+    pub fn current_run(&self) -> Option<&CurrentRun> {
+        self.current_run.as_ref()
+    }
+
+    /// The run written by another process that the studio follows, if any.
+    pub fn following(&self) -> Option<&Following> {
+        self.following.as_ref()
+    }
+
+    /// The Runs window's state (its list, its selection).
+    pub fn runs(&self) -> &RunsView {
+        &self.runs
+    }
+
+    /// The Runs window's state, to change it (select a run, type a folder).
+    pub fn runs_mut(&mut self) -> &mut RunsView {
+        &mut self.runs
+    }
+
+    /// Where the studio keeps its runs (`None`: it has no data folder).
+    pub fn runs_root(&self) -> Option<PathBuf> {
+        self.data_folder.as_ref().map(|d| d.join(RUNS_DIR))
+    }
+
+    /// The state the status bar shows: the followed run's, or the worker's.
+    pub fn shown_state(&self) -> WorkerState {
+        match self.following.as_ref().and_then(|f| f.summary.as_ref()) {
+            Some(run) => followed_state(run),
+            None if self.following.is_some() => WorkerState::Idle,
+            None => self.state,
+        }
     }
 
     /// Whether the close prompt (Save / Discard / Cancel) is up.
@@ -526,7 +608,23 @@ impl eframe::App for StudioApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        // Stops and joins the worker thread (which writes the autosave) before the window goes.
+        // Stops and joins the worker thread (which writes the run's last checkpoint) before the
+        // window goes.
         self.worker.take();
+        self.runs_service.take();
+    }
+}
+
+/// The worker state that stands for a followed run's state in the status bar.
+fn followed_state(run: &crate::run::RunSummary) -> WorkerState {
+    use crate::run::{Activity, RunState};
+    match (run.state, run.status.activity) {
+        (RunState::Live, Activity::Evaluating) => WorkerState::Evaluating,
+        (RunState::Live, Activity::Sampling) => WorkerState::Sampling,
+        (RunState::Live, Activity::Paused) => WorkerState::Paused,
+        (RunState::Live, _) => WorkerState::Training,
+        (RunState::Stopped, _) => WorkerState::Stopped,
+        (RunState::Finished, _) => WorkerState::Finished,
+        (RunState::Crashed, _) => WorkerState::Error,
     }
 }
