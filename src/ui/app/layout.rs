@@ -25,6 +25,8 @@ const SIDE_BY_SIDE_MIN_WIDTH: f32 = 720.0;
 /// The narrowest the curves get beside the samples (their toolbar and a readable plot): the
 /// samples panel never takes more, whatever width it kept from a larger window.
 const CURVES_MIN_WIDTH: f32 = 400.0;
+/// The lowest the curves get above the stacked samples (their toolbar and a readable plot).
+const CURVES_MIN_HEIGHT: f32 = 150.0;
 /// The narrowest the samples panel gets beside the curves.
 const SAMPLES_MIN_WIDTH: f32 = 200.0;
 
@@ -356,12 +358,17 @@ impl StudioApp {
                     panel_rects::record_ui(ui, "samples");
                 });
         } else {
+            // The curves keep their toolbar and a readable plot above; what the samples panel
+            // cannot fit under them (its buttons and sliders on a short window) scrolls.
+            let tallest = (size.y - CURVES_MIN_HEIGHT).max(120.0);
             egui::Panel::bottom("samples_panel_stacked")
                 .resizable(true)
-                .default_size((size.y * 0.45).max(150.0))
-                .size_range(120.0..=(size.y * 0.8).max(130.0))
+                .default_size((size.y * 0.45).max(150.0).min(tallest))
+                .size_range(120.0..=tallest)
                 .show(ui, |ui| {
-                    self.samples_panel_ui(ui);
+                    egui::ScrollArea::vertical()
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| self.samples_panel_ui(ui));
                     panel_rects::record_ui(ui, "samples");
                 });
         }
