@@ -1,6 +1,12 @@
 //! Checkpoints: one safetensors file with the weights, Adam's moments and the run's metadata
 //! (format version, model and training config, progress with the RNG state, metric history).
 //!
+//! The parameters' own names (`conv_v0.weight`, ...) hold the weights the model evaluates and
+//! samples with, so a reader of the file alone computes the test cost we report: the averaged
+//! weights when the run averages them (metadata `weights`: `averaged`), with the trained ones
+//! under `raw.` for resuming; else the trained ones (`weights`: `trained`, or no such key in
+//! files written before averaging).
+//!
 //! Saving is atomic (temp file in the same folder, fsync, rename, fsync the folder) and refuses
 //! a snapshot the loader would reject (a non-finite weight, moment or cost), so a save never
 //! replaces a good file with one that cannot be opened. Loading reads the 8-byte header length
@@ -30,8 +36,23 @@ pub const FORMAT_VERSION: u32 = 1;
 /// More steps in one epoch than any dataset here could need (60,000 images at batch size 1).
 const MAX_STEPS_PER_EPOCH: usize = 60_000;
 /// Model config fields added after format version 1 was first written, with defaults that
-/// give the model those older files hold (a plain, unconditional PixelCNN): they may be missing.
-const MODEL_FIELDS_ADDED_LATER: &[&str] = &["family", "conditional"];
+/// give the model those older files hold (a plain, unconditional PixelCNN without label dropout
+/// or dilation): they may be missing.
+const MODEL_FIELDS_ADDED_LATER: &[&str] = &[
+    "family",
+    "conditional",
+    "label_dropout",
+    "vertical_dilation",
+];
+/// Training config fields added later; a missing `weight_averaging` reads as none (those
+/// runs did not average), the others as their defaults.
+const TRAIN_FIELDS_ADDED_LATER: &[&str] = &["sample_style", "weight_averaging", "lr_schedule"];
+/// Prefix of the trained weights when the parameters' own names hold the averaged ones.
+pub const RAW_PREFIX: &str = "raw.";
+/// Value of the `weights` metadata key when the parameters' names hold averaged weights.
+pub const WEIGHTS_AVERAGED: &str = "averaged";
+/// Value of the `weights` metadata key when they hold the trained weights.
+pub const WEIGHTS_TRAINED: &str = "trained";
 /// The largest header a checkpoint may have (the safetensors crate's own limit).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// Bytes before the header: its length, a little-endian u64.
@@ -145,11 +166,15 @@ impl CheckpointError {
 /// Values the loader refuses, named in words before the bytes are even built.
 fn check_saveable(snapshot: &TrainingSnapshot) -> Result<(), String> {
     let groups = [
-        ("weight", &snapshot.params),
-        ("Adam first moment", &snapshot.adam.first_moment),
-        ("Adam second moment", &snapshot.adam.second_moment),
+        ("weight", Some(&snapshot.params)),
+        ("averaged weight", snapshot.averaged.as_ref()),
+        ("Adam first moment", Some(&snapshot.adam.first_moment)),
+        ("Adam second moment", Some(&snapshot.adam.second_moment)),
     ];
-    for (what, params) in groups {
+    for (what, params) in groups
+        .into_iter()
+        .filter_map(|(what, params)| params.map(|p| (what, p)))
+    {
         for t in &params.tensors {
             if let Some(bad) = t.data.iter().find(|v| !v.is_finite()) {
                 return Err(format!(
@@ -266,7 +291,8 @@ fn read_checked(path: &Path) -> Result<Vec<u8>, CheckpointError> {
         .as_ref()
         .ok_or_else(|| mismatch("no metadata: not written by PixelCNN Studio".into()))?;
     let model = model_from_metadata(stored, path)?;
-    check_data_len(&model, data_len).map_err(mismatch)?;
+    let averaged = weights_are_averaged(stored).map_err(mismatch)?;
+    check_data_len(&model, averaged, data_len).map_err(mismatch)?;
     bytes.try_reserve_exact(data_len as usize).map_err(|e| {
         corrupt(format!(
             "no memory for {data_len} bytes of tensor data ({e})"
@@ -322,9 +348,31 @@ impl<'de> Deserialize<'de> for UniqueKeys {
     }
 }
 
-/// The tensor data a checkpoint of `model` holds: weights and both Adam moments, f32.
-fn check_data_len(model: &ModelConfig, data_len: u64) -> Result<(), String> {
-    let expected = (model.parameter_count() as u64).saturating_mul(3 * 4);
+/// Whether the parameters' names hold averaged weights (metadata `weights`; none: trained).
+fn weights_are_averaged(metadata: &HashMap<String, String>) -> Result<bool, String> {
+    match metadata.get("weights").map(String::as_str) {
+        None | Some(WEIGHTS_TRAINED) => Ok(false),
+        Some(WEIGHTS_AVERAGED) => Ok(true),
+        Some(other) => Err(format!(
+            "metadata 'weights' is '{other}': expected '{WEIGHTS_TRAINED}' or '{WEIGHTS_AVERAGED}'"
+        )),
+    }
+}
+
+/// Tensor groups a checkpoint holds: the weights, Adam's two moments, and the trained weights
+/// under `raw.` when the weights are averaged.
+fn group_count(averaged: bool) -> u64 {
+    if averaged {
+        4
+    } else {
+        3
+    }
+}
+
+/// The tensor data a checkpoint of `model` holds: weights (twice when averaged) and both Adam
+/// moments, f32.
+fn check_data_len(model: &ModelConfig, averaged: bool, data_len: u64) -> Result<(), String> {
+    let expected = (model.parameter_count() as u64).saturating_mul(group_count(averaged) * 4);
     if data_len != expected {
         return Err(format!(
             "{data_len} bytes of tensor data stored, the model needs {expected}"
@@ -392,14 +440,25 @@ pub fn to_bytes(snapshot: &TrainingSnapshot) -> Result<Vec<u8>, String> {
     );
     metadata.insert("progress".to_string(), json(&snapshot.progress)?);
     metadata.insert("history".to_string(), json(&snapshot.history)?);
+    let weights = match snapshot.averaged {
+        Some(_) => WEIGHTS_AVERAGED,
+        None => WEIGHTS_TRAINED,
+    };
+    metadata.insert("weights".to_string(), weights.to_string());
 
+    // The parameters' own names hold the weights the model evaluates with.
     let groups = [
-        ("", &snapshot.params),
-        ("adam.m.", &snapshot.adam.first_moment),
-        ("adam.v.", &snapshot.adam.second_moment),
+        ("", Some(snapshot.eval_params())),
+        (
+            RAW_PREFIX,
+            snapshot.averaged.as_ref().map(|_| &snapshot.params),
+        ),
+        ("adam.m.", Some(&snapshot.adam.first_moment)),
+        ("adam.v.", Some(&snapshot.adam.second_moment)),
     ];
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> = groups
         .iter()
+        .filter_map(|(prefix, params)| params.map(|p| (prefix, p)))
         .flat_map(|(prefix, params)| {
             params.tensors.iter().map(move |t| {
                 let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -448,13 +507,34 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
             .ok_or_else(|| mismatch(format!("metadata key '{key}' is missing")))
     };
     let model = model_from_metadata(&metadata, path)?;
-    check_data_len(&model, header.data_len() as u64).map_err(mismatch)?;
+    let averaged = weights_are_averaged(&metadata).map_err(mismatch)?;
+    check_data_len(&model, averaged, header.data_len() as u64).map_err(mismatch)?;
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let config: TrainConfig =
-        parse_strict(field("train_config")?, "train_config", &[]).map_err(mismatch)?;
+    let train_text = field("train_config")?;
+    let mut config: TrainConfig =
+        parse_strict(train_text, "train_config", TRAIN_FIELDS_ADDED_LATER).map_err(mismatch)?;
+    if !has_field(train_text, "weight_averaging") {
+        // Written before averaging existed: the run did not average.
+        config.weight_averaging = None;
+    }
     config
         .validate()
         .map_err(|e| mismatch(format!("training configuration: {e}")))?;
+    if config.weight_averaging.is_some() != averaged {
+        return Err(mismatch(format!(
+            "the training configuration {} weight averaging but the weights are {}",
+            if config.weight_averaging.is_some() {
+                "asks for"
+            } else {
+                "has no"
+            },
+            if averaged {
+                WEIGHTS_AVERAGED
+            } else {
+                WEIGHTS_TRAINED
+            }
+        )));
+    }
     let adam_meta: AdamMeta = parse_strict(field("adam")?, "adam", &[]).map_err(mismatch)?;
     let AdamConfig {
         learning_rate,
@@ -482,7 +562,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
 
     // Expected names and shapes come from the model config, not from the file.
     let template = Params::zeros(&model);
-    let expected_count = 3 * template.tensors.len();
+    let expected_count = group_count(averaged) as usize * template.tensors.len();
     if tensors.len() != expected_count {
         return Err(mismatch(format!(
             "{} tensors stored, the model needs {expected_count}",
@@ -532,7 +612,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
             tensors: tensors_out,
         })
     };
-    let params = read_group("")?;
+    let (params, averaged) = if averaged {
+        (read_group(RAW_PREFIX)?, Some(read_group("")?))
+    } else {
+        (read_group("")?, None)
+    };
     let first_moment = read_group("adam.m.")?;
     let second_moment = read_group("adam.v.")?;
     if second_moment
@@ -548,6 +632,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
         model,
         config,
         params,
+        averaged,
         adam: Adam {
             config: adam_meta.config,
             step_count: adam_meta.step_count,
@@ -557,6 +642,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainingSnapshot, Checkpo
         progress,
         history,
     })
+}
+
+/// Whether the JSON object `text` has the top-level field `key`.
+fn has_field(text: &str, key: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get(key).is_some())
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, String> {

@@ -43,6 +43,9 @@ pub enum WorkerCommand {
         count: usize,
         /// The digits a conditional model draws (ignored by unconditional models).
         classes: crate::model::ClassChoice,
+        /// The guidance and temperature to draw with (`None`: the model's default); like
+        /// `classes`, kept for the grids of later epochs.
+        style: Option<crate::model::SampleStyle>,
     },
     /// Write a copy of the current model, optimizer state and history to `path` (atomically):
     /// "Save checkpoint as...". An existing file there is replaced only with `replace`; without

@@ -307,7 +307,14 @@ fn a_resume_whose_adam_update_overflows_fails_and_writes_only_a_loadable_checkpo
 fn eval_and_sample_refuse_a_model_whose_outputs_overflow() {
     let dir = tempfile::tempdir().unwrap();
     edited_checkpoint(dir.path(), "huge.safetensors", |s| {
-        for t in &mut s.params.tensors {
+        // The trained and the averaged weights (what eval and sample read).
+        let averaged = s.averaged.as_mut().map(|a| &mut a.tensors);
+        for t in s
+            .params
+            .tensors
+            .iter_mut()
+            .chain(averaged.into_iter().flatten())
+        {
             t.data.iter_mut().for_each(|w| *w *= 1e10);
         }
     });

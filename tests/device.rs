@@ -6,7 +6,8 @@
 //! device Adam against the CPU Adam, device training that never copies weights back until asked
 //! (exact resume, checkpoints that open on the CPU, a NaN that keeps the last good weights),
 //! the device backend against the fast one as the trainer drives it, and the device sampler
-//! against the CPU fast sampler and against a model whose classes draw known images.
+//! against the CPU fast sampler (plain, guided and tempered; issue 16's dilated model with the
+//! "no label" class too) and against a model whose classes draw known images.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers in integration tests, too
 
@@ -14,8 +15,10 @@ use std::ops::ControlFlow;
 
 use candle_core::{Device, Tensor};
 use pixelcnn_studio::data::Mnist;
-use pixelcnn_studio::model::device::sampler::sample_device;
-use pixelcnn_studio::model::{sample_fast, CpuNet, DeviceAdam, DeviceNet, ModelConfig, Params};
+use pixelcnn_studio::model::device::sampler::{sample_device, sample_device_styled};
+use pixelcnn_studio::model::{
+    sample_fast, sample_fast_styled, CpuNet, DeviceAdam, DeviceNet, ModelConfig, Params, SampleGrid,
+};
 use pixelcnn_studio::train::optimizer::clip_gradients;
 use pixelcnn_studio::train::{
     Adam, AdamConfig, Backend, DeviceChoice, NonFiniteValue, StepError, TrainConfig, TrainError,
@@ -28,8 +31,9 @@ mod common;
 
 use common::training::{assert_resume_is_bit_identical, train_steps};
 use common::{
-    assert_close, class_patterns, gated_model, random_params_images_and_labels, tiny_gated_model,
-    tiny_model, tiny_residual_model,
+    assert_close, class_patterns, digits_model, gated_model, random_params_images_and_labels,
+    random_params_images_and_no_labels, tiny_gated_model, tiny_model, tiny_residual_model,
+    SAMPLE_STYLES,
 };
 
 const PIXELS: usize = 784;
@@ -574,4 +578,79 @@ fn the_device_sampler_stops_after_the_row_asked(device: &Device) {
     assert_eq!(grid.pixels_done, 3 * 28);
     assert_eq!(probs.len(), 3 * 28 * 2);
     assert!(grid.pixels[3 * 28..PIXELS].iter().all(|&p| p == 0.0));
+}
+
+test_device!(
+    the_device_network_matches_the_fast_kernels_with_dilation_and_the_no_label_class,
+    the_device_network_matches_the_fast_kernels_with_dilation_and_the_no_label_class_candle_cpu,
+    the_device_network_matches_the_fast_kernels_with_dilation_and_the_no_label_class_cuda
+);
+/// Issue 16's model: five gated layers, so the preset's rows 1, 1, 2, 2, 4 apart all occur, and
+/// half the labels the "no label" class.
+fn the_device_network_matches_the_fast_kernels_with_dilation_and_the_no_label_class(
+    device: &Device,
+) {
+    let cfg = digits_model(5, 6);
+    let (params, input, labels) = random_params_images_and_no_labels(&cfg, 2, 3);
+    let mut cpu = CpuNet::new(&cfg, &params);
+    let net = DeviceNet::new(&cfg, &params, device).unwrap();
+    assert_close(
+        "logits",
+        &logits_of(&net, &input, &labels),
+        &cpu.forward(&input, &labels),
+        1e-5,
+    );
+    let mut cpu_grads = params.zeros_like();
+    cpu.loss_and_grads(&input, &labels, &mut cpu_grads);
+    let mut backend = Backend::new(choice_of(device), &cfg, &params).unwrap();
+    let mut grads = params.zeros_like();
+    backend.loss_and_grads(&input, &labels, &mut grads).unwrap();
+    for (ours, theirs) in grads.tensors.iter().zip(&cpu_grads.tensors) {
+        // Sums over the batch in f32 on the device, chunk sums in f64 on the CPU.
+        let tol = if ours.name.ends_with("bias") || ours.name.contains("cond") {
+            1e-4
+        } else {
+            1e-5
+        };
+        assert_close(&ours.name, &ours.data, &theirs.data, tol);
+    }
+}
+
+test_device!(
+    the_device_sampler_draws_what_the_cpu_fast_sampler_draws_guided_and_tempered,
+    the_device_sampler_draws_what_the_cpu_fast_sampler_draws_guided_and_tempered_candle_cpu,
+    the_device_sampler_draws_what_the_cpu_fast_sampler_draws_guided_and_tempered_cuda
+);
+/// Guidance alone, temperature alone and both (the styles `tests/digits.rs` checks the CPU
+/// samplers at), on issue 16's dilated model with the "no label" class.
+fn the_device_sampler_draws_what_the_cpu_fast_sampler_draws_guided_and_tempered(device: &Device) {
+    let cfg = digits_model(3, 6);
+    let (params, _, _) = random_params_images_and_labels(&cfg, 1, 13);
+    let labels = [3u8, 1, 4, 1];
+    let cpu = CpuNet::new(&cfg, &params);
+    let net = DeviceNet::new(&cfg, &params, device).unwrap();
+    for style in [SAMPLE_STYLES[1], SAMPLE_STYLES[2], SAMPLE_STYLES[4]] {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let (cpu_grid, cpu_probs) = sample_fast_styled(
+            &cpu,
+            SampleGrid::blank(4),
+            &labels,
+            style,
+            &mut rng,
+            &mut |_| ControlFlow::Continue(()),
+        );
+        let after_cpu: u32 = rng.random();
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let (grid, probs) = sample_device_styled(&net, 4, &labels, style, &mut rng, &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(
+            rng.random::<u32>(),
+            after_cpu,
+            "the same numbers were drawn"
+        );
+        assert_close("probabilities", &probs, &cpu_probs, 1e-5);
+        assert_eq!(grid.pixels, cpu_grid.pixels, "{style:?}");
+    }
 }

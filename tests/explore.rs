@@ -41,8 +41,9 @@ fn trained(model: ModelConfig) -> (Trainer, Mnist) {
     (common::trained_model(model, &data, 3), data)
 }
 
+/// The network of the weights the trainer evaluates and samples with (the averaged ones).
 fn net_of(trainer: &Trainer) -> CpuNet {
-    CpuNet::new(trainer.model_config(), &trainer.snapshot().params)
+    CpuNet::new(trainer.model_config(), trainer.snapshot().eval_params())
 }
 
 #[test]
@@ -54,7 +55,7 @@ fn the_heatmap_of_a_test_image_sums_to_the_cost_eval_gives_that_image() {
         let backend = Backend::new(
             DeviceChoice::FastCpu,
             trainer.model_config(),
-            &trainer.snapshot().params,
+            trainer.snapshot().eval_params(),
         )
         .unwrap();
         for index in [0, 5, 11] {

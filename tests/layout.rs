@@ -131,6 +131,7 @@ pub fn replay_a_finished_run(app: &mut StudioApp) {
             global_step: 300,
             kind: SampleKind::EpochEnd,
             classes: Some(ClassChoice::Rows),
+            style: None,
         },
         grid,
     });

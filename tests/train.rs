@@ -180,8 +180,15 @@ fn a_finite_loss_with_a_non_finite_gradient_is_not_reported_as_the_loss() {
 fn a_model_whose_outputs_overflow_has_no_test_cost() {
     let data = Mnist::synthetic(40, 20, 5);
     let mut snapshot = common::trained(&data, 1).snapshot().clone();
-    // Every weight x 1e30: finite, but the logits overflow.
-    for t in &mut snapshot.params.tensors {
+    // Every weight x 1e30 (the trained and the averaged ones): finite, but the logits
+    // overflow.
+    let averaged = snapshot.averaged.as_mut().map(|a| &mut a.tensors);
+    for t in snapshot
+        .params
+        .tensors
+        .iter_mut()
+        .chain(averaged.into_iter().flatten())
+    {
         t.data.iter_mut().for_each(|w| *w *= 1e30);
     }
     let mut trainer = Trainer::from_snapshot(snapshot).unwrap();

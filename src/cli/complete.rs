@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use clap::Args;
 use pixelcnn_studio::checkpoint;
+use pixelcnn_studio::explore::completion::complete_styled;
 use pixelcnn_studio::explore::completion::completion_labels;
 use pixelcnn_studio::explore::render::completion_sheet;
-use pixelcnn_studio::explore::{
-    complete, keep_pixels_for_rows, nll_maps, CompletionSpec, MAX_COMPLETIONS,
-};
+use pixelcnn_studio::explore::{keep_pixels_for_rows, nll_maps, CompletionSpec, MAX_COMPLETIONS};
 use pixelcnn_studio::model::CpuNet;
 
 use super::image_source::ImageSourceArgs;
@@ -37,6 +36,14 @@ pub struct CompleteArgs {
     /// Seed of the sampler.
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
+    /// Classifier-free guidance scale (as `sample --guidance`; needs a conditional model trained
+    /// with label dropout) [default: 2.5 for such a model, else 1].
+    #[arg(long, value_name = "S")]
+    guidance: Option<f32>,
+    /// Temperature (as `sample --temperature`) [default: 0.8 for a model trained with label
+    /// dropout, else 1].
+    #[arg(long, value_name = "T")]
+    temperature: Option<f32>,
     /// PNG to write: the original (cut line in red) then the completions (kept ink white, drawn
     /// ink amber), 11 to a row.
     #[arg(long, value_name = "FILE.png")]
@@ -56,7 +63,8 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let picked = args.source.pick()?;
     let class = args.source.class_for(&picked, &snapshot.model)?;
-    let net = CpuNet::new(&snapshot.model, &snapshot.params);
+    let style = super::sample::chosen_style(args.guidance, args.temperature, &snapshot.model)?;
+    let net = CpuNet::new(&snapshot.model, snapshot.eval_params());
     let spec = CompletionSpec {
         keep_pixels,
         count: args.count,
@@ -64,7 +72,7 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<()> {
         seed: args.seed,
     };
     let started = Instant::now();
-    let grid = complete(&net, &picked.pixels, spec, &mut |_| {})?;
+    let grid = complete_styled(&net, &picked.pixels, spec, style, &mut |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
     let sheet = completion_sheet(
         &picked.pixels,

@@ -16,7 +16,7 @@ use super::model_args::ModelArgs;
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Checkpoint whose architecture to show (instead of a preset).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation"])]
     checkpoint: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
@@ -107,12 +107,16 @@ fn gated_json(cfg: &ModelConfig, spec: &GatedSpec) -> serde_json::Value {
         "config": cfg,
         "family": "gated",
         "conditional": spec.conditional,
+        "classes": spec.classes,
+        "label_dropout": cfg.label_dropout(),
         "gated_layers": spec.layers.len(),
+        "row_dilations": spec.layers.iter().map(|l| l.row_dilation).collect::<Vec<_>>(),
         "reach_rows": spec.reach(),
+        "reach_columns": spec.reach_columns(),
         "receptive_field_pixels": field,
         "blind_spot": false,
         "convolutions": convs,
-        "class_bias_parameters": if spec.conditional { spec.layers.len() * 2 * 2 * spec.maps * 10 } else { 0 },
+        "class_bias_parameters": spec.layers.len() * 2 * 2 * spec.maps * spec.classes,
         "total_params": cfg.parameter_count(),
     })
 }
@@ -133,8 +137,15 @@ fn gated_text(cfg: &ModelConfig, spec: &GatedSpec) -> String {
         "convolution", "role", "kernel", "taps", "channels", "params"
     ));
     for c in spec.convs() {
+        let dilation = spec
+            .layers
+            .iter()
+            .find(|l| l.conv_v.name == c.name && l.row_dilation > 1)
+            .map_or(String::new(), |l| {
+                format!(" (rows {} apart)", l.row_dilation)
+            });
         out.push_str(&format!(
-            "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}\n",
+            "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}{dilation}\n",
             c.name,
             conv_role(&c.name),
             format!("{}x{}", c.kernel_height, c.kernel_width),
@@ -144,19 +155,40 @@ fn gated_text(cfg: &ModelConfig, spec: &GatedSpec) -> String {
         ));
     }
     if spec.conditional {
+        let no_label = if spec.classes > 10 {
+            format!(
+                " (10 digits and \"no label\": trained with label dropout {})",
+                cfg.label_dropout()
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "class biases: layers.N.cond_v and cond_h, {} x 10 each\n",
-            2 * spec.maps
+            "class biases: layers.N.cond_v and cond_h, {} x {} each{no_label}\n",
+            2 * spec.maps,
+            spec.classes
         ));
     }
     out.push_str(&format!("total parameters: {}\n", cfg.parameter_count()));
     let field = spec.visible_inputs(14, 14);
+    let shape = if spec.is_dilated() {
+        format!(
+            "{} rows up (the dilated vertical stack) and up to {} columns either side, fewer in \
+             the rows farthest up, with no holes",
+            spec.reach(),
+            spec.reach_columns()
+        )
+    } else {
+        format!(
+            "the full rectangle {} rows up and {} columns either side",
+            spec.reach(),
+            spec.reach_columns()
+        )
+    };
     out.push_str(&format!(
-        "\nreceptive field of pixel (14, 14): {} pixels, no blind spot: the full rectangle \
-         {} rows up and {} columns either side, plus the row to the left\n",
+        "\nreceptive field of pixel (14, 14): {} pixels, no blind spot: {shape}, plus the row to \
+         the left\n",
         field.iter().filter(|&&v| v).count(),
-        spec.reach(),
-        spec.reach()
     ));
     for (y, row) in field.chunks(28).enumerate() {
         let line: String = row

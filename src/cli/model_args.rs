@@ -1,7 +1,9 @@
 //! Architecture options shared by `train` and `inspect`.
 
 use clap::Args;
-use pixelcnn_studio::model::{FamilyConfig, ModelConfig, ModelFamily};
+use pixelcnn_studio::model::{
+    DilationPattern, FamilyConfig, LabelDropout, ModelConfig, ModelFamily,
+};
 
 /// A preset plus overrides.
 #[derive(Debug, Args)]
@@ -30,6 +32,15 @@ pub struct ModelArgs {
     /// preset).
     #[arg(long, value_name = "K")]
     pub masked_kernel: Option<usize>,
+    /// Fraction of training images whose label a conditional gated model does not see (a
+    /// learned "no label" class, which guided sampling needs); 0 turns it off [default: 0.1].
+    #[arg(long, value_name = "F")]
+    pub label_dropout: Option<f32>,
+    /// Row dilation of the gated layers' vertical convolutions, a pattern repeated over the
+    /// layers (`1,1,2,2,4`: layers 3-4 read rows 2 apart, layer 5 rows 4 apart, ...), or `none`
+    /// [default: the preset's; `gated`: 1,1,2,2,4].
+    #[arg(long, value_name = "PATTERN", value_parser = DilationPattern::parse)]
+    pub vertical_dilation: Option<DilationPattern>,
 }
 
 impl ModelArgs {
@@ -55,6 +66,26 @@ impl ModelArgs {
         }
         if let Some(k) = self.masked_kernel {
             *kernel = k;
+        }
+        match &mut cfg.family {
+            FamilyConfig::Gated(gated) => {
+                if let Some(rate) = self.label_dropout {
+                    anyhow::ensure!(
+                        gated.conditional,
+                        "--label-dropout needs a conditional model: add --conditional"
+                    );
+                    gated.label_dropout = LabelDropout(rate);
+                }
+                if let Some(pattern) = self.vertical_dilation {
+                    gated.vertical_dilation = pattern;
+                }
+            }
+            FamilyConfig::Plain(_) => {
+                anyhow::ensure!(
+                    self.label_dropout.is_none() && self.vertical_dilation.is_none(),
+                    "--label-dropout and --vertical-dilation are gated-family options: add --preset gated or --family gated"
+                );
+            }
         }
         cfg.validate()?;
         Ok(cfg)

@@ -36,7 +36,7 @@ pub fn run(args: NllMapArgs) -> anyhow::Result<()> {
     let snapshot = checkpoint::load(&args.checkpoint)?;
     let picked = args.source.pick()?;
     let class = args.source.class_for(&picked, &snapshot.model)?;
-    let net = CpuNet::new(&snapshot.model, &snapshot.params);
+    let net = CpuNet::new(&snapshot.model, snapshot.eval_params());
     let map = nll_map(&net, &picked.pixels, class).context("the image is not 28x28")?;
     if let Some(out) = &args.out {
         save_heatmap(&map, &picked.pixels, out)?;

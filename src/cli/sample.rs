@@ -6,7 +6,8 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::model::arch::memory;
-use pixelcnn_studio::model::{sample_fast, sample_naive, ClassChoice, CpuNet};
+use pixelcnn_studio::model::cpu::sampler::sample_naive_styled;
+use pixelcnn_studio::model::{sample_fast_styled, ClassChoice, CpuNet, SampleGrid, SampleStyle};
 use pixelcnn_studio::train::backend::check_probabilities;
 use pixelcnn_studio::train::{Backend, DeviceChoice};
 use rand::SeedableRng;
@@ -43,6 +44,15 @@ pub struct SampleArgs {
     /// Seed of the sampling RNG.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Classifier-free guidance scale s: each pixel from logit_u + s (logit_c - logit_u), 1 for
+    /// none; needs a conditional model trained with label dropout [default: 2.5 for such a
+    /// model, else 1].
+    #[arg(long, value_name = "S")]
+    guidance: Option<f32>,
+    /// Temperature T: each pixel from sigmoid(logit / T); below 1 sharpens [default: 0.8 for a
+    /// model trained with label dropout, else 1].
+    #[arg(long, value_name = "T")]
+    temperature: Option<f32>,
     /// Sampler to use.
     #[arg(long, value_enum, default_value_t = Sampler::Fast)]
     sampler: Sampler,
@@ -74,10 +84,13 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         snapshot.model.conditional() || choice.is_none(),
         "this model is not class-conditional: --class and --classes need a model trained with --conditional"
     );
+    let style = chosen_style(args.guidance, args.temperature, &snapshot.model)?;
+    // A guided grid keeps the sampler's caches twice (the "no label" pass).
+    let copies = if style.is_guided() { 2 } else { 1 };
     let need = memory::estimate(
         &snapshot.model,
         // No evaluation: a batch of one, no test images.
-        &memory::Workload::training(1, args.count, 0),
+        &memory::Workload::training(1, args.count * copies, 0),
     );
     // The loaded snapshot is allocated already; the network and the sampler are not.
     memory::check(
@@ -92,17 +105,28 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         Vec::new()
     };
     let started = Instant::now();
+    // The weights the model evaluates with (the averaged ones of a run that averaged).
+    let params = snapshot.eval_params();
+    let blank = SampleGrid::blank(args.count);
     let grid = if args.device == DeviceChoice::FastCpu {
-        let net = CpuNet::new(&snapshot.model, &snapshot.params);
+        let net = CpuNet::new(&snapshot.model, params);
         let (grid, probabilities) = match args.sampler {
-            Sampler::Fast => sample_fast(&net, args.count, &labels, &mut rng, &mut |_| {}),
-            Sampler::Naive => sample_naive(&net, args.count, &labels, &mut rng, &mut |_| {}),
+            Sampler::Fast => sample_fast_styled(&net, blank, &labels, style, &mut rng, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            }),
+            Sampler::Naive => {
+                sample_naive_styled(&net, blank, &labels, style, 784, &mut rng, &mut |_| {})
+            }
         };
         check_probabilities(&probabilities).map_err(anyhow::Error::msg)?;
         grid
     } else {
-        Backend::new(args.device, &snapshot.model, &snapshot.params)
-            .and_then(|backend| backend.sample(args.count, &labels, &mut rng, &mut |_| {}))
+        Backend::new(args.device, &snapshot.model, params)
+            .and_then(|backend| {
+                backend.sample_styled(args.count, &labels, style, None, &mut rng, &mut |_| {
+                    std::ops::ControlFlow::Continue(())
+                })
+            })
             .map_err(anyhow::Error::msg)?
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -114,14 +138,40 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             "seconds": seconds,
             "mean_pixel": grid.mean_pixel(),
             "labels": labels,
+            "guidance": style.guidance,
+            "temperature": style.temperature,
         }))
     } else {
+        let styled = if style == SampleStyle::PLAIN {
+            String::new()
+        } else {
+            format!(
+                ", guidance {}, temperature {}",
+                style.guidance, style.temperature
+            )
+        };
         println!(
-            "wrote {} to {} in {seconds:.2} s (mean pixel {:.3})",
+            "wrote {} to {} in {seconds:.2} s (mean pixel {:.3}{styled})",
             super::count_of(args.count, "sample"),
             args.out.display(),
             grid.mean_pixel()
         );
         Ok(())
     }
+}
+
+/// The style `--guidance` and `--temperature` ask for, each defaulting to the model's
+/// ([`SampleStyle::default_for`]); refused (one line) when the model cannot take it.
+pub fn chosen_style(
+    guidance: Option<f32>,
+    temperature: Option<f32>,
+    model: &pixelcnn_studio::model::ModelConfig,
+) -> anyhow::Result<SampleStyle> {
+    let default = SampleStyle::default_for(model);
+    let style = SampleStyle {
+        guidance: guidance.unwrap_or(default.guidance),
+        temperature: temperature.unwrap_or(default.temperature),
+    };
+    style.check(model).map_err(anyhow::Error::msg)?;
+    Ok(style)
 }

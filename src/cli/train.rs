@@ -16,8 +16,8 @@ use pixelcnn_studio::checkpoint;
 use pixelcnn_studio::run::{RunFiles, RunState, RunWriter, WriterOptions, DEFAULT_AUTOSAVE_EVERY};
 use pixelcnn_studio::train::metrics_csv::write_history_csv;
 use pixelcnn_studio::train::{
-    bits_per_dim, default_learning_rate, nats_per_image, DeviceChoice, Driver, Precision, RunHooks,
-    RunOutcome, TrainConfig, TrainEvent, Trainer,
+    bits_per_dim, default_learning_rate, nats_per_image, DeviceChoice, Driver, LrSchedule,
+    Precision, RunHooks, RunOutcome, TrainConfig, TrainEvent, Trainer, WeightAveraging,
 };
 
 use super::model_args::ModelArgs;
@@ -34,9 +34,18 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
     /// Adam's learning rate [default: 0.001 for the plain family (the reference recipe), 0.003
-    /// for the gated family].
+    /// for the gated family]; with a schedule, its peak.
     #[arg(long, value_name = "F")]
     lr: Option<f64>,
+    /// How the learning rate moves: `constant`, or `cosine` (20 steps of warm-up, then a cosine
+    /// decay to 0 at the end of the epochs, or of --time-limit) [default: constant].
+    #[arg(long, value_name = "NAME", value_parser = LrSchedule::parse)]
+    lr_schedule: Option<LrSchedule>,
+    /// Evaluate and sample with an exponential moving average of the weights, of decay D
+    /// (warmed up as min(D, (1+k)/(10+k)) at step k), or `off` [default: 0.95; a resumed run
+    /// keeps its checkpoint's].
+    #[arg(long, value_name = "D|off", value_parser = parse_averaging)]
+    weight_averaging: Option<Averaging>,
     /// Seed of initialisation, shuffling, binarization and sampling [default: 1].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
@@ -58,7 +67,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     metrics_csv: Option<PathBuf>,
     /// Checkpoint to continue from (its architecture and state; options given here override its settings).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "seed"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation", "seed"])]
     resume: Option<PathBuf>,
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]
@@ -90,6 +99,23 @@ pub struct TrainArgs {
     json: bool,
 }
 
+/// `--weight-averaging`: a decay, or off.
+#[derive(Clone, Copy, Debug)]
+struct Averaging(Option<WeightAveraging>);
+
+/// Parses `--weight-averaging`.
+fn parse_averaging(text: &str) -> Result<Averaging, String> {
+    if text == "off" {
+        return Ok(Averaging(None));
+    }
+    match text.parse::<f32>() {
+        Ok(decay) if decay > 0.0 && decay < 1.0 => Ok(Averaging(Some(WeightAveraging { decay }))),
+        _ => Err(format!(
+            "'{text}' is not a decay: use a number between 0 and 1 (e.g. 0.95) or off"
+        )),
+    }
+}
+
 /// Parses `--device`.
 pub fn parse_device(name: &str) -> Result<DeviceChoice, String> {
     DeviceChoice::parse(name)
@@ -110,6 +136,12 @@ impl TrainArgs {
         }
         if let Some(v) = self.lr {
             config.learning_rate = v;
+        }
+        if let Some(schedule) = self.lr_schedule {
+            config.lr_schedule = schedule;
+        }
+        if let Some(Averaging(averaging)) = self.weight_averaging {
+            config.weight_averaging = averaging;
         }
         if let Some(v) = self.seed {
             config.seed = v;
@@ -188,6 +220,12 @@ fn take_over_run(
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if let Some(secs) = args.time_limit {
+        anyhow::ensure!(
+            secs.is_finite() && secs > 0.0,
+            "--time-limit {secs} is not a positive number of seconds"
+        );
+    }
     let (taken_writer, taken_snapshot) = match take_over_run(&args)? {
         Some((writer, snapshot)) => (Some(writer), Some(snapshot)),
         None => (None, None),
@@ -216,6 +254,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             Trainer::new(model, config)?
         }
     };
+    // The schedule's decay ends at the time limit, when there is one.
+    trainer.set_time_budget(args.time_limit)?;
     args.precision
         .apply(trainer.config().device)
         .map_err(anyhow::Error::msg)?;
@@ -257,12 +297,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    if let Some(secs) = args.time_limit {
-        anyhow::ensure!(
-            secs.is_finite() && secs > 0.0,
-            "--time-limit {secs} is not a positive number of seconds"
-        );
-    }
     let mut hooks = CliHooks {
         bar: &bar,
         stop: &stop,

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::cpu::sampler::Progress;
-use crate::model::{sample_fast_from, CpuNet, SampleGrid};
+use crate::model::{sample_fast_styled, CpuNet, SampleGrid, SampleStyle};
 
 /// Most completions one request may ask for.
 pub const MAX_COMPLETIONS: usize = 100;
@@ -93,11 +93,24 @@ pub struct CompletionSpec {
 
 /// Draws `spec.count` completions of `image` (784 pixels, 0.0 or 1.0): its first
 /// `spec.keep_pixels` pixels are kept exactly, the rest drawn by the fast sampler from an RNG
-/// seeded by `spec.seed`. `progress` sees the completions after each image row drawn.
+/// seeded by `spec.seed`, from the model's own probabilities (the Explore tab's completions).
+/// `progress` sees the completions after each image row drawn.
 pub fn complete(
     net: &CpuNet,
     image: &[f32],
     spec: CompletionSpec,
+    progress: Progress<'_>,
+) -> Result<SampleGrid, CompletionError> {
+    complete_styled(net, image, spec, SampleStyle::PLAIN, progress)
+}
+
+/// [`complete`] drawing with `style` (guidance and temperature, as `complete --guidance`; the
+/// caller checked the model can take it).
+pub fn complete_styled(
+    net: &CpuNet,
+    image: &[f32],
+    spec: CompletionSpec,
+    style: SampleStyle,
     progress: Progress<'_>,
 ) -> Result<SampleGrid, CompletionError> {
     let start = prefix_grid(image, spec.keep_pixels, spec.count)?;
@@ -107,7 +120,7 @@ pub fn complete(
         progress(grid);
         std::ops::ControlFlow::Continue(())
     };
-    Ok(sample_fast_from(net, start, &labels, &mut rng, &mut on_row).0)
+    Ok(sample_fast_styled(net, start, &labels, style, &mut rng, &mut on_row).0)
 }
 
 /// The label of each completion: `spec.label` for all, or none.

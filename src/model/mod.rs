@@ -52,8 +52,8 @@ pub mod sample;
 
 pub use arch::architecture::Architecture;
 pub use arch::config::{
-    ConfigError, FamilyConfig, FlatModelConfig, GatedConfig, ModelConfig, ModelFamily, PlainConfig,
-    PRESET_NAMES,
+    ConfigError, DilationPattern, FamilyConfig, FlatModelConfig, GatedConfig, LabelDropout,
+    ModelConfig, ModelFamily, PlainConfig, NO_LABEL, PRESET_NAMES,
 };
 pub use arch::conv_spec::{ConvSpec, Tap};
 pub use arch::gated_spec::{GatedLayerSpec, GatedSpec, CLASS_COUNT};
@@ -61,7 +61,10 @@ pub use arch::mask::{Mask, MaskKind};
 pub use arch::params::{ConvParams, ConvSlots, NamedTensor, ParamLayout, Params};
 pub use arch::plain_spec::{LayerKind, LayerSpec};
 pub use cpu::net::CpuNet;
-pub use cpu::sampler::{sample_fast, sample_fast_from, sample_fast_while, sample_naive};
+pub use cpu::sampler::{
+    sample_fast, sample_fast_from, sample_fast_styled, sample_fast_while, sample_naive,
+    sample_naive_styled,
+};
 pub use device::adam::{AdamScalars, DeviceAdam};
 pub use device::net::DeviceNet;
-pub use sample::{ClassChoice, SampleGrid};
+pub use sample::{ClassChoice, SampleGrid, SampleStyle};

@@ -6,8 +6,13 @@
 //! included. Activations come from the shared [`Epilogue`].
 //!
 //! # Shapes
-//! Input `[batch, 1, 28, 28]` of 0/1 pixels; labels `[batch]` (u32 digits, conditional models
-//! only); output logits `[batch, 1, 28, 28]`.
+//! Input `[batch, 1, 28, 28]` of 0/1 pixels; labels `[batch]` (u32 classes, conditional models
+//! only: digits, and 10 for "no label" in a model trained with label dropout); output logits
+//! `[batch, 1, 28, 28]`.
+//!
+//! A row-dilated vertical convolution (`d` rows apart) is written as a sum over its kernel rows:
+//! kernel row `r` of `b + 1` reads the input shifted down by `(b - r) * d` rows, a `1 x k`
+//! convolution each. That is the definition, independent of the taps the fast paths gather.
 
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
@@ -15,7 +20,7 @@ use candle_nn::{VarBuilder, VarMap};
 use crate::model::arch::config::{FamilyConfig, GatedConfig, ModelConfig};
 use crate::model::arch::conv_spec::ConvSpec;
 use crate::model::arch::epilogue::{Activation, Epilogue};
-use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
+use crate::model::arch::gated_spec::GatedSpec;
 use crate::model::arch::params::Params;
 use crate::model::arch::plain_spec::{self, LayerSpec};
 
@@ -117,10 +122,12 @@ struct GatedLayer {
     conv_h: CandleConv,
     link: CandleConv,
     res: CandleConv,
-    /// `[2p, 10]` class biases of each gate (conditional models).
+    /// `[2p, classes]` class biases of each gate (conditional models).
     cond: Option<(Tensor, Tensor)>,
     /// Half the gated kernel width, `b`.
     half: usize,
+    /// Row dilation of `conv_v`.
+    row_dilation: usize,
 }
 
 /// The gated network's candle layers.
@@ -133,6 +140,8 @@ struct GatedModel {
     layers: Vec<GatedLayer>,
     out1: CandleConv,
     out2: CandleConv,
+    /// Columns of the class biases.
+    classes: usize,
 }
 
 /// The residual 1x1 of the horizontal stack.
@@ -152,9 +161,9 @@ impl GatedModel {
                 let cond = if layer.conditional {
                     let get = |part: &str| {
                         sub_builder(vb, &format!("{}.{part}", layer.name)).get_with_hints(
-                            (width, CLASS_COUNT),
+                            (width, spec.classes),
                             "weight",
-                            xavier(CLASS_COUNT, width),
+                            xavier(spec.classes, width),
                         )
                     };
                     Some((get("cond_v")?, get("cond_h")?))
@@ -168,6 +177,7 @@ impl GatedModel {
                     res: CandleConv::new(&layer.res, false, vb)?,
                     cond,
                     half: gated.gated_kernel / 2,
+                    row_dilation: layer.row_dilation,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -178,10 +188,11 @@ impl GatedModel {
             layers,
             out1: CandleConv::new(&spec.out1, false, vb)?,
             out2: CandleConv::new(&spec.out2, false, vb)?,
+            classes: spec.classes,
         })
     }
 
-    /// `one_hot`: `[batch, 10]` f32, for conditional models.
+    /// `one_hot`: `[batch, classes]` f32, for conditional models.
     fn forward(&self, x: &Tensor, one_hot: Option<&Tensor>) -> Result<Tensor> {
         let (side_h, side_w) = (x.dim(2)?, x.dim(3)?);
         let a = self.first_half;
@@ -196,10 +207,14 @@ impl GatedModel {
         let mut h = Epilogue::LINEAR.apply_tensor(&h_pre, Some(&self.first_h.bias()?), None)?;
         for layer in &self.layers {
             let b = layer.half;
-            let vp = self.conv_bias(
-                &layer.conv_v,
-                &v.pad_with_zeros(2, b, 0)?.pad_with_zeros(3, b, b)?,
-            )?;
+            let vp = if layer.row_dilation == 1 {
+                self.conv_bias(
+                    &layer.conv_v,
+                    &v.pad_with_zeros(2, b, 0)?.pad_with_zeros(3, b, b)?,
+                )?
+            } else {
+                self.dilated_conv_bias(&layer.conv_v, &v, b, layer.row_dilation)?
+            };
             let link = self.conv_bias(&layer.link, &vp)?;
             let hp = (self.conv_bias(&layer.conv_h, &h.pad_with_zeros(3, b, 0)?)? + link)?;
             let (v_bias, h_bias) = match (&layer.cond, one_hot) {
@@ -229,6 +244,35 @@ impl GatedModel {
     /// A valid convolution plus its bias.
     fn conv_bias(&self, conv: &CandleConv, x: &Tensor) -> Result<Tensor> {
         Epilogue::LINEAR.apply_tensor(&conv.conv(x, 0)?, Some(&conv.bias()?), None)
+    }
+
+    /// The vertical convolution of `v` (`[batch, p, 28, 28]`) with its `(b+1) x k` kernel's
+    /// rows `dilation` rows apart, plus its bias: kernel row `r` reads `v` shifted down by
+    /// `(b - r) * dilation` rows (zeros enter at the top), padded `b` columns either side.
+    fn dilated_conv_bias(
+        &self,
+        conv: &CandleConv,
+        v: &Tensor,
+        b: usize,
+        dilation: usize,
+    ) -> Result<Tensor> {
+        let side_h = v.dim(2)?;
+        let mut sum: Option<Tensor> = None;
+        for r in 0..=b {
+            let shift = (b - r) * dilation;
+            let shifted = v
+                .pad_with_zeros(2, shift, 0)?
+                .narrow(2, 0, side_h)?
+                .pad_with_zeros(3, b, b)?;
+            let row_kernel = conv.weight.narrow(2, r, 1)?.contiguous()?;
+            let part = shifted.conv2d(&row_kernel, 0, 1, 1, 1)?;
+            sum = Some(match sum {
+                Some(total) => (total + part)?,
+                None => part,
+            });
+        }
+        let sum = sum.ok_or_else(|| candle_core::Error::Msg("an empty kernel".into()))?;
+        Epilogue::LINEAR.apply_tensor(&sum, Some(&conv.bias()?), None)
     }
 }
 
@@ -304,7 +348,7 @@ impl PixelCnn {
             }
             Body::Gated(model) => {
                 let one_hot = match (self.conditional, labels) {
-                    (true, Some(y)) => Some(one_hot(y)?),
+                    (true, Some(y)) => Some(y.clone()),
                     (true, None) => {
                         return Err(candle_core::Error::Msg(
                             "a conditional model needs a label per image".into(),
@@ -312,15 +356,19 @@ impl PixelCnn {
                     }
                     (false, _) => None,
                 };
+                let one_hot = match one_hot {
+                    Some(y) => Some(one_hot_of(&y, model.classes)?),
+                    None => None,
+                };
                 model.forward(x, one_hot.as_ref())
             }
         }
     }
 }
 
-/// `[batch]` u32 digits as `[batch, 10]` f32 one-hot rows.
-fn one_hot(labels: &Tensor) -> Result<Tensor> {
-    let classes = Tensor::arange(0u32, CLASS_COUNT as u32, labels.device())?;
+/// `[batch]` u32 classes as `[batch, classes]` f32 one-hot rows.
+fn one_hot_of(labels: &Tensor, classes: usize) -> Result<Tensor> {
+    let classes = Tensor::arange(0u32, classes as u32, labels.device())?;
     labels
         .unsqueeze(D::Minus1)?
         .broadcast_eq(&classes.unsqueeze(0)?)?

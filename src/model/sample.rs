@@ -1,12 +1,123 @@
 //! What sampling produces and is asked for, whichever path draws: the grid of images
-//! ([`SampleGrid`]) and which digits a conditional model draws ([`ClassChoice`]). The CPU
+//! ([`SampleGrid`]), which digits a conditional model draws ([`ClassChoice`]) and how each pixel
+//! is drawn from the model's logits ([`SampleStyle`]: guidance and temperature). The CPU
 //! samplers (`cpu/sampler.rs`), the device sampler (`device/sampler.rs`) and everything that
 //! shows samples share them.
 
 use rand::Rng;
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::config::ModelConfig;
 use crate::model::arch::gated_spec::CLASS_COUNT;
+
+/// How a sampler turns the model's logits into a pixel: with the conditional logit `l_c` (the
+/// asked digit), the unconditional one `l_u` (the "no label" class) and
+/// `l = (l_u + guidance * (l_c - l_u)) / temperature`, the pixel is 1 with probability
+/// `sigmoid(l)`. Guidance 1 is plain conditional sampling and needs no unconditional pass;
+/// guidance above 1 (classifier-free guidance, Ho & Salimans 2022) needs a model trained with
+/// label dropout. Temperature below 1 sharpens every pixel's probability.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SampleStyle {
+    /// Guidance scale `s` (1: none).
+    pub guidance: f32,
+    /// Temperature `T` (1: the model's own probabilities).
+    pub temperature: f32,
+}
+
+impl Eq for SampleStyle {}
+
+/// The studio's and `sample`'s guidance scale for a model trained with label dropout (README,
+/// "Digits": what each lever did).
+pub const DEFAULT_GUIDANCE: f32 = 2.5;
+/// The studio's and `sample`'s temperature for a model trained with label dropout.
+pub const DEFAULT_TEMPERATURE: f32 = 0.8;
+/// The largest guidance scale.
+pub const MAX_GUIDANCE: f32 = 10.0;
+/// The smallest temperature.
+pub const MIN_TEMPERATURE: f32 = 0.05;
+/// The largest temperature.
+pub const MAX_TEMPERATURE: f32 = 5.0;
+
+impl Default for SampleStyle {
+    fn default() -> Self {
+        SampleStyle::PLAIN
+    }
+}
+
+impl SampleStyle {
+    /// The model's own probabilities, no guidance: how every model sampled before guidance.
+    pub const PLAIN: SampleStyle = SampleStyle {
+        guidance: 1.0,
+        temperature: 1.0,
+    };
+
+    /// The style a model samples with unless asked otherwise: [`DEFAULT_GUIDANCE`] and
+    /// [`DEFAULT_TEMPERATURE`] for a model trained with label dropout (temperature alone does
+    /// not help, measured), [`SampleStyle::PLAIN`] for every other.
+    pub fn default_for(model: &ModelConfig) -> SampleStyle {
+        if model.has_no_label_class() {
+            SampleStyle {
+                guidance: DEFAULT_GUIDANCE,
+                temperature: DEFAULT_TEMPERATURE,
+            }
+        } else {
+            SampleStyle::PLAIN
+        }
+    }
+
+    /// `chosen` (or the model's default), with the guidance a model can take: 1 for a model
+    /// without the "no label" class. What the studio and the trainer draw with.
+    pub fn for_model(chosen: Option<SampleStyle>, model: &ModelConfig) -> SampleStyle {
+        let mut style = chosen.unwrap_or_else(|| SampleStyle::default_for(model));
+        if !model.has_no_label_class() {
+            style.guidance = 1.0;
+        }
+        style
+    }
+
+    /// Whether a second, unconditional pass is needed (guidance other than 1).
+    pub fn is_guided(&self) -> bool {
+        self.guidance != 1.0
+    }
+
+    /// The logit a pixel is drawn from: `(l_u + s (l_c - l_u)) / T`, or `l_c / T` without
+    /// guidance (`unconditional` is then not read).
+    #[inline]
+    pub fn logit(&self, conditional: f32, unconditional: f32) -> f32 {
+        let guided = if self.is_guided() {
+            unconditional + self.guidance * (conditional - unconditional)
+        } else {
+            conditional
+        };
+        guided / self.temperature
+    }
+
+    /// Refuses a style `model` cannot sample with: a guidance scale or temperature out of
+    /// range, or guidance for a model that was not trained with label dropout.
+    pub fn check(&self, model: &ModelConfig) -> Result<(), String> {
+        if !(self.guidance.is_finite() && (0.0..=MAX_GUIDANCE).contains(&self.guidance)) {
+            return Err(format!(
+                "guidance {} is out of range: use 0 to {MAX_GUIDANCE} (1: none)",
+                self.guidance
+            ));
+        }
+        if !(self.temperature.is_finite()
+            && (MIN_TEMPERATURE..=MAX_TEMPERATURE).contains(&self.temperature))
+        {
+            return Err(format!(
+                "temperature {} is out of range: use {MIN_TEMPERATURE} to {MAX_TEMPERATURE} (1: none)",
+                self.temperature
+            ));
+        }
+        if self.is_guided() && !model.has_no_label_class() {
+            return Err(GUIDANCE_NEEDS_LABEL_DROPOUT.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Why a model cannot be guided, in one line (the CLI's error, the studio's tooltip).
+pub const GUIDANCE_NEEDS_LABEL_DROPOUT: &str = "guidance needs a class-conditional model trained with label dropout (train --conditional, whose default --label-dropout is 0.1): this model has no \"no label\" class to guide against";
 
 /// A set of generated images.
 #[derive(Clone, Debug, PartialEq)]

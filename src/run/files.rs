@@ -143,6 +143,8 @@ pub fn parse_grid_file_name(name: &str) -> Option<SampleStamp> {
         global_step: step.parse().ok()?,
         kind: SampleKind::EpochEnd,
         classes,
+        // The file name does not say which guidance and temperature drew the grid.
+        style: None,
     })
 }
 
@@ -163,6 +165,7 @@ mod tests {
                 global_step: 1800,
                 kind: SampleKind::EpochEnd,
                 classes,
+                style: None,
             };
             let name = grid_file_name(&stamp);
             assert_eq!(parse_grid_file_name(&name), Some(stamp), "{name}");
@@ -173,6 +176,7 @@ mod tests {
                 global_step: 7,
                 kind: SampleKind::EpochEnd,
                 classes: Some(ClassChoice::Digit(4)),
+                style: None,
             }),
             "epoch_0012_step_7_digit4.png"
         );

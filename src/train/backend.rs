@@ -4,18 +4,26 @@
 //! device it keeps the weights, the gradients and Adam's moments there, and only the loss comes
 //! back, so the host copies of the weights and moments fall behind until
 //! [`Backend::download`] brings them up to date.
+//!
+//! With weight averaging ([`Backend::train_step_averaging`]) each step also moves the average
+//! (on the host for the CPU, on the device for a device, where it stays until
+//! [`Backend::download_averaged`]); [`Backend::loss_averaged`] and [`Backend::sample_styled`]
+//! evaluate and draw with it, through a second network built from it when first needed after it
+//! changed.
 
 use std::ops::ControlFlow;
+use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::averaging::{update_average, WeightAveraging};
 use super::error::{NonFiniteValue, StepError};
 use super::optimizer::{clip_gradients, Adam, GRADIENT_CLIP};
 use crate::data::IMAGE_PIXELS;
-use crate::model::device::sampler::sample_device;
-use crate::model::{sample_fast_while, CpuNet, ModelConfig, Params, SampleGrid};
+use crate::model::device::sampler::sample_device_styled;
+use crate::model::{sample_fast_styled, CpuNet, ModelConfig, Params, SampleGrid, SampleStyle};
 use crate::model::{DeviceAdam, DeviceNet};
 
 /// Where the network runs, as the user picks it (`--device cpu|candle-cpu|cuda`; remembered
@@ -115,12 +123,19 @@ pub enum Backend {
 pub struct FastCpuBackend {
     net: CpuNet,
     grads: Option<Params>,
+    /// The network with the averaged weights, built when first needed after they changed.
+    averaged_net: OnceLock<CpuNet>,
 }
 
 /// The device network and, once it has trained, Adam's moments on the device.
 pub struct DeviceBackend {
     net: DeviceNet,
     adam: Option<DeviceAdam>,
+    /// The averaged weights on the device (flat, the layout of the parameters), once it has
+    /// trained with averaging.
+    averaged: Option<Tensor>,
+    /// The network with the averaged weights, made when first needed after they changed.
+    averaged_net: OnceLock<DeviceNet>,
 }
 
 fn candle_err(err: candle_core::Error) -> String {
@@ -139,6 +154,7 @@ impl Backend {
                 return Ok(Backend::FastCpu(Box::new(FastCpuBackend {
                     net: CpuNet::new(cfg, params),
                     grads: None,
+                    averaged_net: OnceLock::new(),
                 })))
             }
             DeviceChoice::GpuPathOnCpu => Device::Cpu,
@@ -155,14 +171,25 @@ impl Backend {
             }
         };
         let net = DeviceNet::new(cfg, params, &device).map_err(candle_err)?;
-        Ok(Backend::Device(Box::new(DeviceBackend { net, adam: None })))
+        Ok(Backend::Device(Box::new(DeviceBackend {
+            net,
+            adam: None,
+            averaged: None,
+            averaged_net: OnceLock::new(),
+        })))
     }
 
     /// Makes the network use `params` of a state the host holds (the trainer went back to
-    /// it): a device also forgets its own Adam moments and takes the host's at its next step.
+    /// it): a device also forgets its own Adam moments and averaged weights and takes the
+    /// host's at its next step; the averaged weights are read from the host again.
     pub fn load_state(&mut self, params: &Params) -> Result<(), String> {
-        if let Backend::Device(dev) = self {
-            dev.adam = None;
+        match self {
+            Backend::Device(dev) => {
+                dev.adam = None;
+                dev.averaged = None;
+                dev.averaged_net = OnceLock::new();
+            }
+            Backend::FastCpu(cpu) => cpu.averaged_net = OnceLock::new(),
         }
         self.set_params(params)
     }
@@ -209,11 +236,13 @@ impl Backend {
                 labels.len()
             ));
         }
-        if let Some(bad) = labels
-            .iter()
-            .find(|&&l| usize::from(l) >= crate::model::CLASS_COUNT)
-        {
-            return Err(format!("label {bad} is not a digit 0-9"));
+        let classes = self.config().class_count();
+        if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= classes) {
+            return Err(if classes > crate::model::CLASS_COUNT {
+                format!("label {bad} is not a digit 0-9 or 10 (no label)")
+            } else {
+                format!("label {bad} is not a digit 0-9")
+            });
         }
         Ok(())
     }
@@ -263,6 +292,21 @@ impl Backend {
         params: &mut Params,
         adam: &mut Adam,
     ) -> Result<f64, StepError> {
+        self.train_step_averaging(batch, labels, params, adam, None)
+    }
+
+    /// [`Backend::train_step`] that also moves the averaged weights `averaging.0` towards the
+    /// updated weights ([`WeightAveraging`], at Adam's new step count). On a device the average
+    /// moves there (it takes `averaging.0` from the host at its first step) and
+    /// [`Backend::download_averaged`] brings the host's up to date.
+    pub fn train_step_averaging(
+        &mut self,
+        batch: &[f32],
+        labels: &[u8],
+        params: &mut Params,
+        adam: &mut Adam,
+        averaging: Option<(&mut Params, WeightAveraging)>,
+    ) -> Result<f64, StepError> {
         self.check_labels(batch, labels)
             .map_err(StepError::Device)?;
         match self {
@@ -280,9 +324,28 @@ impl Backend {
                     StepError::NonFinite(NonFiniteValue::Update(update.tensor))
                 })?;
                 cpu.net.set_params(params);
+                if let Some((averaged, how)) = averaging {
+                    update_average(averaged, params, how.weight_at(adam.step_count));
+                    cpu.averaged_net = OnceLock::new();
+                }
                 Ok(loss)
             }
-            Backend::Device(dev) => dev.train_step(batch, labels, adam),
+            Backend::Device(dev) => dev.train_step(batch, labels, adam, averaging),
+        }
+    }
+
+    /// Copies the device's averaged weights into `averaged` (nothing to do on the CPU, or on a
+    /// device that has not trained with averaging: the host's are current then).
+    pub fn download_averaged(&self, averaged: &mut Params) -> Result<(), String> {
+        match self {
+            Backend::FastCpu(_) => Ok(()),
+            Backend::Device(dev) => match &dev.averaged {
+                Some(flat) => {
+                    let values: Vec<f32> = flat.to_vec1().map_err(candle_err)?;
+                    dev.net.layout().scatter(&values, averaged)
+                }
+                None => Ok(()),
+            },
         }
     }
 
@@ -297,11 +360,22 @@ impl Backend {
 
     /// Mean BCE (nats per pixel) of `batch`, without gradients.
     pub fn loss(&self, batch: &[f32], labels: &[u8]) -> Result<f64, String> {
+        self.loss_averaged(batch, labels, None)
+    }
+
+    /// [`Backend::loss`] with the averaged weights when there are some (`averaged`: the
+    /// host's; a device that trained with averaging uses its own), else the trained ones.
+    pub fn loss_averaged(
+        &self,
+        batch: &[f32],
+        labels: &[u8],
+        averaged: Option<&Params>,
+    ) -> Result<f64, String> {
         self.check_labels(batch, labels)?;
         match self {
-            Backend::FastCpu(cpu) => Ok(cpu.net.loss(batch, labels)),
+            Backend::FastCpu(cpu) => Ok(cpu.eval_net(averaged).loss(batch, labels)),
             Backend::Device(dev) => {
-                let net = &dev.net;
+                let net = dev.eval_net(averaged)?;
                 let losses = net
                     .upload_batch(batch, labels)
                     .and_then(|b| net.image_losses(&b))
@@ -337,12 +411,30 @@ impl Backend {
         rng: &mut R,
         control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
     ) -> Result<SampleGrid, String> {
+        self.sample_styled(count, labels, SampleStyle::PLAIN, None, rng, control)
+    }
+
+    /// [`Backend::sample_while`] drawing with `style` (refused when the model cannot take it)
+    /// and with the averaged weights when there are some (as [`Backend::loss_averaged`]).
+    pub fn sample_styled<R: Rng>(
+        &self,
+        count: usize,
+        labels: &[u8],
+        style: SampleStyle,
+        averaged: Option<&Params>,
+        rng: &mut R,
+        control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
+    ) -> Result<SampleGrid, String> {
         let blank = SampleGrid::blank(count);
         self.check_labels(&blank.pixels, labels)?;
+        style.check(self.config())?;
         let (grid, probabilities) = match self {
-            Backend::FastCpu(cpu) => sample_fast_while(&cpu.net, count, labels, rng, control),
+            Backend::FastCpu(cpu) => {
+                sample_fast_styled(cpu.eval_net(averaged), blank, labels, style, rng, control)
+            }
             Backend::Device(dev) => {
-                sample_device(&dev.net, count, labels, rng, control).map_err(candle_err)?
+                sample_device_styled(dev.eval_net(averaged)?, count, labels, style, rng, control)
+                    .map_err(candle_err)?
             }
         };
         check_probabilities(&probabilities)?;
@@ -350,12 +442,45 @@ impl Backend {
     }
 }
 
+impl FastCpuBackend {
+    /// The network to evaluate and sample with: the one of `averaged` when given (built on
+    /// first use after the average changed), else the trained one.
+    fn eval_net(&self, averaged: Option<&Params>) -> &CpuNet {
+        match averaged {
+            Some(params) => self
+                .averaged_net
+                .get_or_init(|| CpuNet::new(self.net.config(), params)),
+            None => &self.net,
+        }
+    }
+}
+
 impl DeviceBackend {
+    /// The network to evaluate and sample with: with averaging, the device's own average once
+    /// it trained, else `averaged` uploaded from the host (made on first use after the average
+    /// changed); without, the trained one.
+    fn eval_net(&self, averaged: Option<&Params>) -> Result<&DeviceNet, String> {
+        let Some(params) = averaged else {
+            return Ok(&self.net);
+        };
+        if let Some(net) = self.averaged_net.get() {
+            return Ok(net);
+        }
+        let mut net = self.net.clone();
+        match &self.averaged {
+            Some(flat) => net.set_flat_params(flat.clone()),
+            None => net.set_params(params),
+        }
+        .map_err(candle_err)?;
+        Ok(self.averaged_net.get_or_init(|| net))
+    }
+
     fn train_step(
         &mut self,
         batch: &[f32],
         labels: &[u8],
         adam: &mut Adam,
+        averaging: Option<(&mut Params, WeightAveraging)>,
     ) -> Result<f64, StepError> {
         let device_err = |err: candle_core::Error| StepError::Device(candle_err(err));
         let net = &self.net;
@@ -397,6 +522,24 @@ impl DeviceBackend {
         let updated = device_adam
             .step(self.net.params(), &grads, &adam.config.scalars(step))
             .map_err(device_err)?;
+        if let Some((host_average, how)) = averaging {
+            let average = match self.averaged.take() {
+                Some(average) => average,
+                None => {
+                    let layout = net.layout();
+                    let flat = layout.gather(host_average).map_err(StepError::Device)?;
+                    Tensor::from_vec(flat, layout.len(), net.device()).map_err(device_err)?
+                }
+            };
+            // average += (updated - average) * weight: the host's arithmetic, in f32.
+            let weight = Tensor::new(&[how.weight_at(step)], net.device()).map_err(device_err)?;
+            let moved = (&updated - &average)
+                .and_then(|d| d.broadcast_mul(&weight))
+                .and_then(|d| &average + d)
+                .map_err(device_err)?;
+            self.averaged = Some(moved);
+            self.averaged_net = OnceLock::new();
+        }
         self.net.set_flat_params(updated).map_err(device_err)?;
         adam.step_count = step;
         Ok(loss)

@@ -16,7 +16,7 @@ use super::error::TrainError;
 use super::metrics::EpochRecord;
 use super::trainer::{Evaluation, Trainer};
 use crate::data::{Mnist, IMAGE_PIXELS};
-use crate::model::{ClassChoice, SampleGrid};
+use crate::model::{ClassChoice, SampleGrid, SampleStyle};
 
 /// Why a grid of samples was drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct SampleStamp {
     /// The digits a conditional model was asked for (`None`: an unconditional model, or not
     /// drawn yet).
     pub classes: Option<ClassChoice>,
+    /// The guidance and temperature it was drawn with (`None`: the model's own probabilities,
+    /// or not drawn yet).
+    pub style: Option<SampleStyle>,
 }
 
 impl SampleStamp {
@@ -53,6 +56,7 @@ impl SampleStamp {
             global_step: progress.global_step,
             kind,
             classes: None,
+            style: None,
         }
     }
 
@@ -294,6 +298,7 @@ impl Driver {
                         global_step: trainer.progress().global_step,
                         kind: SampleKind::EpochEnd,
                         classes: None,
+                        style: None,
                     };
                     self.samples.push_back(SampleJob {
                         count,
@@ -328,6 +333,7 @@ impl Driver {
             return Ok(ControlFlow::Continue(()));
         };
         job.stamp.classes = trainer.model_config().conditional().then_some(job.classes);
+        job.stamp.style = Some(trainer.sample_style()).filter(|s| *s != SampleStyle::PLAIN);
         let grid = trainer.sample_while(job.count, job.seed, job.classes, &mut |grid| {
             hooks.on_event(
                 trainer,
@@ -501,6 +507,7 @@ mod tests {
             global_step: 0,
             kind: SampleKind::OnDemand,
             classes: None,
+            style: None,
         };
         let job = SampleJob {
             count: 3,

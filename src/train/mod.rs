@@ -1,6 +1,7 @@
-//! Training: the trainer and the one driver that runs it, the optimizer, the metrics it
-//! records and the speed estimate shown before a run.
+//! Training: the trainer and the one driver that runs it, the optimizer, weight averaging, the
+//! learning-rate schedule, the metrics it records and the speed estimate shown before a run.
 
+pub mod averaging;
 pub mod backend;
 pub mod driver;
 pub mod error;
@@ -9,8 +10,10 @@ pub mod metrics;
 pub mod metrics_csv;
 pub mod model_snapshot;
 pub mod optimizer;
+pub mod schedule;
 pub mod trainer;
 
+pub use averaging::{WeightAveraging, DEFAULT_AVERAGING_DECAY};
 pub use backend::{Backend, DeviceChoice, Precision};
 pub use driver::{
     preview_seed, Driver, RunHooks, RunOutcome, SampleJob, SampleKind, SampleStamp, TrainEvent,
@@ -21,6 +24,7 @@ pub use metrics::{
 };
 pub use model_snapshot::ModelSnapshot;
 pub use optimizer::{Adam, AdamConfig, NonFiniteUpdate};
+pub use schedule::LrSchedule;
 pub use trainer::{
     default_learning_rate, eval_chunk_images, evaluate_cost, Evaluation, RunPosition, TrainConfig,
     Trainer, TrainingSnapshot,

@@ -13,7 +13,8 @@ use crate::model::{ModelConfig, Params};
 pub struct ModelSnapshot {
     /// The architecture.
     pub model: ModelConfig,
-    /// The weights.
+    /// The weights the model evaluates and samples with (the averaged ones when the run
+    /// averages them).
     pub params: Arc<Params>,
     /// Training steps the weights had taken.
     pub global_step: u64,
@@ -22,11 +23,11 @@ pub struct ModelSnapshot {
 }
 
 impl ModelSnapshot {
-    /// A copy of `trainer`'s current weights.
+    /// A copy of `trainer`'s current weights (those it evaluates with).
     pub fn of(trainer: &Trainer) -> ModelSnapshot {
         ModelSnapshot {
             model: trainer.model_config().clone(),
-            params: Arc::new(trainer.snapshot().params.clone()),
+            params: Arc::new(trainer.snapshot().eval_params().clone()),
             global_step: trainer.progress().global_step,
             epochs_done: trainer.progress().epochs_done,
         }

@@ -12,13 +12,19 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use rand::Rng;
+
+use super::averaging::WeightAveraging;
 use super::backend::{Backend, DeviceChoice};
 use super::error::{NonFiniteValue, StepError, TrainError};
 use super::metrics::{EpochRecord, History, SettingsRecord, StepPoint};
 use super::optimizer::{Adam, AdamConfig};
+use super::schedule::LrSchedule;
 use crate::data::{binarize_fixed, binarize_into, Dataset, Mnist, IMAGE_PIXELS};
 use crate::model::arch::memory::{self, MemoryError};
-use crate::model::{ClassChoice, FamilyConfig, ModelConfig, Params, SampleGrid};
+use crate::model::{
+    ClassChoice, FamilyConfig, ModelConfig, Params, SampleGrid, SampleStyle, NO_LABEL,
+};
 
 /// Multiply-accumulates one evaluation chunk may cost: about 15 ms in a release build on the
 /// development machine (2 cores; about 0.1 s in a debug build), so a run hands control back
@@ -70,6 +76,15 @@ pub struct TrainConfig {
     pub samples_per_epoch: usize,
     /// Which digits a conditional model draws in the grids after each epoch (and previews).
     pub sample_classes: ClassChoice,
+    /// The guidance and temperature of those grids (`None`: the model's default,
+    /// [`SampleStyle::default_for`]; a model without the "no label" class draws unguided).
+    pub sample_style: Option<SampleStyle>,
+    /// Keep an exponential moving average of the weights and evaluate and sample with it
+    /// (`None`: the trained weights themselves). Checkpoints written before it existed read as
+    /// `None`.
+    pub weight_averaging: Option<WeightAveraging>,
+    /// How the learning rate moves over the run (`learning_rate` is its peak).
+    pub lr_schedule: LrSchedule,
     /// Where the network runs. A choice of this run, not of the model: never saved, so a
     /// checkpoint trained on a GPU opens anywhere (on the CPU unless asked otherwise).
     #[serde(skip)]
@@ -87,6 +102,9 @@ impl Default for TrainConfig {
             test_limit: None,
             samples_per_epoch: 100,
             sample_classes: ClassChoice::Rows,
+            sample_style: None,
+            weight_averaging: Some(WeightAveraging::default()),
+            lr_schedule: LrSchedule::Constant,
             device: DeviceChoice::FastCpu,
         }
     }
@@ -123,6 +141,20 @@ impl TrainConfig {
                 self.samples_per_epoch
             ));
         }
+        if let Some(averaging) = self.weight_averaging {
+            if !averaging.is_valid() {
+                return bad(format!(
+                    "weight averaging decay {} is out of range: use a value in (0, 1), e.g. 0.95",
+                    averaging.decay
+                ));
+            }
+        }
+        if !self.lr_schedule.is_valid() {
+            return bad(format!(
+                "the learning-rate schedule {:?} is out of range",
+                self.lr_schedule
+            ));
+        }
         Ok(())
     }
 }
@@ -139,8 +171,13 @@ pub struct RunPosition {
     pub global_step: u64,
     /// Sum of the current epoch's step losses.
     pub epoch_loss_sum: f64,
-    /// The binarization RNG.
+    /// The binarization RNG (also the label dropout's: one draw per image after its pixels,
+    /// in models trained with label dropout).
     pub rng: ChaCha8Rng,
+    /// How far the run is through its learning-rate schedule's budget, 0 to 1 (see
+    /// [`LrSchedule`]; 0 in checkpoints written before schedules).
+    #[serde(default)]
+    pub schedule_progress: f64,
 }
 
 /// Everything a checkpoint holds.
@@ -150,14 +187,25 @@ pub struct TrainingSnapshot {
     pub model: ModelConfig,
     /// Training settings.
     pub config: TrainConfig,
-    /// Weights.
+    /// The trained weights (what the optimizer updates).
     pub params: Params,
+    /// The averaged weights when the run averages them ([`TrainConfig::weight_averaging`]):
+    /// what the model evaluates and samples with.
+    pub averaged: Option<Params>,
     /// Optimizer state.
     pub adam: Adam,
     /// Position in the run.
     pub progress: RunPosition,
     /// Metrics so far.
     pub history: History,
+}
+
+impl TrainingSnapshot {
+    /// The weights the model evaluates and samples with: the averaged ones when the run averages
+    /// them, else the trained ones. Checkpoints store these under the parameters' own names.
+    pub fn eval_params(&self) -> &Params {
+        self.averaged.as_ref().unwrap_or(&self.params)
+    }
 }
 
 /// A test-set evaluation in progress: [`Trainer::continue_evaluation`] runs it one chunk at a
@@ -232,6 +280,12 @@ pub struct Trainer {
     /// The state before the current epoch's last step, until the epoch closes: when its test
     /// cost is not finite, the epoch is rolled back to before that step.
     before_epoch_end: Option<Box<TrainingSnapshot>>,
+    /// The wall-clock budget the schedule decays over (`train --time-limit`) instead of the
+    /// epochs: a choice of this run, never saved.
+    time_budget_secs: Option<f64>,
+    /// With a time budget: when this trainer's part of it began and the schedule's progress
+    /// then (set at the first step under that budget).
+    budget_clock: Option<(Instant, f64)>,
 }
 
 impl Trainer {
@@ -255,10 +309,13 @@ impl Trainer {
                 ..AdamConfig::default()
             },
         );
+        // The average starts at the initial weights.
+        let averaged = config.weight_averaging.map(|_| params.clone());
         let snapshot = TrainingSnapshot {
             model,
             config,
             params,
+            averaged,
             adam,
             progress: RunPosition {
                 epochs_done: 0,
@@ -266,16 +323,23 @@ impl Trainer {
                 global_step: 0,
                 epoch_loss_sum: 0.0,
                 rng,
+                schedule_progress: 0.0,
             },
             history: History::default(),
         };
         Trainer::from_snapshot(snapshot)
     }
 
-    /// Continues from a saved state.
-    pub fn from_snapshot(snapshot: TrainingSnapshot) -> Result<Trainer, TrainError> {
+    /// Continues from a saved state. A run that averages its weights but has no average yet
+    /// (a checkpoint written without, resumed with averaging) starts it from the weights.
+    pub fn from_snapshot(mut snapshot: TrainingSnapshot) -> Result<Trainer, TrainError> {
         snapshot.model.validate()?;
         snapshot.config.validate()?;
+        match (snapshot.config.weight_averaging, &snapshot.averaged) {
+            (Some(_), None) => snapshot.averaged = Some(snapshot.params.clone()),
+            (None, Some(_)) => snapshot.averaged = None,
+            _ => {}
+        }
         check_resident_memory(&snapshot.model, &snapshot.config)?;
         let backend = Backend::new(snapshot.config.device, &snapshot.model, &snapshot.params)
             .map_err(TrainError::Device)?;
@@ -297,7 +361,27 @@ impl Trainer {
             total_images: 0,
             memory_checked_batch: None,
             before_epoch_end: None,
+            time_budget_secs: None,
+            budget_clock: None,
         })
+    }
+
+    /// Makes the learning-rate schedule decay over `secs` of wall clock from the next step on
+    /// (from where the run stands in it: the rest of the decay fits in `secs`), instead of over
+    /// the epochs; `None` goes back to the epochs.
+    pub fn set_time_budget(&mut self, secs: Option<f64>) -> Result<(), TrainError> {
+        if let Some(secs) = secs {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(TrainError::InvalidConfig(format!(
+                    "a time budget of {secs} s is not a positive time"
+                )));
+            }
+        }
+        if secs != self.time_budget_secs {
+            self.time_budget_secs = secs;
+            self.budget_clock = None;
+        }
+        Ok(())
     }
 
     /// The full state, for a checkpoint. After device training the weights and Adam's moments
@@ -311,10 +395,14 @@ impl Trainer {
         }
         self.synced.get_or_init(|| {
             let mut current = self.snapshot.clone();
-            match self
+            let downloaded = self
                 .backend
                 .download(&mut current.params, &mut current.adam)
-            {
+                .and_then(|()| match &mut current.averaged {
+                    Some(averaged) => self.backend.download_averaged(averaged),
+                    None => Ok(()),
+                });
+            match downloaded {
                 Ok(()) => current,
                 Err(err) => {
                     let _ = self.sync_error.set(err);
@@ -336,6 +424,7 @@ impl Trainer {
         if let Some(synced) = self.synced.take() {
             if self.sync_error.get().is_none() {
                 self.snapshot.params = synced.params;
+                self.snapshot.averaged = synced.averaged;
                 self.snapshot.adam.first_moment = synced.adam.first_moment;
                 self.snapshot.adam.second_moment = synced.adam.second_moment;
                 self.host_behind = false;
@@ -352,6 +441,11 @@ impl Trainer {
             self.backend
                 .download(&mut snapshot.params, &mut snapshot.adam)
                 .map_err(TrainError::Device)?;
+            if let Some(averaged) = &mut snapshot.averaged {
+                self.backend
+                    .download_averaged(averaged)
+                    .map_err(TrainError::Device)?;
+            }
             self.host_behind = false;
             self.host_position = None;
         }
@@ -379,11 +473,25 @@ impl Trainer {
     }
 
     /// Changes the settings of the remaining run (epochs target, learning rate, limits...).
+    /// Turning weight averaging on starts the average from the weights as they are; turning
+    /// it off forgets the average.
     pub fn set_config(&mut self, config: TrainConfig) -> Result<(), TrainError> {
         config.validate()?;
         self.adopt_synced();
-        if config.device != self.snapshot.config.device {
+        let averaging_changes =
+            config.weight_averaging.is_some() != self.snapshot.config.weight_averaging.is_some();
+        if config.device != self.snapshot.config.device || averaging_changes {
             self.bring_host_up_to_date()?;
+        }
+        if averaging_changes {
+            self.snapshot.averaged = config
+                .weight_averaging
+                .map(|_| self.snapshot.params.clone());
+            self.backend
+                .load_state(&self.snapshot.params)
+                .map_err(TrainError::Device)?;
+        }
+        if config.device != self.snapshot.config.device {
             self.backend = Backend::new(config.device, &self.snapshot.model, &self.snapshot.params)
                 .map_err(TrainError::Device)?;
         }
@@ -484,12 +592,25 @@ impl Trainer {
                 snapshot.adam.step_count,
             ));
         }
+        if self.time_budget_secs.is_some() && self.budget_clock.is_none() {
+            self.budget_clock = Some((started, self.snapshot.progress.schedule_progress));
+        }
         let snapshot = &mut self.snapshot;
-        let stepped = self.backend.train_step(
+        snapshot.adam.config.learning_rate = snapshot.config.lr_schedule.learning_rate(
+            snapshot.config.learning_rate,
+            snapshot.progress.global_step,
+            snapshot.progress.schedule_progress,
+        );
+        let averaging = match (&mut snapshot.averaged, snapshot.config.weight_averaging) {
+            (Some(averaged), Some(how)) => Some((averaged, how)),
+            _ => None,
+        };
+        let stepped = self.backend.train_step_averaging(
             &self.batch,
             &self.batch_labels,
             &mut snapshot.params,
             &mut snapshot.adam,
+            averaging,
         );
         let loss = match stepped {
             Ok(loss) => loss,
@@ -500,10 +621,19 @@ impl Trainer {
             self.host_behind = true;
             self.synced = OnceLock::new();
         }
+        let total_steps = (self.snapshot.config.epochs * steps_per_epoch).max(1) as f64;
+        let budget = self.time_budget_secs;
         let progress = &mut self.snapshot.progress;
         progress.global_step += 1;
         progress.step_in_epoch += 1;
         progress.epoch_loss_sum += loss;
+        progress.schedule_progress = match (budget, self.budget_clock) {
+            (Some(secs), Some((since, at_start))) => {
+                let share = since.elapsed().as_secs_f64() / secs;
+                (at_start + (1.0 - at_start) * share).min(1.0)
+            }
+            _ => (progress.global_step as f64 / total_steps).min(1.0),
+        };
         let step_secs = started.elapsed().as_secs_f64();
         self.epoch_train_secs += step_secs;
         self.epoch_images += batch_size;
@@ -629,7 +759,7 @@ impl Trainer {
                 let chunk_labels = labels.get(evaluation.next_image..end).unwrap_or_default();
                 let cost = self
                     .backend
-                    .loss(chunk, chunk_labels)
+                    .loss_averaged(chunk, chunk_labels, self.snapshot.averaged.as_ref())
                     .map_err(TrainError::Device)?;
                 evaluation.weighted_nats += cost * chunk.len() as f64;
             }
@@ -670,8 +800,9 @@ impl Trainer {
     }
 
     /// Draws `count` samples with an RNG seeded by `seed`: the fast (incremental) sampler of
-    /// the fast CPU kernels, or the device sampler on a device. A conditional model draws the
-    /// digits `classes` asks for. `progress` sees the canvas after each row.
+    /// the fast CPU kernels, or the device sampler on a device, with the averaged weights when
+    /// the run averages them and the style of [`Trainer::sample_style`]. A conditional model
+    /// draws the digits `classes` asks for. `progress` sees the canvas after each row.
     pub fn sample(
         &self,
         count: usize,
@@ -701,8 +832,21 @@ impl Trainer {
             Vec::new()
         };
         self.backend
-            .sample_while(count, &labels, &mut rng, control)
+            .sample_styled(
+                count,
+                &labels,
+                self.sample_style(),
+                self.snapshot.averaged.as_ref(),
+                &mut rng,
+                control,
+            )
             .map_err(TrainError::Device)
+    }
+
+    /// The guidance and temperature the grids are drawn with: the settings' choice (or the
+    /// model's default), unguided for a model without the "no label" class.
+    pub fn sample_style(&self) -> SampleStyle {
+        SampleStyle::for_model(self.snapshot.config.sample_style, &self.snapshot.model)
     }
 
     /// Notes the settings in force from now on in the history (a marker on the cost plot when
@@ -746,10 +890,17 @@ impl Trainer {
         let first = (progress.step_in_epoch * batch_size) % train_len.max(1);
         self.batch.resize(batch_size * IMAGE_PIXELS, 0.0);
         self.batch_labels.clear();
+        let label_dropout = self.snapshot.model.label_dropout();
         for (slot, out) in self.batch.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
             let index = order[(first + slot) % train_len];
             binarize_into(data.train.image(index), &mut progress.rng, out);
-            self.batch_labels.push(data.train.label(index).unwrap_or(0));
+            let mut label = data.train.label(index).unwrap_or(0);
+            // Label dropout: the image is trained as "no label" (its draw comes from the run's
+            // seeded stream, so a resume repeats it).
+            if label_dropout > 0.0 && progress.rng.random::<f32>() < label_dropout {
+                label = NO_LABEL;
+            }
+            self.batch_labels.push(label);
         }
     }
 }
@@ -757,7 +908,7 @@ impl Trainer {
 /// Refuses a loaded model whose network, optimizer state and an evaluation pass would not fit
 /// in the memory available (the snapshot itself is allocated already, the rest is not).
 fn check_resident_memory(model: &ModelConfig, config: &TrainConfig) -> Result<(), MemoryError> {
-    let work = workload(config, config.batch_size, None);
+    let work = workload(model, config, config.batch_size, None);
     let need = memory::estimate(model, &work);
     memory::check(
         || "this model".to_string(),
@@ -769,12 +920,19 @@ fn check_resident_memory(model: &ModelConfig, config: &TrainConfig) -> Result<()
 /// What the trainer does with `config` at `batch_size`, evaluating `test_images` (when known,
 /// else the test limit or the whole test split).
 fn workload(
+    model: &ModelConfig,
     config: &TrainConfig,
     batch_size: usize,
     test_images: Option<usize>,
 ) -> memory::Workload {
     let test_images = test_images.unwrap_or(limited(memory::TEST_IMAGES, config.test_limit));
-    memory::Workload::training(batch_size, config.samples_per_epoch, test_images)
+    // A guided grid keeps the sampler's caches twice (the "no label" pass).
+    let guided = SampleStyle::for_model(config.sample_style, model).is_guided();
+    let samples = config.samples_per_epoch * if guided { 2 } else { 1 };
+    memory::Workload {
+        averaged_weights: config.weight_averaging.is_some(),
+        ..memory::Workload::training(batch_size, samples, test_images)
+    }
 }
 
 /// Refuses training `model` at `batch_size` when it would not fit in the memory available.
@@ -786,7 +944,7 @@ fn check_training_memory(
     test_images: Option<usize>,
     held: bool,
 ) -> Result<(), MemoryError> {
-    let work = workload(config, batch_size, test_images);
+    let work = workload(model, config, batch_size, test_images);
     let need = memory::estimate(model, &work);
     let more = if held {
         need.training_bytes().saturating_sub(need.resident_bytes())

@@ -174,6 +174,18 @@ fn stacks_ui(ui: &mut egui::Ui, spec: &GatedSpec) {
             .wrap(),
         );
     }
+    if spec.is_dilated() {
+        ui.add(
+            egui::Label::new(format!(
+                "Dilated: the vertical convolutions of some layers read rows 2 or more apart (the \
+                 same taps and work), so the stacks reach {} rows up instead of {}, still without \
+                 holes.",
+                spec.reach(),
+                spec.reach_columns()
+            ))
+            .wrap(),
+        );
+    }
     ui.add(
         egui::Label::new(
             "Light taps are read, dark ones are not; the red outline marks the pixel being \
@@ -191,7 +203,31 @@ fn stacks_ui(ui: &mut egui::Ui, spec: &GatedSpec) {
             let part = conv.name.rsplit('.').next().unwrap_or(&conv.name);
             format!("layers.*.{part} (x{layers})")
         };
-        cards.push((first.conv_v.clone(), all(&first.conv_v)));
+        if spec.is_dilated() {
+            // One card per row dilation of the vertical convolutions.
+            let mut dilations: Vec<usize> = spec.layers.iter().map(|l| l.row_dilation).collect();
+            dilations.sort_unstable();
+            dilations.dedup();
+            for dilation in dilations {
+                let same: Vec<_> = spec
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.row_dilation == dilation)
+                    .collect();
+                let names: Vec<String> = same.iter().map(|(i, _)| i.to_string()).collect();
+                if let Some((_, layer)) = same.first() {
+                    let title = format!(
+                        "layers.*.conv_v (x{}: layers {}, rows {dilation} apart)",
+                        same.len(),
+                        names.join(", ")
+                    );
+                    cards.push((layer.conv_v.clone(), title));
+                }
+            }
+        } else {
+            cards.push((first.conv_v.clone(), all(&first.conv_v)));
+        }
         cards.push((first.conv_h.clone(), all(&first.conv_h)));
     }
     let per_row = ((ui.available_width() / (MASK_CARD_WIDTH + 8.0)) as usize).max(1);
@@ -242,7 +278,7 @@ fn gated_layers_ui(
 }
 
 fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) -> egui::Response {
-    let class_bias = 2 * spec.maps * crate::model::CLASS_COUNT;
+    let class_bias = 2 * spec.maps * spec.classes;
     egui::Grid::new("layer_table")
         .striped(true)
         .num_columns(6)
@@ -267,7 +303,7 @@ fn gated_table_ui(ui: &mut egui::Ui, model: &ModelConfig, spec: &GatedSpec) -> e
                     ui.label("class bias of each gate");
                     ui.label("-");
                     ui.label("-");
-                    ui.label(format!("10 -> {}", 2 * spec.maps));
+                    ui.label(format!("{} -> {}", spec.classes, 2 * spec.maps));
                     ui.label((2 * class_bias).to_string());
                     ui.end_row();
                 }

@@ -4,7 +4,8 @@
 //! a thin gutter between the tiles; labels that say when a grid was drawn ("end of epoch 3, step
 //! 1,800", "during epoch 1, step 250"); "Save PNG". For a conditional model, a "Draw" choice
 //! (one row per digit, any digit, or one digit) redraws the grid, whose rows are labelled with
-//! their digit.
+//! their digit. Guidance and temperature sliders redraw it too (guidance only for a model
+//! trained with label dropout; the label says which were used).
 //!
 //! Time is the studio's clock (egui's input time, seconds), passed in by the caller, so the paced
 //! reveal is testable without sleeping.
@@ -14,8 +15,8 @@ use super::paths::{typed_path, PathField};
 use super::status::thousands;
 use super::UiCommand;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::model::sample::grid_side;
-use crate::model::{ClassChoice, SampleGrid, CLASS_COUNT};
+use crate::model::sample::{grid_side, GUIDANCE_NEEDS_LABEL_DROPOUT};
+use crate::model::{ClassChoice, SampleGrid, SampleStyle, CLASS_COUNT};
 use crate::train::{SampleKind, SampleStamp};
 
 /// Pixels between two tiles of a grid.
@@ -302,12 +303,33 @@ impl SamplesView {
     }
 }
 
-/// When a grid was drawn (and, for a conditional model, which digits), in words.
+/// When a grid was drawn (and, for a conditional model, which digits; and the guidance and
+/// temperature when not the model's own probabilities), in words.
 pub fn stamp_label(stamp: &SampleStamp) -> String {
     let when = when_label(stamp);
-    match stamp.classes {
+    let label = match stamp.classes {
         Some(classes) => format!("{when}, {}", classes_label(classes)),
         None => when,
+    };
+    match stamp.style {
+        Some(style) => format!("{label}, {}", style_label(style)),
+        None => label,
+    }
+}
+
+/// "guidance 2.5, temperature 0.8" (the parts that are not 1).
+pub fn style_label(style: SampleStyle) -> String {
+    let mut parts = Vec::new();
+    if style.guidance != 1.0 {
+        parts.push(format!("guidance {}", style.guidance));
+    }
+    if style.temperature != 1.0 {
+        parts.push(format!("temperature {}", style.temperature));
+    }
+    if parts.is_empty() {
+        "no guidance".to_string()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -378,8 +400,11 @@ pub fn save_png(grid: &SampleGrid, path: &std::path::Path) -> Result<(), String>
         .map_err(|err| format!("could not save the PNG: {err:#}"))
 }
 
-/// Width of the column of controls beside the grid when the panel is wider than tall.
-const SIDE_COLUMN_WIDTH: f32 = 230.0;
+/// Width of the column of controls beside the grid when the panel is wider than tall: its
+/// widest row that cannot wrap ("Live", the epoch-grid slider and its value) and a margin.
+const SIDE_COLUMN_WIDTH: f32 = 290.0;
+/// Smallest grid side drawn beside the controls; a narrower panel puts them above the grid.
+const SIDE_GRID_MIN: f32 = 120.0;
 
 /// The "Draw" choice of a conditional model: which digits the grids ask for.
 pub struct DrawChoice<'a> {
@@ -389,21 +414,43 @@ pub struct DrawChoice<'a> {
     pub can_sample: bool,
 }
 
+/// The guidance and temperature sliders: how the grids are drawn.
+pub struct StyleChoice<'a> {
+    /// The choice (kept in the training settings, so later epochs' grids follow it; `None`:
+    /// the model's default until a slider moves).
+    pub style: &'a mut Option<SampleStyle>,
+    /// The model's default ([`SampleStyle::default_for`]), shown while `style` is `None`.
+    pub default: SampleStyle,
+    /// Whether the model can be guided (trained with label dropout): else the guidance slider
+    /// is disabled and says why.
+    pub guidable: bool,
+    /// A model exists and can draw now: a change redraws the grid at once.
+    pub can_sample: bool,
+}
+
+/// Slider range of the guidance scale.
+pub const GUIDANCE_RANGE: std::ops::RangeInclusive<f32> = 1.0..=5.0;
+/// Slider range of the temperature.
+pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f32> = 0.3..=1.5;
+
 /// Draws the grid, the history slider and the buttons; returns what the user asked for.
 /// `focus` names a path field to give the keyboard focus to; `draw` is the digit choice of a
-/// conditional model (`None` for an unconditional one). In a wide, short panel (the stacked
-/// layout of a small window) the controls stand beside the grid, otherwise above it.
+/// conditional model (`None` for an unconditional one); `style` the guidance and temperature
+/// sliders. In a panel wider than tall (the stacked layout of a small window) the controls
+/// stand beside the grid, which takes the width they leave (at most the panel's height),
+/// otherwise above it.
 pub fn samples_ui(
     ui: &mut egui::Ui,
     view: &mut SamplesView,
     png_path: &mut String,
     focus: &mut Option<PathField>,
     mut draw: Option<DrawChoice<'_>>,
+    mut style: Option<StyleChoice<'_>>,
 ) -> Vec<UiCommand> {
     let now = ui.input(|i| i.time);
     let mut commands = Vec::new();
     let available = ui.available_size();
-    if available.x >= available.y + SIDE_COLUMN_WIDTH {
+    if available.x > available.y && available.x - SIDE_COLUMN_WIDTH >= SIDE_GRID_MIN {
         ui.horizontal_top(|ui| {
             let side = available.y.min(available.x - SIDE_COLUMN_WIDTH).max(64.0);
             grid_ui(ui, view, now, side);
@@ -413,12 +460,18 @@ pub fn samples_ui(
                 if let Some(draw) = draw.as_mut() {
                     draw_choice_ui(ui, draw, &mut commands);
                 }
+                if let Some(style) = style.as_mut() {
+                    style_choice_ui(ui, style, &mut commands);
+                }
             });
         });
     } else {
         sample_controls_ui(ui, view, png_path, focus, now, &mut commands);
         if let Some(draw) = draw.as_mut() {
             draw_choice_ui(ui, draw, &mut commands);
+        }
+        if let Some(style) = style.as_mut() {
+            style_choice_ui(ui, style, &mut commands);
         }
         let available = ui.available_size();
         grid_ui(ui, view, now, available.x.min(available.y).max(64.0));
@@ -553,6 +606,56 @@ fn draw_choice_ui(ui: &mut egui::Ui, draw: &mut DrawChoice<'_>, commands: &mut V
     }
 }
 
+/// The guidance and temperature sliders; a change (once the slider is let go) redraws the grid.
+fn style_choice_ui(ui: &mut egui::Ui, choice: &mut StyleChoice<'_>, commands: &mut Vec<UiCommand>) {
+    let mut style = choice.style.unwrap_or(choice.default);
+    let before = style;
+    let mut released = false;
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().slider_width = 90.0;
+        let label = ui.label("Guidance");
+        let mut guidance = if choice.guidable { style.guidance } else { 1.0 };
+        let response = ui
+            .add_enabled(
+                choice.guidable,
+                egui::Slider::new(&mut guidance, GUIDANCE_RANGE).step_by(0.1),
+            )
+            .labelled_by(label.id);
+        let response = if choice.guidable {
+            response.on_hover_text(
+                "Classifier-free guidance: each pixel from logit_u + s (logit_c - logit_u), the \
+                 asked digit's logit pushed away from the model's logit without a label. Higher: \
+                 digits that read more clearly, less varied; 1: none. A change draws a new grid.",
+            )
+        } else {
+            response.on_disabled_hover_text(GUIDANCE_NEEDS_LABEL_DROPOUT)
+        };
+        released |= response.drag_stopped() || (response.changed() && !response.dragged());
+        if choice.guidable {
+            style.guidance = guidance;
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().slider_width = 90.0;
+        let label = ui.label("Temperature");
+        let response = ui
+            .add(egui::Slider::new(&mut style.temperature, TEMPERATURE_RANGE).step_by(0.05))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Each pixel from sigmoid(logit / T): below 1, fewer stray pixels and firmer \
+                 strokes (best with guidance); 1: the model's own probabilities. A change draws \
+                 a new grid.",
+            );
+        released |= response.drag_stopped() || (response.changed() && !response.dragged());
+    });
+    if style != before {
+        *choice.style = Some(style);
+    }
+    if released && choice.can_sample && choice.style.is_some() {
+        commands.push(UiCommand::SampleNow);
+    }
+}
+
 /// Width of the digit labels left of a grid drawn one row per digit.
 const ROW_LABEL_WIDTH: f32 = 14.0;
 
@@ -634,6 +737,7 @@ mod tests {
             global_step: (epoch * 600.0) as u64,
             kind,
             classes: None,
+            style: None,
         }
     }
 
@@ -719,6 +823,7 @@ mod tests {
                 global_step: 1800,
                 kind: SampleKind::EpochEnd,
                 classes: None,
+                style: None,
             }),
             "end of epoch 3, step 1,800"
         );
@@ -728,6 +833,7 @@ mod tests {
                 global_step: 1750,
                 kind: SampleKind::OnDemand,
                 classes: None,
+                style: None,
             }),
             "during epoch 3, step 1,750"
         );
@@ -737,10 +843,31 @@ mod tests {
                 global_step: 1200,
                 kind: SampleKind::EpochEnd,
                 classes: Some(ClassChoice::Rows),
+                style: None,
             }),
             "end of epoch 2, step 1,200, row r draws digit r"
         );
         assert_eq!(classes_label(ClassChoice::Digit(7)), "every sample a 7");
+        assert_eq!(
+            stamp_label(&SampleStamp {
+                epoch: 2.0,
+                global_step: 1200,
+                kind: SampleKind::EpochEnd,
+                classes: Some(ClassChoice::Rows),
+                style: Some(SampleStyle {
+                    guidance: 2.5,
+                    temperature: 0.8
+                }),
+            }),
+            "end of epoch 2, step 1,200, row r draws digit r, guidance 2.5, temperature 0.8"
+        );
+        assert_eq!(
+            style_label(SampleStyle {
+                guidance: 1.0,
+                temperature: 0.9
+            }),
+            "temperature 0.9"
+        );
         // F5 after a finished 3-epoch run: after epoch 3, not during a fourth.
         assert_eq!(
             stamp_label(&SampleStamp {
@@ -748,6 +875,7 @@ mod tests {
                 global_step: 1800,
                 kind: SampleKind::OnDemand,
                 classes: None,
+                style: None,
             }),
             "after epoch 3, step 1,800"
         );
@@ -757,6 +885,7 @@ mod tests {
                 global_step: 0,
                 kind: SampleKind::OnDemand,
                 classes: None,
+                style: None,
             }),
             "before training, step 0"
         );

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use super::{checkpoint_io, WorkerOptions, STEP_EVENT_INTERVAL};
 use crate::data::{DataSource, Mnist};
 use crate::messages::{RunProgress, WorkerCommand, WorkerEvent, WorkerState};
-use crate::model::{ClassChoice, ModelConfig};
+use crate::model::{ClassChoice, ModelConfig, SampleStyle};
 use crate::run::status::HEARTBEAT_EVERY;
 use crate::run::{Checkpointed, RunError, RunFiles, RunState, RunWriter, WriterOptions};
 use crate::service::{guard, Outbox};
@@ -430,7 +430,11 @@ impl WorkerLoop {
                 self.put_model_away();
                 self.out.emit(WorkerEvent::Message("model put away".into()));
             }
-            WorkerCommand::SampleNow { count, classes } => self.sample_now(count, classes),
+            WorkerCommand::SampleNow {
+                count,
+                classes,
+                style,
+            } => self.sample_now(count, classes, style),
             WorkerCommand::SaveCheckpoint { path, replace } => self.save(path, replace),
             WorkerCommand::OpenCheckpoint { path } => self.open(path, None),
             WorkerCommand::OpenRun { dir } => {
@@ -654,7 +658,7 @@ impl WorkerLoop {
         Ok(())
     }
 
-    fn sample_now(&mut self, count: usize, classes: ClassChoice) {
+    fn sample_now(&mut self, count: usize, classes: ClassChoice, style: Option<SampleStyle>) {
         let Some(session) = &mut self.session else {
             self.out.emit(WorkerEvent::Error(
                 "there is no model to sample from yet: press Start first".into(),
@@ -662,9 +666,11 @@ impl WorkerLoop {
             return;
         };
         // The choice holds for the grids drawn after later epochs too.
-        if session.trainer.config().sample_classes != classes {
+        let config = session.trainer.config();
+        if config.sample_classes != classes || config.sample_style != style {
             let config = TrainConfig {
                 sample_classes: classes,
+                sample_style: style,
                 ..session.trainer.config().clone()
             };
             if let Err(err) = session.trainer.set_config(config) {
@@ -860,6 +866,7 @@ impl WorkerLoop {
                     global_step: trainer.progress().global_step,
                     kind: SampleKind::EpochEnd,
                     classes: None,
+                    style: None,
                 },
             }
         } else {

@@ -20,7 +20,8 @@
 
 use pixelcnn_studio::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use pixelcnn_studio::model::{
-    ConvSpec, FamilyConfig, GatedConfig, GatedSpec, ModelConfig, Params, CLASS_COUNT,
+    ConvSpec, DilationPattern, FamilyConfig, GatedConfig, GatedSpec, LabelDropout, ModelConfig,
+    Params, CLASS_COUNT,
 };
 use pixelcnn_studio::train::{TrainConfig, Trainer};
 
@@ -62,6 +63,9 @@ pub fn model() -> ModelConfig {
             gated_layers: 1,
             gated_kernel: 3,
             conditional: true,
+            // Ten classes, one rule each; taps one row apart.
+            label_dropout: LabelDropout::NONE,
+            vertical_dilation: DilationPattern::NONE,
         }),
     }
 }
@@ -170,9 +174,13 @@ pub fn params() -> Params {
     params
 }
 
-/// A trainer of [`model`] holding [`params`], with `config`.
+/// A trainer of [`model`] holding [`params`], with `config` (as its averaged weights too when
+/// `config` averages: those are what it samples with).
 pub fn trainer(config: TrainConfig) -> Trainer {
     let mut snapshot = Trainer::new(model(), config).unwrap().snapshot().clone();
     snapshot.params = params();
+    if let Some(averaged) = &mut snapshot.averaged {
+        *averaged = params();
+    }
     Trainer::from_snapshot(snapshot).unwrap()
 }

@@ -16,7 +16,10 @@ pub mod worker;
 use candle_core::{Device, Tensor};
 use pixelcnn_studio::data::{Mnist, IMAGE_PIXELS, IMAGE_SIDE};
 use pixelcnn_studio::model::reference::{bce_with_logits, PixelCnn};
-use pixelcnn_studio::model::{FamilyConfig, GatedConfig, ModelConfig, Params, PlainConfig};
+use pixelcnn_studio::model::{
+    DilationPattern, FamilyConfig, GatedConfig, LabelDropout, ModelConfig, Params, PlainConfig,
+    SampleStyle, NO_LABEL,
+};
 use pixelcnn_studio::train::{TrainConfig, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -50,7 +53,8 @@ pub fn tiny_residual_model() -> ModelConfig {
 }
 
 /// A gated model with a 5-wide first layer and `layers` gated layers of `maps` maps,
-/// conditioned on the digit label or not.
+/// conditioned on the digit label or not, with the `gated` preset's other settings: its
+/// vertical dilation and, when conditional, its label dropout (an 11th "no label" class).
 pub fn gated_model(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
     ModelConfig {
         first_kernel: 5,
@@ -60,6 +64,31 @@ pub fn gated_model(layers: usize, maps: usize, conditional: bool) -> ModelConfig
             conditional,
             ..GatedConfig::preset()
         }),
+    }
+}
+
+/// [`gated_model`] without issue 16's levers: no label dropout (ten classes) and no vertical
+/// dilation, the gated family as checkpoints written before them hold it.
+pub fn gated_model_without_levers(layers: usize, maps: usize, conditional: bool) -> ModelConfig {
+    ModelConfig {
+        family: FamilyConfig::Gated(GatedConfig {
+            gated_layers: layers,
+            conditional,
+            label_dropout: LabelDropout::NONE,
+            vertical_dilation: DilationPattern::NONE,
+            ..GatedConfig::preset()
+        }),
+        ..gated_model(layers, maps, conditional)
+    }
+}
+
+/// A conditional gated model with a 7-wide first layer (the preset's), `layers` gated layers of
+/// `maps` maps, the preset's label dropout and its vertical dilation pattern (rows 1, 1, 2, 2, 4
+/// apart, repeated over the layers).
+pub fn digits_model(layers: usize, maps: usize) -> ModelConfig {
+    ModelConfig {
+        first_kernel: 7,
+        ..gated_model(layers, maps, true)
     }
 }
 
@@ -145,6 +174,46 @@ pub fn random_params_images_and_labels(
     seed: u64,
 ) -> (Params, Vec<f32>, Vec<u8>) {
     random_case(cfg, images, seed, 0.3)
+}
+
+/// The styles every sampler is checked at: none, guidance alone, temperature alone (cooler
+/// and hotter), both, and guidance 0 (the "no label" model alone).
+pub const SAMPLE_STYLES: [SampleStyle; 6] = [
+    SampleStyle::PLAIN,
+    SampleStyle {
+        guidance: 2.5,
+        temperature: 1.0,
+    },
+    SampleStyle {
+        guidance: 1.0,
+        temperature: 0.7,
+    },
+    SampleStyle {
+        guidance: 1.0,
+        temperature: 1.3,
+    },
+    SampleStyle {
+        guidance: 3.0,
+        temperature: 0.8,
+    },
+    SampleStyle {
+        guidance: 0.0,
+        temperature: 1.0,
+    },
+];
+
+/// [`random_params_images_and_labels`] where every other label is the "no label" class (of a
+/// model trained with label dropout), so its class-bias column is exercised too.
+pub fn random_params_images_and_no_labels(
+    cfg: &ModelConfig,
+    images: usize,
+    seed: u64,
+) -> (Params, Vec<f32>, Vec<u8>) {
+    let (params, input, mut labels) = random_params_images_and_labels(cfg, images, seed);
+    for label in labels.iter_mut().step_by(2) {
+        *label = NO_LABEL;
+    }
+    (params, input, labels)
 }
 
 /// What the candle reference network (`model::reference`) computes for `input` images (and

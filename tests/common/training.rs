@@ -86,8 +86,8 @@ pub fn train_to_the_end(trainer: &mut Trainer, data: &Mnist) -> Result<(), Train
 /// Trains `model` with `config` on `data` twice: `2 * k` steps straight, and `k` steps saved to
 /// a checkpoint file, loaded (onto `config.device`, which a checkpoint does not hold) and
 /// trained `k` steps more. Asserts that the checkpoint holds the model, its family and
-/// conditioning, and that the two runs end bit for bit alike: weights, Adam's state, the run's
-/// position and every epoch's costs. Returns the loaded checkpoint.
+/// conditioning, and that the two runs end bit for bit alike: weights (trained and averaged),
+/// Adam's state, the run's position (with the schedule's progress) and every epoch's costs. Returns the loaded checkpoint.
 pub fn assert_resume_is_bit_identical(
     model: &ModelConfig,
     config: &TrainConfig,
@@ -117,6 +117,11 @@ pub fn assert_resume_is_bit_identical(
     }
     train_steps(&mut resumed, data, k).unwrap();
     assert_eq!(resumed.snapshot().params, straight.snapshot().params);
+    assert_eq!(
+        resumed.snapshot().averaged,
+        straight.snapshot().averaged,
+        "the averaged weights too"
+    );
     assert_eq!(resumed.snapshot().adam, straight.snapshot().adam);
     assert_eq!(resumed.snapshot().progress, straight.snapshot().progress);
     let costs = |t: &Trainer| {

@@ -26,6 +26,18 @@ pub const GATED_MAPS: usize = 32;
 /// Kernel width of the `gated` preset's gated layers (5-wide layers learn a little more per
 /// minute, but our kernels lead PyTorch's by less on them; see README).
 pub const GATED_KERNEL: usize = 3;
+/// The label dropout a conditional model of the `gated` preset trains with (README, "Digits":
+/// what lets the sampler guide; 0.1 is the rate measured).
+pub const DEFAULT_LABEL_DROPOUT: f32 = 0.1;
+/// Largest label dropout rate.
+pub const MAX_LABEL_DROPOUT: f32 = 0.9;
+/// Row dilations of the `gated` preset's vertical stack, repeated over its gated layers (README,
+/// "Digits": the same parameters and work, reaching 23 rows instead of 13).
+pub const GATED_VERTICAL_DILATION: [u8; 5] = [1, 1, 2, 2, 4];
+/// Longest vertical dilation pattern.
+pub const MAX_DILATION_PATTERN: usize = 16;
+/// Largest row dilation of one gated layer.
+pub const MAX_ROW_DILATION: u8 = 8;
 
 /// A configuration that cannot build a sensible PixelCNN.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -71,6 +83,12 @@ pub enum ConfigError {
     /// A gated model needs at least one gated layer after the first.
     #[error("a gated model needs at least 1 gated layer")]
     NoGatedLayers,
+    /// A label dropout rate outside `0..=MAX_LABEL_DROPOUT`.
+    #[error("label dropout {0} is out of range: use a fraction from 0 to {MAX_LABEL_DROPOUT} (0.1 is the default)")]
+    LabelDropout(LabelDropout),
+    /// A vertical dilation pattern that is too long or has a step out of range.
+    #[error("vertical dilation {0} is out of range: use 1 to {MAX_DILATION_PATTERN} steps of 1 to {MAX_ROW_DILATION} rows, e.g. 1,1,2,2,4")]
+    VerticalDilation(String),
 }
 
 /// The preset names, in the order a user is offered them.
@@ -162,6 +180,155 @@ pub struct GatedConfig {
     pub gated_kernel: usize,
     /// Whether every gate is conditioned on the digit label.
     pub conditional: bool,
+    /// For a conditional model: the fraction of training images whose label is replaced by a
+    /// learned "no label" class (class 10), so the model also learns to draw without one and
+    /// the sampler can guide (`logit_u + s (logit_c - logit_u)`). Above 0 the class biases have
+    /// 11 columns instead of 10. An unconditional model does not use it.
+    pub label_dropout: LabelDropout,
+    /// Row dilation of each gated layer's vertical convolution (a pattern repeated over the
+    /// layers; empty: none): the same taps, spread over more rows above.
+    pub vertical_dilation: DilationPattern,
+}
+
+/// A label dropout rate (see [`GatedConfig::label_dropout`]): a fraction from 0 to
+/// [`MAX_LABEL_DROPOUT`] once validated. Compared by value bits, so configs stay `Eq`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LabelDropout(pub f32);
+
+impl PartialEq for LabelDropout {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for LabelDropout {}
+
+impl std::fmt::Display for LabelDropout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl LabelDropout {
+    /// No label dropout.
+    pub const NONE: LabelDropout = LabelDropout(0.0);
+
+    /// The rate.
+    pub fn rate(self) -> f32 {
+        self.0
+    }
+
+    /// Whether any label is dropped (and so the model has a "no label" class).
+    pub fn is_on(self) -> bool {
+        self.0 > 0.0
+    }
+}
+
+/// Row dilations of the gated layers' vertical convolutions: a pattern of up to
+/// [`MAX_DILATION_PATTERN`] steps, repeated over the layers (layer `l` has step `l mod len`);
+/// empty means none (every step 1). Stored as a JSON list, e.g. `[1,1,2,2,4]`; held as 4-bit
+/// steps in one word (a 0 ends the pattern), so configs stay small.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DilationPattern(u64);
+
+impl DilationPattern {
+    /// No dilation.
+    pub const NONE: DilationPattern = DilationPattern(0);
+
+    /// The pattern of `steps`; refused when longer than [`MAX_DILATION_PATTERN`] or a step is
+    /// outside `1..=MAX_ROW_DILATION`.
+    pub fn new(steps: &[u8]) -> Result<DilationPattern, ConfigError> {
+        if steps.len() > MAX_DILATION_PATTERN
+            || steps.iter().any(|&s| s == 0 || s > MAX_ROW_DILATION)
+        {
+            return Err(ConfigError::VerticalDilation(format_steps(steps)));
+        }
+        let packed = steps
+            .iter()
+            .enumerate()
+            .fold(0u64, |word, (i, &step)| word | u64::from(step) << (4 * i));
+        Ok(DilationPattern(packed))
+    }
+
+    /// Parses `1,1,2,2,4` (or `none`, or `1`: no dilation).
+    pub fn parse(text: &str) -> Result<DilationPattern, String> {
+        let text = text.trim();
+        if text.is_empty() || text == "none" {
+            return Ok(DilationPattern::NONE);
+        }
+        let steps = text
+            .split(',')
+            .map(|s| s.trim().parse::<u8>())
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| {
+                format!(
+                    "'{text}' is not a dilation pattern: use steps of 1 to {MAX_ROW_DILATION} rows separated by commas, e.g. 1,1,2,2,4 (or none)"
+                )
+            })?;
+        DilationPattern::new(&steps).map_err(|e| e.to_string())
+    }
+
+    /// The steps as given (empty for none).
+    pub fn steps(&self) -> Vec<u8> {
+        (0..MAX_DILATION_PATTERN)
+            .map(|i| ((self.0 >> (4 * i)) & 0xF) as u8)
+            .take_while(|&step| step != 0)
+            .collect()
+    }
+
+    /// The row dilation of gated layer `layer`.
+    pub fn at(&self, layer: usize) -> usize {
+        let steps = self.steps();
+        if steps.is_empty() {
+            1
+        } else {
+            usize::from(steps[layer % steps.len()])
+        }
+    }
+
+    /// Whether any layer is dilated.
+    pub fn is_dilated(&self) -> bool {
+        self.steps().iter().any(|&s| s > 1)
+    }
+}
+
+/// `1,1,2,2,4`.
+fn format_steps(steps: &[u8]) -> String {
+    steps
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl std::fmt::Debug for DilationPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.steps()).finish()
+    }
+}
+
+impl std::fmt::Display for DilationPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.steps().is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&format_steps(&self.steps()))
+        }
+    }
+}
+
+impl Serialize for DilationPattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.steps().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DilationPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let steps = Vec::<u8>::deserialize(deserializer)?;
+        DilationPattern::new(&steps).map_err(serde::de::Error::custom)
+    }
 }
 
 impl PlainConfig {
@@ -189,16 +356,36 @@ impl PlainConfig {
 }
 
 impl GatedConfig {
-    /// The `gated` preset's: [`GATED_LAYERS`] gated [`GATED_KERNEL`]-wide layers,
-    /// unconditional.
+    /// The `gated` preset's: [`GATED_LAYERS`] gated [`GATED_KERNEL`]-wide layers whose vertical
+    /// convolutions are dilated by [`GATED_VERTICAL_DILATION`], unconditional (conditioned, it
+    /// trains with [`DEFAULT_LABEL_DROPOUT`]).
     pub fn preset() -> Self {
         GatedConfig {
             gated_layers: GATED_LAYERS,
             gated_kernel: GATED_KERNEL,
             conditional: false,
+            label_dropout: LabelDropout(DEFAULT_LABEL_DROPOUT),
+            vertical_dilation: DilationPattern::new(&GATED_VERTICAL_DILATION)
+                .unwrap_or(DilationPattern::NONE),
+        }
+    }
+
+    /// Digit classes the class biases have columns for: 10, plus the "no label" class of a
+    /// model trained with label dropout; 0 for an unconditional model.
+    pub fn classes(&self) -> usize {
+        match (self.conditional, self.label_dropout.is_on()) {
+            (false, _) => 0,
+            (true, false) => DIGIT_CLASSES,
+            (true, true) => DIGIT_CLASSES + 1,
         }
     }
 }
+
+/// The digits a conditional model tells apart.
+pub const DIGIT_CLASSES: usize = 10;
+/// The label that stands for "no label" in a model trained with label dropout (its 11th class
+/// column): what training uses for a dropped label and guided sampling for its second pass.
+pub const NO_LABEL: u8 = 10;
 
 impl FamilyConfig {
     /// Which family this is.
@@ -246,7 +433,8 @@ impl ModelConfig {
         }
     }
 
-    /// The gated PixelCNN at the paper's size: 15 gated 3-wide layers of 128 maps.
+    /// The gated PixelCNN at the paper's size: 15 gated 3-wide layers of 128 maps (undilated,
+    /// as the paper's).
     pub fn gated_large() -> Self {
         ModelConfig {
             first_kernel: 7,
@@ -254,7 +442,8 @@ impl ModelConfig {
             family: FamilyConfig::Gated(GatedConfig {
                 gated_layers: 15,
                 gated_kernel: 3,
-                conditional: false,
+                vertical_dilation: DilationPattern::NONE,
+                ..GatedConfig::preset()
             }),
         }
     }
@@ -275,6 +464,28 @@ impl ModelConfig {
         match &self.family {
             FamilyConfig::Plain(_) => false,
             FamilyConfig::Gated(gated) => gated.conditional,
+        }
+    }
+
+    /// Whether the model was trained with label dropout and so has the "no label" class that
+    /// guided sampling needs (only a conditional gated model can).
+    pub fn has_no_label_class(&self) -> bool {
+        self.class_count() > DIGIT_CLASSES
+    }
+
+    /// Columns of the class biases: 0 (unconditional), 10, or 11 with the "no label" class.
+    pub fn class_count(&self) -> usize {
+        match &self.family {
+            FamilyConfig::Plain(_) => 0,
+            FamilyConfig::Gated(gated) => gated.classes(),
+        }
+    }
+
+    /// The label dropout a conditional model trains with (0 for every other model).
+    pub fn label_dropout(&self) -> f32 {
+        match &self.family {
+            FamilyConfig::Gated(gated) if gated.conditional => gated.label_dropout.rate(),
+            _ => 0.0,
         }
     }
 
@@ -329,6 +540,12 @@ impl ModelConfig {
                 if gated.gated_layers > MAX_GATED_LAYERS {
                     return Err(ConfigError::GatedLayers(gated.gated_layers));
                 }
+                let rate = gated.label_dropout.0;
+                if !(0.0..=MAX_LABEL_DROPOUT).contains(&rate) {
+                    return Err(ConfigError::LabelDropout(gated.label_dropout));
+                }
+                // A pattern is checked when it is made; this catches one built by hand.
+                DilationPattern::new(&gated.vertical_dilation.steps())?;
                 Ok(())
             }
         }
@@ -349,6 +566,8 @@ impl ModelConfig {
                 gated_layers: flat.masked_layers,
                 gated_kernel: flat.masked_kernel,
                 conditional: flat.conditional,
+                label_dropout: flat.label_dropout,
+                vertical_dilation: flat.vertical_dilation,
             }),
         };
         ModelConfig {
@@ -390,9 +609,13 @@ fn check_feature_maps(maps: usize) -> Result<(), ConfigError> {
 /// - `masked_relu`, `relu_layers` and `residual` are plain-only: a gated model ignores them on
 ///   reading and writes the values the `gated` preset has always written (`false`, `1`, `true`).
 /// - `conditional` is gated-only: a plain record with `conditional: true` is refused.
+/// - `label_dropout` and `vertical_dilation` are gated-only: a plain model ignores them on
+///   reading and writes the `gated` preset's values (so `--family gated` starts from them).
 ///
 /// Missing fields take the `seed` preset's values, so files written before the gated family
-/// existed (no `family`, no `conditional`) read as a plain, unconditional model.
+/// existed (no `family`, no `conditional`) read as a plain, unconditional model; a missing
+/// `label_dropout` or `vertical_dilation` is none (0, `[]`), the gated model of files written
+/// before they existed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FlatModelConfig {
@@ -414,6 +637,12 @@ pub struct FlatModelConfig {
     pub feature_maps: usize,
     /// [`PlainConfig::residual`] (plain only).
     pub residual: bool,
+    /// [`GatedConfig::label_dropout`] (gated only; missing: 0).
+    #[serde(default)]
+    pub label_dropout: LabelDropout,
+    /// [`GatedConfig::vertical_dilation`] (gated only; missing: none).
+    #[serde(default)]
+    pub vertical_dilation: DilationPattern,
 }
 
 impl Default for FlatModelConfig {
@@ -440,6 +669,8 @@ impl From<ModelConfig> for FlatModelConfig {
                 relu_layers: plain.relu_layers,
                 feature_maps,
                 residual: plain.residual,
+                label_dropout: GatedConfig::preset().label_dropout,
+                vertical_dilation: GatedConfig::preset().vertical_dilation,
             },
             FamilyConfig::Gated(gated) => FlatModelConfig {
                 family: ModelFamily::Gated,
@@ -451,6 +682,8 @@ impl From<ModelConfig> for FlatModelConfig {
                 relu_layers: 1,
                 feature_maps,
                 residual: true,
+                label_dropout: gated.label_dropout,
+                vertical_dilation: gated.vertical_dilation,
             },
         }
     }
@@ -517,14 +750,14 @@ mod tests {
         let plain = serde_json::to_string(&ModelConfig::paper()).unwrap();
         assert_eq!(
             plain,
-            r#"{"family":"plain","conditional":false,"first_kernel":7,"masked_layers":15,"masked_kernel":3,"masked_relu":true,"relu_layers":2,"feature_maps":128,"residual":true}"#
+            r#"{"family":"plain","conditional":false,"first_kernel":7,"masked_layers":15,"masked_kernel":3,"masked_relu":true,"relu_layers":2,"feature_maps":128,"residual":true,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4]}"#
         );
         let mut gated = ModelConfig::gated();
         gated.set_conditional(true).unwrap();
         let text = serde_json::to_string(&gated).unwrap();
         assert_eq!(
             text,
-            r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"masked_relu":false,"relu_layers":1,"feature_maps":32,"residual":true}"#
+            r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"masked_relu":false,"relu_layers":1,"feature_maps":32,"residual":true,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4]}"#
         );
         assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), gated);
         assert_eq!(
@@ -542,7 +775,9 @@ mod tests {
             FamilyConfig::Gated(GatedConfig {
                 gated_layers: 4,
                 gated_kernel: 5,
-                conditional: false
+                conditional: false,
+                label_dropout: LabelDropout::NONE,
+                vertical_dilation: DilationPattern::NONE,
             })
         );
         let conditional_plain = r#"{"family":"plain","conditional":true}"#;
@@ -562,7 +797,7 @@ mod tests {
                 family: FamilyConfig::Gated(GatedConfig {
                     gated_layers: 15,
                     gated_kernel: 3,
-                    conditional: false
+                    ..GatedConfig::preset()
                 }),
                 ..ModelConfig::paper()
             }
@@ -583,6 +818,55 @@ mod tests {
                 relu_layers: 1,
                 residual: true
             })
+        );
+    }
+
+    #[test]
+    fn a_gated_record_written_before_label_dropout_and_dilation_reads_as_a_model_without_them() {
+        let old = r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"masked_relu":false,"relu_layers":1,"feature_maps":32,"residual":true}"#;
+        let cfg: ModelConfig = serde_json::from_str(old).unwrap();
+        let FamilyConfig::Gated(gated) = cfg.family else {
+            panic!("a gated record");
+        };
+        assert_eq!(gated.label_dropout, LabelDropout::NONE);
+        assert_eq!(gated.vertical_dilation, DilationPattern::NONE);
+        assert_eq!(cfg.class_count(), 10);
+        assert!(!cfg.has_no_label_class());
+        let mut conditional = ModelConfig::gated();
+        conditional.set_conditional(true).unwrap();
+        assert_eq!(conditional.class_count(), 11);
+        assert!(conditional.has_no_label_class());
+        assert_eq!(conditional.label_dropout(), DEFAULT_LABEL_DROPOUT);
+        assert_eq!(ModelConfig::gated().class_count(), 0);
+        assert_eq!(ModelConfig::gated().label_dropout(), 0.0);
+    }
+
+    #[test]
+    fn dilation_patterns_parse_repeat_and_refuse_nonsense() {
+        let pattern = DilationPattern::parse("1,1,2,2,4").unwrap();
+        assert_eq!(pattern.steps(), [1, 1, 2, 2, 4]);
+        assert_eq!(
+            (0..12).map(|l| pattern.at(l)).collect::<Vec<_>>(),
+            [1, 1, 2, 2, 4, 1, 1, 2, 2, 4, 1, 1]
+        );
+        assert_eq!(pattern.to_string(), "1,1,2,2,4");
+        assert_eq!(
+            DilationPattern::parse("none").unwrap(),
+            DilationPattern::NONE
+        );
+        assert_eq!(DilationPattern::NONE.at(7), 1);
+        assert!(!DilationPattern::parse("1,1").unwrap().is_dilated());
+        for bad in ["0", "9", "1,x", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1"] {
+            assert!(DilationPattern::parse(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<DilationPattern>("[1,0]").is_err());
+        let mut cfg = ModelConfig::gated();
+        if let FamilyConfig::Gated(gated) = &mut cfg.family {
+            gated.label_dropout = LabelDropout(1.5);
+        }
+        assert_eq!(
+            cfg.validate(),
+            Err(ConfigError::LabelDropout(LabelDropout(1.5)))
         );
     }
 }

@@ -82,6 +82,16 @@ impl ConvSpec {
         }
     }
 
+    /// The same kernel with its taps' rows spread `dilation` apart around the output row
+    /// (`dy * dilation`): a row-dilated convolution, with the same stored weights.
+    pub fn with_row_dilation(mut self, dilation: usize) -> ConvSpec {
+        let dilation = dilation.max(1) as isize;
+        for tap in &mut self.taps {
+            tap.dy *= dilation;
+        }
+        self
+    }
+
     /// A 1x1 convolution.
     pub fn pointwise(name: &str, in_channels: usize, out_channels: usize) -> ConvSpec {
         ConvSpec::shifted(name, (1, 1), (0, 0), in_channels, out_channels)

@@ -5,21 +5,24 @@
 //! With `a = first_kernel / 2`, `b = gated_kernel / 2` and `p` maps:
 //! - first layer: `v = conv_v0(x)`, an `a x first_kernel` kernel over rows `i-a..i-1`, columns
 //!   `j-a..j+a`; `h = conv_h0(x)`, a `1 x a` kernel over `x[i, j-a..j-1]`. No activation.
-//! - gated layer: `vp = conv_v(v)` (`(b+1) x gated_kernel`, rows `i-b..i`), `hp = conv_h(h) +
+//! - gated layer: `vp = conv_v(v)` (`(b+1) x gated_kernel`, rows `i-b..i`; with a row
+//!   dilation `d`, rows `i-b*d, ..., i-d, i`: the same taps, spread over more rows), `hp = conv_h(h) +
 //!   link(vp)` (`1 x (b+1)`, columns `j-b..j`; `link` is 1x1 on `vp` before conditioning);
-//!   conditional: `vp += cond_v[:, y]`, `hp += cond_h[:, y]`; `v' = gate(vp)`,
+//!   conditional: `vp += cond_v[:, y]`, `hp += cond_h[:, y]` (`y` a digit, or class 10, "no
+//!   label", in a model trained with label dropout); `v' = gate(vp)`,
 //!   `h' = h + res(gate(hp))` with `gate(t) = tanh(t[..p]) * sigmoid(t[p..])`.
 //! - head: `logit = out2(relu(out1(relu(h))))`.
 //!
 //! `v[i, j]` sees only rows above `i` and `h[i, j]` only pixels before `(i, j)` in raster order,
-//! so the logit of a pixel never sees itself or anything later, and there is no blind spot.
+//! so the logit of a pixel never sees itself or anything later, and there is no blind spot (with
+//! dilation: no holes, every pixel between the leftmost and rightmost one seen in a row is seen;
+//! `tests/digits.rs`).
 
 use super::config::GatedConfig;
-use super::conv_spec::ConvSpec;
+use super::conv_spec::{ConvSpec, Tap};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
-/// Digit classes a conditional model knows.
-pub const CLASS_COUNT: usize = 10;
+pub use super::config::{DIGIT_CLASSES as CLASS_COUNT, NO_LABEL};
 
 /// One gated layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +37,10 @@ pub struct GatedLayerSpec {
     pub link: ConvSpec,
     /// 1x1 on the horizontal gate's output, added to `h`: `p -> p`.
     pub res: ConvSpec,
-    /// Whether `cond_v` and `cond_h` (`[2p, 10]` each) add a per-class bias to the gates.
+    /// Whether `cond_v` and `cond_h` (`[2p, classes]` each) add a per-class bias to the gates.
     pub conditional: bool,
+    /// The row dilation of `conv_v` (1: none).
+    pub row_dilation: usize,
 }
 
 /// The whole gated network.
@@ -55,6 +60,9 @@ pub struct GatedSpec {
     pub out2: ConvSpec,
     /// Whether the gates are conditioned on the digit label.
     pub conditional: bool,
+    /// Columns of the class biases: 10 digits, plus the "no label" class ([`NO_LABEL`]) of a
+    /// model trained with label dropout; 0 when unconditional.
+    pub classes: usize,
 }
 
 impl GatedSpec {
@@ -69,6 +77,7 @@ impl GatedSpec {
         let layers = (0..gated.gated_layers)
             .map(|l| {
                 let name = format!("layers.{l}");
+                let row_dilation = gated.vertical_dilation.at(l);
                 GatedLayerSpec {
                     conv_v: ConvSpec::shifted(
                         &format!("{name}.conv_v"),
@@ -76,7 +85,8 @@ impl GatedSpec {
                         (-bi, -bi),
                         p,
                         2 * p,
-                    ),
+                    )
+                    .with_row_dilation(row_dilation),
                     conv_h: ConvSpec::shifted(
                         &format!("{name}.conv_h"),
                         (1, b + 1),
@@ -87,6 +97,7 @@ impl GatedSpec {
                     link: ConvSpec::pointwise(&format!("{name}.link"), 2 * p, 2 * p),
                     res: ConvSpec::pointwise(&format!("{name}.res"), p, p),
                     conditional: gated.conditional,
+                    row_dilation,
                     name,
                 }
             })
@@ -99,6 +110,7 @@ impl GatedSpec {
             out1: ConvSpec::pointwise("out1", p, p),
             out2: ConvSpec::pointwise("out2", p, 1),
             conditional: gated.conditional,
+            classes: gated.classes(),
         }
     }
 
@@ -112,10 +124,32 @@ impl GatedSpec {
         convs
     }
 
-    /// Rows (and columns) the receptive field reaches from a pixel: `a + layers * b`.
+    /// Rows above a pixel the receptive field reaches: `a` plus each layer's `b * dilation`
+    /// (`a + layers * b` undilated).
     pub fn reach(&self) -> usize {
-        let b = self.layers.first().map_or(0, |l| l.conv_v.reach_above());
-        self.first_v.reach_above() + self.layers.len() * b
+        self.first_v.reach_above()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.conv_v.reach_above())
+                .sum::<usize>()
+    }
+
+    /// Columns either side of a pixel the receptive field reaches: `a + layers * b` (the
+    /// dilation spreads rows only).
+    pub fn reach_columns(&self) -> usize {
+        let side = |conv: &ConvSpec| conv.taps.iter().map(|t: &Tap| t.dx.unsigned_abs()).max();
+        side(&self.first_v).unwrap_or(0)
+            + self
+                .layers
+                .iter()
+                .map(|l| side(&l.conv_v).unwrap_or(0))
+                .sum::<usize>()
+    }
+
+    /// Whether any gated layer's vertical convolution is dilated.
+    pub fn is_dilated(&self) -> bool {
+        self.layers.iter().any(|l| l.row_dilation > 1)
     }
 
     /// For the logit of pixel (`row`, `col`), a 784-long map of the input pixels it depends on,
@@ -169,6 +203,8 @@ mod tests {
             gated_layers: layers,
             gated_kernel: kernel,
             conditional: false,
+            label_dropout: super::super::config::LabelDropout::NONE,
+            vertical_dilation: super::super::config::DilationPattern::NONE,
         };
         GatedSpec::new(first_kernel, 4, &gated)
     }
@@ -200,6 +236,29 @@ mod tests {
                 assert_eq!(seen[y * IMAGE_SIDE + x], above || left, "pixel ({y}, {x})");
             }
         }
+    }
+
+    #[test]
+    fn a_dilated_vertical_stack_spreads_the_same_taps_over_more_rows() {
+        let gated = GatedConfig {
+            gated_layers: 3,
+            ..GatedConfig::preset()
+        };
+        let spec = GatedSpec::new(7, 4, &gated);
+        let rows: Vec<Vec<isize>> = spec
+            .layers
+            .iter()
+            .map(|l| l.conv_v.taps.iter().map(|t| t.dy).collect())
+            .collect();
+        // Dilations 1, 1, 2: the 2x3 kernel reads rows i-1, i or i-2, i.
+        assert_eq!(rows[0], [-1, -1, -1, 0, 0, 0]);
+        assert_eq!(rows[2], [-2, -2, -2, 0, 0, 0]);
+        assert_eq!(spec.layers[2].conv_v.weight_shape(), [8, 4, 2, 3]);
+        assert_eq!(spec.reach(), 3 + 1 + 1 + 2);
+        assert_eq!(spec.reach_columns(), 3 + 3);
+        let preset = GatedSpec::new(7, 4, &GatedConfig::preset());
+        assert_eq!(preset.reach(), 23);
+        assert_eq!(preset.reach_columns(), 13);
     }
 
     #[test]

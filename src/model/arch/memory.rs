@@ -38,12 +38,13 @@ pub struct MemoryEstimate {
     pub batch_size: usize,
     /// Images drawn per sample grid.
     pub sample_count: usize,
-    /// The weights and the fast network's two packed copies of them.
+    /// The weights and the fast network's two packed copies of them (twice with averaged
+    /// weights).
     pub weights_bytes: u64,
     /// Gradients, Adam's two moments and the copy of the state kept while an epoch closes.
     pub optimizer_bytes: u64,
-    /// Of the weights and optimizer state, what a loaded checkpoint holds already (weights
-    /// and Adam's two moments).
+    /// Of the weights and optimizer state, what a loaded checkpoint holds already (weights,
+    /// averaged weights, and Adam's two moments).
     pub snapshot_bytes: u64,
     /// A training step: the batch, every layer's output kept for the backward pass, the
     /// gradient buffers, the weight-gradient partial sums and each thread's im2col scratch.
@@ -210,6 +211,9 @@ pub struct Workload {
     pub sample_count: usize,
     /// Worker threads (each has its own im2col scratch).
     pub threads: usize,
+    /// Whether the run keeps averaged weights (and a network packed with them for its
+    /// evaluations and grids).
+    pub averaged_weights: bool,
 }
 
 impl Workload {
@@ -224,6 +228,7 @@ impl Workload {
             test_images,
             sample_count,
             threads: rayon::current_num_threads(),
+            averaged_weights: false,
         }
     }
 }
@@ -236,6 +241,7 @@ pub fn estimate(cfg: &ModelConfig, work: &Workload) -> MemoryEstimate {
         test_images,
         sample_count,
         threads,
+        averaged_weights,
     } = *work;
     let shape = footprint(cfg);
     let parameters = shape.parameters;
@@ -273,12 +279,19 @@ pub fn estimate(cfg: &ModelConfig, work: &Workload) -> MemoryEstimate {
         IMAGE_PIXELS as u64,
     ]));
 
+    // Averaged weights: one more copy of the weights, packed twice for their own network, and
+    // kept in the snapshot (and its copy while an epoch closes).
+    let copies = if averaged_weights { 2 } else { 1 };
     MemoryEstimate {
         batch_size,
         sample_count,
-        weights_bytes: F32.saturating_mul(parameters.saturating_add(2 * shape.packed)),
-        optimizer_bytes: mul(&[F32, parameters, 6]),
-        snapshot_bytes: mul(&[F32, parameters, 3]),
+        weights_bytes: F32.saturating_mul(
+            parameters
+                .saturating_add(2 * shape.packed)
+                .saturating_mul(copies),
+        ),
+        optimizer_bytes: mul(&[F32, parameters, 5 + copies]),
+        snapshot_bytes: mul(&[F32, parameters, 2 + copies]),
         activation_bytes: F32.saturating_mul(activation_values),
         evaluation_bytes: F32.saturating_mul(evaluation_values),
         sampling_bytes: F32.saturating_mul(sampling_values),

@@ -6,7 +6,7 @@ use rand::Rng;
 use super::architecture::Architecture;
 use super::config::ModelConfig;
 use super::conv_spec::ConvSpec;
-use super::gated_spec::{GatedSpec, CLASS_COUNT};
+use super::gated_spec::GatedSpec;
 use super::plain_spec::LayerSpec;
 
 /// One named parameter tensor, row-major.
@@ -76,9 +76,10 @@ pub struct GatedLayerSlots {
     pub link: ConvSlots,
     /// Residual 1x1 of the horizontal stack.
     pub res: ConvSlots,
-    /// `[2p, 10]` class biases of the vertical gate (conditional models).
+    /// `[2p, classes]` class biases of the vertical gate (conditional models; 10 classes, 11
+    /// with label dropout's "no label" class).
     pub cond_v: Option<usize>,
-    /// `[2p, 10]` class biases of the horizontal gate (conditional models).
+    /// `[2p, classes]` class biases of the horizontal gate (conditional models).
     pub cond_h: Option<usize>,
 }
 
@@ -178,12 +179,12 @@ impl SpecList {
                         Some(self.matrix(
                             format!("{}.cond_v.weight", layer.name),
                             rows,
-                            CLASS_COUNT,
+                            spec.classes,
                         )),
                         Some(self.matrix(
                             format!("{}.cond_h.weight", layer.name),
                             rows,
-                            CLASS_COUNT,
+                            spec.classes,
                         )),
                     )
                 } else {

@@ -2,6 +2,7 @@
 //! from the map of the pixels it sees that each family's spec computes, and the receptive field's
 //! size per layer of a plain stack.
 
+use super::architecture::Architecture;
 use super::config::ModelConfig;
 use super::plain_spec::{visible_inputs, LayerSpec};
 use crate::data::IMAGE_SIDE;
@@ -30,12 +31,71 @@ pub fn classify_inputs(layers: &[LayerSpec], row: usize, col: usize) -> Vec<Reac
     classify_visible(&visible, reach, row, col)
 }
 
-/// [`classify_inputs`] for a model of either family: the gated one's two stacks see the whole
-/// square within their reach above and the row to the left, so it has no blind spot.
+/// [`classify_inputs`] for a model of either family. The gated one's two stacks see the whole
+/// rectangle within their reach above and the row to the left (with a dilated vertical stack,
+/// a span of columns per row that narrows with height), so it has no blind spot: what would be
+/// one there is a hole, an unseen pixel between two seen ones of its row, or an unseen row
+/// between seen ones ([`holes`]).
 pub fn classify_model_inputs(model: &ModelConfig, row: usize, col: usize) -> Vec<Reach> {
     let architecture = model.architecture();
     let visible = architecture.visible_inputs(row, col);
-    classify_visible(&visible, architecture.reach(), row, col)
+    match architecture {
+        Architecture::Plain(_) => classify_visible(&visible, architecture.reach(), row, col),
+        Architecture::Gated(_) => {
+            let holes = holes(&visible, row, col);
+            let output = row * IMAGE_SIDE + col;
+            visible
+                .iter()
+                .zip(&holes)
+                .enumerate()
+                .map(|(pos, (&seen, &hole))| {
+                    if pos == output {
+                        Reach::Output
+                    } else if pos > output {
+                        Reach::Later
+                    } else if seen {
+                        Reach::Visible
+                    } else if hole {
+                        Reach::BlindSpot
+                    } else {
+                        Reach::OutOfReach
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// The holes of a receptive field of output pixel (`row`, `col`) (784 flags): earlier pixels
+/// not in `visible` that lie between two visible pixels of their row, or in a row that sees
+/// nothing between the output's row and a row above that sees something. A field without holes
+/// is one span of columns per row, every row from the output's up to the farthest one reached.
+pub fn holes(visible: &[bool], row: usize, col: usize) -> Vec<bool> {
+    let mut holes = vec![false; visible.len()];
+    let output = row * IMAGE_SIDE + col;
+    let farthest_row = (0..row.min(IMAGE_SIDE)).find(|&y| {
+        visible[y * IMAGE_SIDE..(y + 1) * IMAGE_SIDE]
+            .iter()
+            .any(|&v| v)
+    });
+    for y in 0..=row.min(IMAGE_SIDE - 1) {
+        let line = &visible[y * IMAGE_SIDE..(y + 1) * IMAGE_SIDE];
+        let seen: Vec<usize> = (0..IMAGE_SIDE).filter(|&x| line[x]).collect();
+        let span = match (seen.first(), seen.last()) {
+            (Some(&first), Some(&last)) => first..=last,
+            // A row that sees nothing, between the output's and a farther one that does: a
+            // hole of its own (its pixels straight above the output, which any field reaches).
+            _ if farthest_row.is_some_and(|far| far < y) && y < row => col..=col,
+            _ => continue,
+        };
+        for x in span {
+            let pos = y * IMAGE_SIDE + x;
+            if pos < output && !visible[pos] {
+                holes[pos] = true;
+            }
+        }
+    }
+    holes
 }
 
 /// Classifies a visibility map of output pixel (`row`, `col`) whose layers reach `reach` rows
@@ -76,7 +136,6 @@ pub fn receptive_field_size(layers: &[LayerSpec], upto: usize) -> usize {
 mod tests {
     use super::*;
     use crate::data::IMAGE_PIXELS;
-    use crate::model::arch::architecture::Architecture;
     use crate::model::arch::config::{FamilyConfig, PlainConfig};
 
     /// The layer stack of a plain `model`.

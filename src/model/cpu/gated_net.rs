@@ -4,7 +4,8 @@
 //!
 //! # Shapes
 //! `n = images * 784` rows, `p` maps: `v`, `h` are `[n, p]`; a gate's input `[n, 2p]`; logits
-//! `[n]`. Labels: one digit per image (ignored by an unconditional model).
+//! `[n]`. Labels: one class per image (a digit, or 10 for "no label" in a model trained with
+//! label dropout; ignored by an unconditional model).
 
 use std::sync::Mutex;
 
@@ -16,7 +17,7 @@ use super::conv_kernels::{
 use super::epilogue::{gate_backward_row, relu_keeping_sign};
 use crate::data::IMAGE_PIXELS;
 use crate::model::arch::epilogue::{Activation, Epilogue};
-use crate::model::arch::gated_spec::{GatedSpec, CLASS_COUNT};
+use crate::model::arch::gated_spec::GatedSpec;
 use crate::model::arch::params::{gated_slots, GatedSlots, Params};
 
 /// The residual 1x1 of the horizontal stack: bias, no activation, plus `h`.
@@ -48,7 +49,8 @@ impl GatedLayerOps {
     }
 }
 
-/// Row `class` of a per-class table (the first row when out of range, e.g. unconditional).
+/// Row `class` of a per-class table (the first row when out of range, e.g. unconditional or a
+/// label the model has no column for).
 fn class_row(table: &[Vec<f32>], class: usize) -> &[f32] {
     table
         .get(class)
@@ -61,6 +63,8 @@ fn class_row(table: &[Vec<f32>], class: usize) -> &[f32] {
 pub(crate) struct GatedOps {
     pub(crate) maps: usize,
     pub(crate) conditional: bool,
+    /// Columns of the class biases (10, or 11 with the "no label" class; 0 unconditional).
+    pub(crate) classes: usize,
     pub(crate) first_v: ConvOp,
     pub(crate) first_h: ConvOp,
     pub(crate) layers: Vec<GatedLayerOps>,
@@ -142,6 +146,7 @@ impl GatedNet {
         let ops = GatedOps {
             maps: spec.maps,
             conditional: spec.conditional,
+            classes: spec.classes,
             first_v: ConvOp::new(spec.first_v.clone(), params.conv(slots.first_v)),
             first_h: ConvOp::new(spec.first_h.clone(), params.conv(slots.first_h)),
             layers,
@@ -166,7 +171,8 @@ impl GatedNet {
         ops.first_h.set_weights(params.conv(slots.first_h));
         ops.out1.set_weights(params.conv(slots.out1));
         ops.out2.set_weights(params.conv(slots.out2));
-        let classes = if ops.conditional { CLASS_COUNT } else { 1 };
+        let columns = ops.classes;
+        let classes = if ops.conditional { columns } else { 1 };
         for (layer, s) in ops.layers.iter_mut().zip(&slots.layers) {
             layer.conv_v.set_weights(params.conv(s.conv_v));
             layer.conv_h.set_weights(params.conv(s.conv_h));
@@ -176,7 +182,7 @@ impl GatedNet {
             let column = |matrix: Option<usize>, class: usize| -> Vec<f32> {
                 let values = matrix.map_or(&[][..], |m| params.values(m));
                 (0..width)
-                    .map(|o| values.get(o * CLASS_COUNT + class).copied().unwrap_or(0.0))
+                    .map(|o| values.get(o * columns + class).copied().unwrap_or(0.0))
                     .collect()
             };
             layer.v_gate_bias = (0..classes).map(|c| column(s.cond_v, c)).collect();
@@ -389,11 +395,12 @@ impl GatedNet {
     }
 }
 
-/// The digit class of row `row` (class 0 when no label is given).
+/// The class of row `row` (class 0 when no label is given; a class the model has no column for
+/// reads as class 0 in [`GatedLayerOps::gate_biases`]).
 pub(crate) fn class_of(labels: &[u8], row: usize) -> usize {
     labels
         .get(row / IMAGE_PIXELS)
-        .map_or(0, |&c| usize::from(c).min(CLASS_COUNT - 1))
+        .map_or(0, |&c| usize::from(c))
 }
 
 /// The first layer: `v = conv_v0(x) + b`, `h = conv_h0(x) + b`.
@@ -726,10 +733,11 @@ fn layer_backward(
         });
 }
 
-/// The gradient of a `[width, 10]` class-bias matrix: column `c` sums the rows of `grad`
-/// (`[n, width]`) of every image labelled `c`. Each image is summed in row order, images are
-/// added in image order: deterministic.
+/// The gradient of a `[width, classes]` class-bias matrix (`out`): column `c` sums the rows of
+/// `grad` (`[n, width]`) of every image labelled `c`. Each image is summed in row order, images
+/// are added in image order: deterministic.
 fn class_bias_grads(grad: &[f32], width: usize, labels: &[u8], out: &mut [f32]) {
+    let classes = (out.len() / width.max(1)).max(1);
     let per_image: Vec<Vec<f64>> = grad
         .par_chunks(IMAGE_PIXELS * width)
         .map(|image| {
@@ -742,11 +750,12 @@ fn class_bias_grads(grad: &[f32], width: usize, labels: &[u8], out: &mut [f32]) 
             sum
         })
         .collect();
-    let mut total = vec![0.0f64; width * CLASS_COUNT];
+    let mut total = vec![0.0f64; width * classes];
     for (image, sum) in per_image.iter().enumerate() {
         let class = class_of(labels, image * IMAGE_PIXELS);
+        let class = if class < classes { class } else { 0 };
         for (o, &s) in sum.iter().enumerate() {
-            total[o * CLASS_COUNT + class] += s;
+            total[o * classes + class] += s;
         }
     }
     out.iter_mut().zip(total).for_each(|(o, t)| *o = t as f32);

@@ -8,6 +8,11 @@
 //! order: pixel = 1 if `u < sigmoid(logit)`. So for the same RNG they draw the same numbers and,
 //! given the same probabilities, the same pixels. Conditional models read one digit label per
 //! image.
+//!
+//! The `*_styled` samplers draw with a [`SampleStyle`]: the logit is divided by the temperature
+//! and, with guidance, combined with the logit of the same canvas under the "no label" class
+//! ([`SampleStyle::logit`]), computed alongside (the fast sampler keeps a second set of caches for
+//! it; the straightforward one makes a second pass). The others draw plainly.
 
 use std::ops::ControlFlow;
 
@@ -19,8 +24,9 @@ use super::gemm::{matmul, MatRef};
 use super::net::{Body, CpuNet};
 use super::plain_net::PlainLayer;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::config::NO_LABEL;
 use crate::model::arch::epilogue::{Activation, Epilogue};
-use crate::model::sample::SampleGrid;
+use crate::model::sample::{SampleGrid, SampleStyle};
 
 /// Called after each completed image row with the canvas so far.
 pub type Progress<'a> = &'a mut dyn FnMut(&SampleGrid);
@@ -60,14 +66,34 @@ pub fn sample_naive_pixels<R: Rng>(
     rng: &mut R,
     progress: Progress<'_>,
 ) -> (SampleGrid, Vec<f32>) {
+    sample_naive_styled(net, start, labels, SampleStyle::PLAIN, end, rng, progress)
+}
+
+/// [`sample_naive_pixels`] drawing with `style`: with guidance, a second full pass per pixel
+/// reads the same canvas under the "no label" class.
+pub fn sample_naive_styled<R: Rng>(
+    net: &CpuNet,
+    start: SampleGrid,
+    labels: &[u8],
+    style: SampleStyle,
+    end: usize,
+    rng: &mut R,
+    progress: Progress<'_>,
+) -> (SampleGrid, Vec<f32>) {
     let mut grid = start;
     let count = grid.count;
     let first = grid.pixels_done.min(IMAGE_PIXELS);
     let mut probs = Vec::with_capacity(count * IMAGE_PIXELS);
+    let no_labels = vec![NO_LABEL; count];
     for pos in first..end.min(IMAGE_PIXELS) {
         let logits = net.forward(&grid.pixels, labels);
+        let unconditional = style
+            .is_guided()
+            .then(|| net.forward(&grid.pixels, &no_labels));
         for image in 0..count {
-            let p = sigmoid(logits[image * IMAGE_PIXELS + pos]);
+            let at = image * IMAGE_PIXELS + pos;
+            let l_u = unconditional.as_ref().map_or(0.0, |u| u[at]);
+            let p = sigmoid(style.logit(logits[at], l_u));
             probs.push(p);
             grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
         }
@@ -120,31 +146,66 @@ pub fn sample_fast_from<R: Rng>(
     rng: &mut R,
     control: RowControl<'_>,
 ) -> (SampleGrid, Vec<f32>) {
+    sample_fast_styled(net, start, labels, SampleStyle::PLAIN, rng, control)
+}
+
+/// [`sample_fast_from`] drawing with `style`. With guidance the two halves computed side by side
+/// are every image under its label and every image under the "no label" class, both reading
+/// the same canvas; without, the images split in two.
+pub fn sample_fast_styled<R: Rng>(
+    net: &CpuNet,
+    start: SampleGrid,
+    labels: &[u8],
+    style: SampleStyle,
+    rng: &mut R,
+    control: RowControl<'_>,
+) -> (SampleGrid, Vec<f32>) {
     let mut grid = start;
     let count = grid.count;
     let keep = grid.pixels_done.min(IMAGE_PIXELS);
-    let first_half = count.div_ceil(2);
-    let (labels_a, labels_b) = labels.split_at(first_half.min(labels.len()));
+    let guided = style.is_guided();
+    let no_labels = vec![NO_LABEL; count];
+    // Images of the first half, and where the second half's canvas starts.
+    let (first_half, second_canvas) = if guided {
+        (count, 0)
+    } else {
+        (count.div_ceil(2), count.div_ceil(2))
+    };
+    let (labels_a, labels_b) = if guided {
+        (labels, no_labels.as_slice())
+    } else {
+        labels.split_at(first_half.min(labels.len()))
+    };
     let mut halves = [
         HalfState::new(net, first_half, labels_a),
-        HalfState::new(net, count - first_half, labels_b),
+        HalfState::new(net, count - second_canvas, labels_b),
     ];
     let mut probs = Vec::with_capacity(count * IMAGE_PIXELS);
     for pos in 0..IMAGE_PIXELS {
         {
-            let (canvas_a, canvas_b) = grid.pixels.split_at(first_half * IMAGE_PIXELS);
+            let canvas_a = &grid.pixels[..first_half * IMAGE_PIXELS];
+            let canvas_b = &grid.pixels[second_canvas * IMAGE_PIXELS..];
             let [a, b] = &mut halves;
             rayon::join(|| a.advance(canvas_a, pos), || b.advance(canvas_b, pos));
         }
         if pos < keep {
             continue;
         }
-        // The logits of this position, one per image, in image order.
-        let logits = halves[0].logits().iter().chain(halves[1].logits());
-        for (image, &logit) in logits.enumerate().take(count) {
-            let p = sigmoid(logit);
-            probs.push(p);
-            grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
+        if guided {
+            let (conditional, unconditional) = (halves[0].logits(), halves[1].logits());
+            for (image, (&l_c, &l_u)) in conditional.iter().zip(unconditional).enumerate() {
+                let p = sigmoid(style.logit(l_c, l_u));
+                probs.push(p);
+                grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
+            }
+        } else {
+            // The logits of this position, one per image, in image order.
+            let logits = halves[0].logits().iter().chain(halves[1].logits());
+            for (image, &logit) in logits.enumerate().take(count) {
+                let p = sigmoid(style.logit(logit, 0.0));
+                probs.push(p);
+                grid.pixels[image * IMAGE_PIXELS + pos] = draw(rng, p);
+            }
         }
         if finish_pixel(&mut grid, pos, control).is_break() {
             break;

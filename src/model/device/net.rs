@@ -10,7 +10,8 @@
 //!
 //! # Shapes
 //! `n = images * 784` rows: pixels `[n, 1]`, activations `[n, channels]`, logits `[n, 1]`,
-//! class one-hots `[images, 10]`, per-image losses `[images]` (f64).
+//! class one-hots `[images, classes]` (10 digits, 11 with the "no label" class of label dropout),
+//! per-image losses `[images]` (f64).
 
 use candle_core::{DType, Device, Result, Tensor};
 
@@ -20,7 +21,6 @@ use crate::data::IMAGE_PIXELS;
 use crate::model::arch::architecture::Architecture;
 use crate::model::arch::config::ModelConfig;
 use crate::model::arch::epilogue::{Activation, Epilogue};
-use crate::model::arch::gated_spec::CLASS_COUNT;
 use crate::model::arch::params::{gated_slots, plain_slots, Params};
 
 /// A minibatch on the device.
@@ -30,7 +30,7 @@ pub struct DeviceBatch {
     pub images: usize,
     /// `[n, 1]` f32 pixels, 0 or 1 (also the targets).
     pixels: Tensor,
-    /// `[images, 10]` f32 one-hot digits (conditional models).
+    /// `[images, classes]` f32 one-hot classes (conditional models).
     one_hot: Option<Tensor>,
 }
 
@@ -41,7 +41,7 @@ impl DeviceBatch {
         &self.pixels
     }
 
-    /// The one-hot digits `[images, 10]` of a conditional model's batch.
+    /// The one-hot classes `[images, classes]` of a conditional model's batch.
     pub fn one_hot(&self) -> Option<&Tensor> {
         self.one_hot.as_ref()
     }
@@ -61,7 +61,7 @@ pub(crate) struct GatedLayer {
     pub(crate) conv_h: DeviceConv,
     pub(crate) link: DeviceConv,
     pub(crate) res: DeviceConv,
-    /// Stored indices of `cond_v` and `cond_h` (`[2p, 10]`), conditional models only.
+    /// Stored indices of `cond_v` and `cond_h` (`[2p, classes]`), conditional models only.
     pub(crate) cond: Option<(usize, usize)>,
 }
 
@@ -270,18 +270,20 @@ impl DeviceNet {
         })
     }
 
-    /// A conditional model's one-hot digits `[images, 10]` (a missing label counts as 0, as on
-    /// the CPU); `None` for an unconditional model.
+    /// A conditional model's one-hot classes `[images, classes]` (a missing label, or one the
+    /// model has no column for, counts as 0, as on the CPU); `None` for an unconditional model.
     pub fn one_hot(&self, labels: &[u8], images: usize) -> Result<Option<Tensor>> {
         if !self.config.conditional() {
             return Ok(None);
         }
-        let mut rows = vec![0f32; images * CLASS_COUNT];
+        let classes = self.config.class_count();
+        let mut rows = vec![0f32; images * classes];
         for image in 0..images {
-            let class = usize::from(labels.get(image).copied().unwrap_or(0)).min(CLASS_COUNT - 1);
-            rows[image * CLASS_COUNT + class] = 1.0;
+            let class = usize::from(labels.get(image).copied().unwrap_or(0));
+            let class = if class < classes { class } else { 0 };
+            rows[image * classes + class] = 1.0;
         }
-        Tensor::from_vec(rows, (images, CLASS_COUNT), &self.device).map(Some)
+        Tensor::from_vec(rows, (images, classes), &self.device).map(Some)
     }
 
     /// The stored tensors as views of the flat vector, in device shapes.
@@ -454,7 +456,7 @@ fn gate_backward((t, s): &(Tensor, Tensor), grad: &Tensor) -> Result<Tensor> {
     Tensor::cat(&[&grad_a, &grad_b], 1)
 }
 
-/// `z` `[n, c]` plus each image's class bias `one_hot @ cond^T` (`cond`: `[c, 10]`).
+/// `z` `[n, c]` plus each image's class bias `one_hot @ cond^T` (`cond`: `[c, classes]`).
 pub(crate) fn add_class_bias(z: &Tensor, cond: &Tensor, one_hot: &Tensor) -> Result<Tensor> {
     let images = one_hot.dim(0)?;
     let (n, c) = z.dims2()?;
@@ -464,7 +466,8 @@ pub(crate) fn add_class_bias(z: &Tensor, cond: &Tensor, one_hot: &Tensor) -> Res
         .reshape((n, c))
 }
 
-/// The gradient of a class-bias matrix `[c, 10]` from the gradient `[n, c]` it was added to.
+/// The gradient of a class-bias matrix `[c, classes]` from the gradient `[n, c]` it was added
+/// to.
 fn class_bias_grad(grad: &Tensor, one_hot: &Tensor) -> Result<Tensor> {
     let images = one_hot.dim(0)?;
     let (n, c) = grad.dims2()?;

@@ -14,6 +14,10 @@
 //! pixel is 1 when `u < sigmoid(logit)`: the same RNG gives the same pixels as
 //! [`crate::model::sample_fast`] wherever the two agree on the probabilities. The canvas comes
 //! back once per row, for the progress callback.
+//!
+//! With a [`SampleStyle`] ([`sample_device_styled`]) the logit is divided by the temperature and,
+//! with guidance, combined with the logit under the "no label" class: the caches then hold every
+//! image twice (its label, then "no label"), both copies reading the same drawn pixels.
 
 use std::ops::ControlFlow;
 
@@ -22,8 +26,9 @@ use rand::Rng;
 
 use super::net::{add_class_bias, Body, DeviceNet, GatedBody, PlainLayer, Views};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::arch::config::NO_LABEL;
 use crate::model::arch::epilogue::Epilogue;
-use crate::model::sample::SampleGrid;
+use crate::model::sample::{SampleGrid, SampleStyle};
 
 /// Draws `count` images on `net`'s device; `labels` (one digit per image) are read by a
 /// conditional model. `control` sees the canvas after each image row and may stop the drawing
@@ -36,18 +41,40 @@ pub fn sample_device<R: Rng>(
     rng: &mut R,
     control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
 ) -> Result<(SampleGrid, Vec<f32>)> {
+    sample_device_styled(net, count, labels, SampleStyle::PLAIN, rng, control)
+}
+
+/// [`sample_device`] drawing with `style` (the same draws; the probabilities of
+/// [`SampleStyle::logit`]).
+pub fn sample_device_styled<R: Rng>(
+    net: &DeviceNet,
+    count: usize,
+    labels: &[u8],
+    style: SampleStyle,
+    rng: &mut R,
+    control: &mut dyn FnMut(&SampleGrid) -> ControlFlow<()>,
+) -> Result<(SampleGrid, Vec<f32>)> {
     let mut grid = SampleGrid::blank(count);
     if count == 0 {
         return Ok((grid, Vec::new()));
     }
     let device = net.device();
     let views = net.views()?;
-    let canvas = Tensor::zeros((count, IMAGE_PIXELS, 1), DType::F32, device)?;
+    // Guided: every image twice, under its label then under "no label", on one canvas each.
+    let copies = if style.is_guided() { 2 } else { 1 };
+    let rows = copies * count;
+    let canvas = Tensor::zeros((rows, IMAGE_PIXELS, 1), DType::F32, device)?;
     let probs = Tensor::zeros((count, IMAGE_PIXELS), DType::F32, device)?;
-    let one_hot = net.one_hot(labels, count)?;
+    let mut all_labels: Vec<u8> = (0..count)
+        .map(|i| labels.get(i).copied().unwrap_or(0))
+        .collect();
+    if style.is_guided() {
+        all_labels.extend(std::iter::repeat_n(NO_LABEL, count));
+    }
+    let one_hot = net.one_hot(&all_labels, rows)?;
     let mut state = match &net.body {
-        Body::Plain(layers) => State::Plain(PlainState::new(layers, count, device)?),
-        Body::Gated(body) => State::Gated(GatedState::new(body, count, device)?),
+        Body::Plain(layers) => State::Plain(PlainState::new(layers, rows, device)?),
+        Body::Gated(body) => State::Gated(GatedState::new(body, rows, device)?),
     };
     let mut rows_done = 0;
     for row in 0..IMAGE_SIDE {
@@ -75,12 +102,18 @@ pub fn sample_device<R: Rng>(
                 }
                 _ => candle_core::bail!("the sampler's state does not match the model family"),
             };
-            let p = candle_nn::ops::sigmoid(&logits)?; // [count, 1]
+            let p = candle_nn::ops::sigmoid(&styled_logits(&logits, style, count)?)?; // [count, 1]
             let pixel = uniforms.narrow(1, col, 1)?.lt(&p)?.to_dtype(DType::F32)?;
-            canvas.slice_set(&pixel.reshape((count, 1, 1))?, 1, pos)?;
+            let pixel = pixel.reshape((count, 1, 1))?;
+            let pixel = if copies == 2 {
+                Tensor::cat(&[&pixel, &pixel], 0)?
+            } else {
+                pixel
+            };
+            canvas.slice_set(&pixel, 1, pos)?;
             probs.slice_set(&p.contiguous()?, 1, pos)?;
         }
-        let pixels: Vec<f32> = canvas.flatten_all()?.to_vec1()?;
+        let pixels: Vec<f32> = canvas.narrow(0, 0, count)?.flatten_all()?.to_vec1()?;
         grid.pixels.copy_from_slice(&pixels);
         grid.pixels_done = (row + 1) * IMAGE_SIDE;
         rows_done = row + 1;
@@ -95,6 +128,24 @@ pub fn sample_device<R: Rng>(
         pixel_major.extend((0..count).map(|image| by_image[image * IMAGE_PIXELS + pos]));
     }
     Ok((grid, pixel_major))
+}
+
+/// The logits a pixel is drawn from (`[count, 1]`) from the network's (`[copies * count, 1]`):
+/// [`SampleStyle::logit`] as tensor arithmetic, in the same order.
+fn styled_logits(logits: &Tensor, style: SampleStyle, count: usize) -> Result<Tensor> {
+    let conditional = logits.narrow(0, 0, count)?;
+    let guided = if style.is_guided() {
+        let unconditional = logits.narrow(0, count, count)?;
+        let scale = Tensor::new(&[style.guidance], logits.device())?;
+        (&unconditional + (&conditional - &unconditional)?.broadcast_mul(&scale)?)?
+    } else {
+        conditional
+    };
+    if style.temperature == 1.0 {
+        return Ok(guided);
+    }
+    let temperature = Tensor::new(&[style.temperature], logits.device())?;
+    guided.broadcast_div(&temperature)
 }
 
 enum State {

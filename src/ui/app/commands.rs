@@ -63,6 +63,7 @@ impl StudioApp {
                 WorkerCommand::SampleNow {
                     count: SAMPLE_COUNT,
                     classes: self.settings.controls.train.sample_classes,
+                    style: self.settings.controls.train.sample_style,
                 },
                 None,
             ),

@@ -5,6 +5,7 @@
 
 use super::StudioApp;
 use crate::messages::WorkerState;
+use crate::model::SampleStyle;
 use crate::ui::compare::compare_window_ui;
 use crate::ui::controls::{controls_ui, ControlsContext};
 use crate::ui::curves::curves_ui;
@@ -15,7 +16,7 @@ use crate::ui::inspector::inspector_ui;
 use crate::ui::panel_rects;
 use crate::ui::paths::{typed_path, PathField};
 use crate::ui::prompts::{close_prompt_ui, confirm_ui, resume_offer_ui};
-use crate::ui::samples::{samples_ui, DrawChoice};
+use crate::ui::samples::{samples_ui, DrawChoice, StyleChoice};
 use crate::ui::status::{status_ui, StatusInfo};
 use crate::ui::{Tab, UiCommand, WINDOW_TITLE};
 
@@ -24,6 +25,8 @@ const SIDE_BY_SIDE_MIN_WIDTH: f32 = 720.0;
 /// The narrowest the curves get beside the samples (their toolbar and a readable plot): the
 /// samples panel never takes more, whatever width it kept from a larger window.
 const CURVES_MIN_WIDTH: f32 = 400.0;
+/// The lowest the curves get above the stacked samples (their toolbar and a readable plot).
+const CURVES_MIN_HEIGHT: f32 = 150.0;
 /// The narrowest the samples panel gets beside the curves.
 const SAMPLES_MIN_WIDTH: f32 = 200.0;
 
@@ -355,12 +358,17 @@ impl StudioApp {
                     panel_rects::record_ui(ui, "samples");
                 });
         } else {
+            // The curves keep their toolbar and a readable plot above; what the samples panel
+            // cannot fit under them (its buttons and sliders on a short window) scrolls.
+            let tallest = (size.y - CURVES_MIN_HEIGHT).max(120.0);
             egui::Panel::bottom("samples_panel_stacked")
                 .resizable(true)
-                .default_size((size.y * 0.45).max(150.0))
-                .size_range(120.0..=(size.y * 0.8).max(130.0))
+                .default_size((size.y * 0.45).max(150.0).min(tallest))
+                .size_range(120.0..=tallest)
                 .show(ui, |ui| {
-                    self.samples_panel_ui(ui);
+                    egui::ScrollArea::vertical()
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| self.samples_panel_ui(ui));
                     panel_rects::record_ui(ui, "samples");
                 });
         }
@@ -382,6 +390,13 @@ impl StudioApp {
         let conditional = self.settings.controls.model.conditional();
         // A grid being drawn is interrupted by the new request, which draws the new choice.
         let can_sample = self.has_model && self.state != crate::messages::WorkerState::Loading;
+        let model = &self.settings.controls.model;
+        let style = Some(StyleChoice {
+            default: SampleStyle::default_for(model),
+            guidable: model.has_no_label_class(),
+            style: &mut self.settings.controls.train.sample_style,
+            can_sample,
+        });
         let draw = conditional.then_some(DrawChoice {
             classes: &mut self.settings.controls.train.sample_classes,
             can_sample,
@@ -392,6 +407,7 @@ impl StudioApp {
             &mut self.png_path,
             &mut self.focus,
             draw,
+            style,
         );
         self.pending.extend(commands);
     }
