@@ -43,6 +43,7 @@ const MODEL_FIELDS_ADDED_LATER: &[&str] = &[
     "conditional",
     "label_dropout",
     "vertical_dilation",
+    "vertical_column_dilation",
 ];
 /// Training config fields added later; a missing `weight_averaging` reads as none (those
 /// runs did not average), the others as their defaults.

@@ -12,6 +12,7 @@ use pixelcnn_studio::data::Mnist;
 use pixelcnn_studio::model::arch::receptive_field::{classify_model_inputs, holes, Reach};
 use pixelcnn_studio::model::cpu::sampler::sample_naive_styled;
 use pixelcnn_studio::model::{
+    sample::{DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE},
     sample_fast_styled, ClassChoice, CpuNet, DilationPattern, FamilyConfig, GatedConfig,
     LabelDropout, ModelConfig, Params, SampleGrid, SampleStyle, NO_LABEL,
 };
@@ -46,11 +47,13 @@ fn the_gated_preset_is_dilated_and_a_conditional_run_drops_labels() {
         panic!("gated");
     };
     assert_eq!(gated.vertical_dilation.steps(), [1, 1, 2, 2, 4]);
+    assert!(gated.vertical_column_dilation);
     let spec = match cfg.architecture() {
         pixelcnn_studio::model::Architecture::Gated(spec) => spec,
         _ => panic!("gated"),
     };
-    assert_eq!((spec.reach(), spec.reach_columns()), (23, 13));
+    assert_eq!((spec.reach(), spec.reach_columns()), (23, 23));
+    assert_eq!(spec.undilated_reach(), 13);
     assert_eq!(cfg.class_count(), 0, "unconditional: no class biases");
     cfg.set_conditional(true).unwrap();
     assert_eq!(cfg.class_count(), 11);
@@ -62,19 +65,36 @@ fn the_gated_preset_is_dilated_and_a_conditional_run_drops_labels() {
         .find(|t| t.name == "layers.0.cond_v.weight")
         .unwrap();
     assert_eq!(cond.shape, [64, 11], "ten digits and \"no label\"");
-    // Dilation spreads the taps: the same parameters as undilated.
+    // Dilation spreads the taps: the same parameters and work as undilated.
     let undilated = with(cfg.clone(), |g| g.vertical_dilation = DilationPattern::NONE);
     assert_eq!(cfg.parameter_count(), undilated.parameter_count());
+    let rows_only = with(cfg.clone(), |g| g.vertical_column_dilation = false);
+    assert_eq!(cfg.parameter_count(), rows_only.parameter_count());
+    let macs = |c: &ModelConfig| {
+        c.convs()
+            .iter()
+            .map(|conv| conv.macs_per_pixel())
+            .sum::<usize>()
+    };
+    assert_eq!(macs(&cfg), macs(&rows_only));
 }
 
-/// Flipping input pixel `q` changes the logit of pixel `p` only if `q < p`, exactly the pixels
-/// the spec says `p` sees, and those have no holes: checked on the network itself.
+/// Flipping input pixel `q` changes the logit of pixel `p` only if `q < p` and `p` sees `q` by
+/// the spec, the network reaches as far as the spec says, and the field has no holes: checked
+/// on the network itself.
 #[test]
 fn a_dilated_network_is_causal_and_its_field_has_no_holes() {
-    for pattern in ["1,1,2,2,4", "1,2", "4,1,1"] {
-        let cfg = with(digits_model(5, 4), |g| {
+    for (pattern, columns) in [
+        ("1,1,2,2,4", false),
+        ("1,1,2,2,4", true),
+        ("1,2", false),
+        ("4,1,1", true),
+    ] {
+        let cfg = with(digits_model(5, 8), |g| {
             g.vertical_dilation = DilationPattern::parse(pattern).unwrap();
+            g.vertical_column_dilation = columns;
         });
+        let pattern = format!("{pattern}, columns {columns}");
         let (params, _, _) = random_params_images_and_labels(&cfg, 1, 5);
         let net = CpuNet::new(&cfg, &params);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -93,16 +113,44 @@ fn a_dilated_network_is_causal_and_its_field_has_no_holes() {
         for &(row, col) in &[(27, 14), (27, 0), (20, 27), (14, 14), (5, 3), (0, 9)] {
             let p = row * 28 + col;
             let seen = cfg.visible_inputs(row, col);
+            let changed: Vec<bool> = (0..PIXELS)
+                .map(|q| flipped[q * PIXELS + p] != base_logits[p])
+                .collect();
             for q in 0..PIXELS {
-                let changed = flipped[q * PIXELS + p] != base_logits[p];
                 if q >= p {
-                    assert!(!changed, "{pattern}: logit {p} depends on pixel {q}");
+                    assert!(!changed[q], "{pattern}: logit {p} depends on pixel {q}");
                 }
-                assert_eq!(
-                    changed, seen[q],
-                    "{pattern}: pixel {q} and logit ({row}, {col})"
+                assert!(
+                    !changed[q] || seen[q],
+                    "{pattern}: logit ({row}, {col}) depends on pixel {q}, outside its field"
                 );
             }
+            // The network reaches exactly as far as the spec says: the same first row and the
+            // same leftmost and rightmost columns. A pixel reached through only a few paths
+            // can move the logit by less than f32 resolution, so a few seen pixels may not
+            // visibly move it; more than 1% would be a field the network does not have.
+            let extent = |field: &[bool]| {
+                let at: Vec<(usize, usize)> = (0..PIXELS)
+                    .filter(|&q| field[q])
+                    .map(|q| (q / 28, q % 28))
+                    .collect();
+                (
+                    at.iter().map(|&(r, _)| r).min(),
+                    at.iter().map(|&(_, c)| c).min(),
+                    at.iter().map(|&(_, c)| c).max(),
+                )
+            };
+            assert_eq!(
+                extent(&changed),
+                extent(&seen),
+                "{pattern}: the reach of logit ({row}, {col})"
+            );
+            let seen_count = seen.iter().filter(|&&v| v).count();
+            let unmoved = (0..PIXELS).filter(|&q| seen[q] && !changed[q]).count();
+            assert!(
+                unmoved * 100 <= seen_count,
+                "{pattern}: {unmoved} of the {seen_count} pixels logit ({row}, {col}) sees do not move it"
+            );
             assert!(
                 holes(&seen, row, col).iter().all(|&h| !h),
                 "{pattern}: the field of ({row}, {col}) has a hole"
@@ -117,6 +165,11 @@ fn a_dilated_network_is_causal_and_its_field_has_no_holes() {
         let undilated = with(cfg.clone(), |g| g.vertical_dilation = DilationPattern::NONE);
         let count = |c: &ModelConfig| c.visible_inputs(27, 14).iter().filter(|&&v| v).count();
         assert!(count(&cfg) > count(&undilated), "{pattern}");
+        if columns {
+            // Spread columns reach farther sideways than rows alone.
+            let rows_only = with(cfg.clone(), |g| g.vertical_column_dilation = false);
+            assert!(count(&cfg) > count(&rows_only), "{pattern}");
+        }
     }
 }
 
@@ -567,8 +620,10 @@ fn the_command_line_trains_samples_and_completes_with_the_new_levers() {
             "--json",
         ],
     );
-    assert_eq!(defaults["guidance"], 2.5);
-    assert!((defaults["temperature"].as_f64().unwrap() - 0.8).abs() < 1e-6);
+    assert_eq!(defaults["guidance"], f64::from(DEFAULT_GUIDANCE));
+    assert!(
+        (defaults["temperature"].as_f64().unwrap() - f64::from(DEFAULT_TEMPERATURE)).abs() < 1e-6
+    );
     run_json(
         root,
         &[
@@ -593,6 +648,7 @@ fn the_command_line_trains_samples_and_completes_with_the_new_levers() {
         &["inspect", "--checkpoint", "ck.safetensors", "--json"],
     );
     assert_eq!(inspect["row_dilations"], serde_json::json!([1, 2]));
+    assert_eq!(inspect["column_dilations"], serde_json::json!([1, 2]));
     assert_eq!(inspect["classes"], 11);
 
     // A model without label dropout: guidance is one clear line, temperature is fine.

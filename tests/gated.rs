@@ -89,6 +89,7 @@ fn a_logit_depends_on_every_earlier_pixel_in_reach_and_on_nothing_later() {
             conditional: true,
             label_dropout: LabelDropout::NONE,
             vertical_dilation: DilationPattern::NONE,
+            vertical_column_dilation: false,
         }),
         ..gated(3, 4, true)
     };

@@ -209,9 +209,10 @@ fn the_gated_preset_shows_both_stacks_and_no_blind_spot() {
     settle(&mut harness);
     harness.get_by_label_contains("conv_v0: 3x7, 21 taps, vertical stack");
     harness.get_by_label_contains("conv_h0: 1x3, 3 taps, horizontal stack");
-    // The preset's vertical stack is dilated: one card per row dilation.
-    harness.get_by_label_contains("layers.*.conv_v (x4: layers 0, 1, 5, 6, rows 1 apart)");
-    harness.get_by_label_contains("layers.*.conv_v (x2: layers 4, 9, rows 4 apart)");
+    // The preset's vertical stack is dilated in rows and columns: one card per dilation.
+    harness.get_by_label_contains("layers.*.conv_v (x4: layers 0, 1, 5, 6, undilated)");
+    harness.get_by_label_contains("layers.*.conv_v (x2: layers 4, 9, rows and columns 4 apart)");
+    harness.get_by_label_contains("reach 23 rows up and 23 columns either side instead of 13");
     let seen = model.visible_inputs(14, 14).iter().filter(|&&v| v).count();
     harness.get_by_label_contains(&format!("sees {seen} of 784 input pixels"));
     harness.get_by_label_contains("No blind spot");

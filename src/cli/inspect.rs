@@ -16,7 +16,7 @@ use super::model_args::ModelArgs;
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Checkpoint whose architecture to show (instead of a preset).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation", "vertical_column_dilation"])]
     checkpoint: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
@@ -111,6 +111,7 @@ fn gated_json(cfg: &ModelConfig, spec: &GatedSpec) -> serde_json::Value {
         "label_dropout": cfg.label_dropout(),
         "gated_layers": spec.layers.len(),
         "row_dilations": spec.layers.iter().map(|l| l.row_dilation).collect::<Vec<_>>(),
+        "column_dilations": spec.layers.iter().map(|l| l.column_dilation).collect::<Vec<_>>(),
         "reach_rows": spec.reach(),
         "reach_columns": spec.reach_columns(),
         "receptive_field_pixels": field,
@@ -140,10 +141,9 @@ fn gated_text(cfg: &ModelConfig, spec: &GatedSpec) -> String {
         let dilation = spec
             .layers
             .iter()
-            .find(|l| l.conv_v.name == c.name && l.row_dilation > 1)
-            .map_or(String::new(), |l| {
-                format!(" (rows {} apart)", l.row_dilation)
-            });
+            .find(|l| l.conv_v.name == c.name)
+            .and_then(|l| l.dilation_label())
+            .map_or(String::new(), |label| format!(" ({label})"));
         out.push_str(&format!(
             "{:<18} {:<32} {:>6} {:>5} {:>10} {:>9}{dilation}\n",
             c.name,

@@ -41,6 +41,11 @@ pub struct ModelArgs {
     /// [default: the preset's; `gated`: 1,1,2,2,4].
     #[arg(long, value_name = "PATTERN", value_parser = DilationPattern::parse)]
     pub vertical_dilation: Option<DilationPattern>,
+    /// Whether the gated layers' vertical convolutions also spread their columns by the same
+    /// steps (reaching farther sideways at the same cost): `on` or `off` [default: the
+    /// preset's; `gated`: on].
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub vertical_column_dilation: Option<bool>,
 }
 
 impl ModelArgs {
@@ -79,11 +84,16 @@ impl ModelArgs {
                 if let Some(pattern) = self.vertical_dilation {
                     gated.vertical_dilation = pattern;
                 }
+                if let Some(columns) = self.vertical_column_dilation {
+                    gated.vertical_column_dilation = columns;
+                }
             }
             FamilyConfig::Plain(_) => {
                 anyhow::ensure!(
-                    self.label_dropout.is_none() && self.vertical_dilation.is_none(),
-                    "--label-dropout and --vertical-dilation are gated-family options: add --preset gated or --family gated"
+                    self.label_dropout.is_none()
+                        && self.vertical_dilation.is_none()
+                        && self.vertical_column_dilation.is_none(),
+                    "--label-dropout, --vertical-dilation and --vertical-column-dilation are gated-family options: add --preset gated or --family gated"
                 );
             }
         }

@@ -33,8 +33,9 @@ pub struct TrainArgs {
     /// Images per minibatch [default: 100].
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
-    /// Adam's learning rate [default: 0.001 for the plain family (the reference recipe), 0.003
-    /// for the gated family]; with a schedule, its peak.
+    /// Adam's learning rate [default: 0.001 for the plain family (the reference recipe), 0.008
+    /// for gated models up to 32 maps (the `gated` preset), 0.003 for wider ones]; with a
+    /// schedule, its peak.
     #[arg(long, value_name = "F")]
     lr: Option<f64>,
     /// How the learning rate moves: `constant`, or `cosine` (20 steps of warm-up, then a cosine
@@ -67,7 +68,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     metrics_csv: Option<PathBuf>,
     /// Checkpoint to continue from (its architecture and state; options given here override its settings).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation", "seed"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "family", "conditional", "layers", "maps", "first_kernel", "masked_kernel", "label_dropout", "vertical_dilation", "vertical_column_dilation", "seed"])]
     resume: Option<PathBuf>,
     /// Write a 10x10 grid of samples as epoch_N.png here after each epoch.
     #[arg(long, value_name = "DIR")]

@@ -128,6 +128,8 @@ struct GatedLayer {
     half: usize,
     /// Row dilation of `conv_v`.
     row_dilation: usize,
+    /// Column dilation of `conv_v`.
+    column_dilation: usize,
 }
 
 /// The gated network's candle layers.
@@ -178,6 +180,7 @@ impl GatedModel {
                     cond,
                     half: gated.gated_kernel / 2,
                     row_dilation: layer.row_dilation,
+                    column_dilation: layer.column_dilation,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -207,13 +210,18 @@ impl GatedModel {
         let mut h = Epilogue::LINEAR.apply_tensor(&h_pre, Some(&self.first_h.bias()?), None)?;
         for layer in &self.layers {
             let b = layer.half;
-            let vp = if layer.row_dilation == 1 {
+            let vp = if layer.row_dilation == 1 && layer.column_dilation == 1 {
                 self.conv_bias(
                     &layer.conv_v,
                     &v.pad_with_zeros(2, b, 0)?.pad_with_zeros(3, b, b)?,
                 )?
             } else {
-                self.dilated_conv_bias(&layer.conv_v, &v, b, layer.row_dilation)?
+                self.dilated_conv_bias(
+                    &layer.conv_v,
+                    &v,
+                    b,
+                    (layer.row_dilation, layer.column_dilation),
+                )?
             };
             let link = self.conv_bias(&layer.link, &vp)?;
             let hp = (self.conv_bias(&layer.conv_h, &h.pad_with_zeros(3, b, 0)?)? + link)?;
@@ -247,25 +255,26 @@ impl GatedModel {
     }
 
     /// The vertical convolution of `v` (`[batch, p, 28, 28]`) with its `(b+1) x k` kernel's
-    /// rows `dilation` rows apart, plus its bias: kernel row `r` reads `v` shifted down by
-    /// `(b - r) * dilation` rows (zeros enter at the top), padded `b` columns either side.
+    /// rows `rows` rows apart and its taps `columns` columns apart, plus its bias: kernel row
+    /// `r` reads `v` shifted down by `(b - r) * rows` rows (zeros enter at the top), padded
+    /// `b * columns` columns either side, as a column-dilated convolution.
     fn dilated_conv_bias(
         &self,
         conv: &CandleConv,
         v: &Tensor,
         b: usize,
-        dilation: usize,
+        (rows, columns): (usize, usize),
     ) -> Result<Tensor> {
         let side_h = v.dim(2)?;
         let mut sum: Option<Tensor> = None;
         for r in 0..=b {
-            let shift = (b - r) * dilation;
+            let shift = (b - r) * rows;
             let shifted = v
                 .pad_with_zeros(2, shift, 0)?
                 .narrow(2, 0, side_h)?
-                .pad_with_zeros(3, b, b)?;
+                .pad_with_zeros(3, b * columns, b * columns)?;
             let row_kernel = conv.weight.narrow(2, r, 1)?.contiguous()?;
-            let part = shifted.conv2d(&row_kernel, 0, 1, 1, 1)?;
+            let part = shifted.conv2d(&row_kernel, 0, 1, columns, 1)?;
             sum = Some(match sum {
                 Some(total) => (total + part)?,
                 None => part,

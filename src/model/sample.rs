@@ -28,9 +28,9 @@ impl Eq for SampleStyle {}
 
 /// The studio's and `sample`'s guidance scale for a model trained with label dropout (README,
 /// "Digits": what each lever did).
-pub const DEFAULT_GUIDANCE: f32 = 2.5;
+pub const DEFAULT_GUIDANCE: f32 = 2.0;
 /// The studio's and `sample`'s temperature for a model trained with label dropout.
-pub const DEFAULT_TEMPERATURE: f32 = 0.8;
+pub const DEFAULT_TEMPERATURE: f32 = 0.9;
 /// The largest guidance scale.
 pub const MAX_GUIDANCE: f32 = 10.0;
 /// The smallest temperature.

@@ -177,11 +177,12 @@ fn stacks_ui(ui: &mut egui::Ui, spec: &GatedSpec) {
     if spec.is_dilated() {
         ui.add(
             egui::Label::new(format!(
-                "Dilated: the vertical convolutions of some layers read rows 2 or more apart (the \
-                 same taps and work), so the stacks reach {} rows up instead of {}, still without \
-                 holes.",
+                "Dilated: the vertical convolutions of some layers read taps 2 or more rows (or \
+                 rows and columns) apart, with the same taps and work, so the stacks reach {} \
+                 rows up and {} columns either side instead of {}, still without holes.",
                 spec.reach(),
-                spec.reach_columns()
+                spec.reach_columns(),
+                spec.undilated_reach()
             ))
             .wrap(),
         );
@@ -204,8 +205,12 @@ fn stacks_ui(ui: &mut egui::Ui, spec: &GatedSpec) {
             format!("layers.*.{part} (x{layers})")
         };
         if spec.is_dilated() {
-            // One card per row dilation of the vertical convolutions.
-            let mut dilations: Vec<usize> = spec.layers.iter().map(|l| l.row_dilation).collect();
+            // One card per dilation of the vertical convolutions.
+            let mut dilations: Vec<(usize, usize)> = spec
+                .layers
+                .iter()
+                .map(|l| (l.row_dilation, l.column_dilation))
+                .collect();
             dilations.sort_unstable();
             dilations.dedup();
             for dilation in dilations {
@@ -213,12 +218,15 @@ fn stacks_ui(ui: &mut egui::Ui, spec: &GatedSpec) {
                     .layers
                     .iter()
                     .enumerate()
-                    .filter(|(_, l)| l.row_dilation == dilation)
+                    .filter(|(_, l)| (l.row_dilation, l.column_dilation) == dilation)
                     .collect();
                 let names: Vec<String> = same.iter().map(|(i, _)| i.to_string()).collect();
                 if let Some((_, layer)) = same.first() {
+                    let spacing = layer
+                        .dilation_label()
+                        .unwrap_or_else(|| "undilated".to_string());
                     let title = format!(
-                        "layers.*.conv_v (x{}: layers {}, rows {dilation} apart)",
+                        "layers.*.conv_v (x{}: layers {}, {spacing})",
                         same.len(),
                         names.join(", ")
                     );

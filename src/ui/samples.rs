@@ -630,23 +630,31 @@ fn style_choice_ui(ui: &mut egui::Ui, choice: &mut StyleChoice<'_>, commands: &m
         } else {
             response.on_disabled_hover_text(GUIDANCE_NEEDS_LABEL_DROPOUT)
         };
-        released |= response.drag_stopped() || (response.changed() && !response.dragged());
-        if choice.guidable {
+        if choice.guidable && moved(guidance, style.guidance) {
             style.guidance = guidance;
+            released |= response.drag_stopped() || !response.dragged();
+        } else {
+            released |= response.drag_stopped();
         }
     });
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().slider_width = 90.0;
         let label = ui.label("Temperature");
+        let mut temperature = style.temperature;
         let response = ui
-            .add(egui::Slider::new(&mut style.temperature, TEMPERATURE_RANGE).step_by(0.05))
+            .add(egui::Slider::new(&mut temperature, TEMPERATURE_RANGE).step_by(0.05))
             .labelled_by(label.id)
             .on_hover_text(
                 "Each pixel from sigmoid(logit / T): below 1, fewer stray pixels and firmer \
                  strokes (best with guidance); 1: the model's own probabilities. A change draws \
                  a new grid.",
             );
-        released |= response.drag_stopped() || (response.changed() && !response.dragged());
+        if moved(temperature, style.temperature) {
+            style.temperature = temperature;
+            released |= response.drag_stopped() || !response.dragged();
+        } else {
+            released |= response.drag_stopped();
+        }
     });
     if style != before {
         *choice.style = Some(style);
@@ -654,6 +662,12 @@ fn style_choice_ui(ui: &mut egui::Ui, choice: &mut StyleChoice<'_>, commands: &m
     if released && choice.can_sample && choice.style.is_some() {
         commands.push(UiCommand::SampleNow);
     }
+}
+
+/// Whether a slider moved its value: snapping to its steps from the range's start changes
+/// an f32 in its last bits (0.9 reads back as 0.90000004), which is not a change to redraw for.
+fn moved(now: f32, before: f32) -> bool {
+    (now - before).abs() > 1e-4
 }
 
 /// Width of the digit labels left of a grid drawn one row per digit.

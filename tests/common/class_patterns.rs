@@ -66,6 +66,7 @@ pub fn model() -> ModelConfig {
             // Ten classes, one rule each; taps one row apart.
             label_dropout: LabelDropout::NONE,
             vertical_dilation: DilationPattern::NONE,
+            vertical_column_dilation: false,
         }),
     }
 }

@@ -76,6 +76,7 @@ pub fn gated_model_without_levers(layers: usize, maps: usize, conditional: bool)
             conditional,
             label_dropout: LabelDropout::NONE,
             vertical_dilation: DilationPattern::NONE,
+            vertical_column_dilation: false,
             ..GatedConfig::preset()
         }),
         ..gated_model(layers, maps, conditional)
@@ -83,8 +84,8 @@ pub fn gated_model_without_levers(layers: usize, maps: usize, conditional: bool)
 }
 
 /// A conditional gated model with a 7-wide first layer (the preset's), `layers` gated layers of
-/// `maps` maps, the preset's label dropout and its vertical dilation pattern (rows 1, 1, 2, 2, 4
-/// apart, repeated over the layers).
+/// `maps` maps, the preset's label dropout and its vertical dilation pattern (rows and columns
+/// 1, 1, 2, 2, 4 apart, repeated over the layers).
 pub fn digits_model(layers: usize, maps: usize) -> ModelConfig {
     ModelConfig {
         first_kernel: 7,

@@ -34,6 +34,10 @@ pub const MAX_LABEL_DROPOUT: f32 = 0.9;
 /// Row dilations of the `gated` preset's vertical stack, repeated over its gated layers (README,
 /// "Digits": the same parameters and work, reaching 23 rows instead of 13).
 pub const GATED_VERTICAL_DILATION: [u8; 5] = [1, 1, 2, 2, 4];
+/// Whether the `gated` preset's vertical stack spreads its columns as it spreads its rows
+/// (README, "Digits": with rows alone the stacks reach 13 columns either side, with both 23, at
+/// the same parameters and work).
+pub const GATED_COLUMN_DILATION: bool = true;
 /// Longest vertical dilation pattern.
 pub const MAX_DILATION_PATTERN: usize = 16;
 /// Largest row dilation of one gated layer.
@@ -188,6 +192,9 @@ pub struct GatedConfig {
     /// Row dilation of each gated layer's vertical convolution (a pattern repeated over the
     /// layers; empty: none): the same taps, spread over more rows above.
     pub vertical_dilation: DilationPattern,
+    /// Whether each vertical convolution also spreads its columns by its layer's step of
+    /// `vertical_dilation` (taps `d` columns apart): the same taps, reaching farther sideways.
+    pub vertical_column_dilation: bool,
 }
 
 /// A label dropout rate (see [`GatedConfig::label_dropout`]): a fraction from 0 to
@@ -357,7 +364,7 @@ impl PlainConfig {
 
 impl GatedConfig {
     /// The `gated` preset's: [`GATED_LAYERS`] gated [`GATED_KERNEL`]-wide layers whose vertical
-    /// convolutions are dilated by [`GATED_VERTICAL_DILATION`], unconditional (conditioned, it
+    /// convolutions are dilated by [`GATED_VERTICAL_DILATION`] in rows and columns, unconditional (conditioned, it
     /// trains with [`DEFAULT_LABEL_DROPOUT`]).
     pub fn preset() -> Self {
         GatedConfig {
@@ -367,6 +374,7 @@ impl GatedConfig {
             label_dropout: LabelDropout(DEFAULT_LABEL_DROPOUT),
             vertical_dilation: DilationPattern::new(&GATED_VERTICAL_DILATION)
                 .unwrap_or(DilationPattern::NONE),
+            vertical_column_dilation: GATED_COLUMN_DILATION,
         }
     }
 
@@ -443,6 +451,7 @@ impl ModelConfig {
                 gated_layers: 15,
                 gated_kernel: 3,
                 vertical_dilation: DilationPattern::NONE,
+                vertical_column_dilation: false,
                 ..GatedConfig::preset()
             }),
         }
@@ -568,6 +577,7 @@ impl ModelConfig {
                 conditional: flat.conditional,
                 label_dropout: flat.label_dropout,
                 vertical_dilation: flat.vertical_dilation,
+                vertical_column_dilation: flat.vertical_column_dilation,
             }),
         };
         ModelConfig {
@@ -609,13 +619,13 @@ fn check_feature_maps(maps: usize) -> Result<(), ConfigError> {
 /// - `masked_relu`, `relu_layers` and `residual` are plain-only: a gated model ignores them on
 ///   reading and writes the values the `gated` preset has always written (`false`, `1`, `true`).
 /// - `conditional` is gated-only: a plain record with `conditional: true` is refused.
-/// - `label_dropout` and `vertical_dilation` are gated-only: a plain model ignores them on
+/// - `label_dropout`, `vertical_dilation` and `vertical_column_dilation` are gated-only: a plain model ignores them on
 ///   reading and writes the `gated` preset's values (so `--family gated` starts from them).
 ///
 /// Missing fields take the `seed` preset's values, so files written before the gated family
 /// existed (no `family`, no `conditional`) read as a plain, unconditional model; a missing
-/// `label_dropout` or `vertical_dilation` is none (0, `[]`), the gated model of files written
-/// before they existed.
+/// `label_dropout`, `vertical_dilation` or `vertical_column_dilation` is none (0, `[]`,
+/// `false`), the gated model of files written before they existed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FlatModelConfig {
@@ -643,6 +653,9 @@ pub struct FlatModelConfig {
     /// [`GatedConfig::vertical_dilation`] (gated only; missing: none).
     #[serde(default)]
     pub vertical_dilation: DilationPattern,
+    /// [`GatedConfig::vertical_column_dilation`] (gated only; missing: rows only).
+    #[serde(default)]
+    pub vertical_column_dilation: bool,
 }
 
 impl Default for FlatModelConfig {
@@ -671,6 +684,7 @@ impl From<ModelConfig> for FlatModelConfig {
                 residual: plain.residual,
                 label_dropout: GatedConfig::preset().label_dropout,
                 vertical_dilation: GatedConfig::preset().vertical_dilation,
+                vertical_column_dilation: GatedConfig::preset().vertical_column_dilation,
             },
             FamilyConfig::Gated(gated) => FlatModelConfig {
                 family: ModelFamily::Gated,
@@ -684,6 +698,7 @@ impl From<ModelConfig> for FlatModelConfig {
                 residual: true,
                 label_dropout: gated.label_dropout,
                 vertical_dilation: gated.vertical_dilation,
+                vertical_column_dilation: gated.vertical_column_dilation,
             },
         }
     }
@@ -750,14 +765,14 @@ mod tests {
         let plain = serde_json::to_string(&ModelConfig::paper()).unwrap();
         assert_eq!(
             plain,
-            r#"{"family":"plain","conditional":false,"first_kernel":7,"masked_layers":15,"masked_kernel":3,"masked_relu":true,"relu_layers":2,"feature_maps":128,"residual":true,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4]}"#
+            r#"{"family":"plain","conditional":false,"first_kernel":7,"masked_layers":15,"masked_kernel":3,"masked_relu":true,"relu_layers":2,"feature_maps":128,"residual":true,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4],"vertical_column_dilation":true}"#
         );
         let mut gated = ModelConfig::gated();
         gated.set_conditional(true).unwrap();
         let text = serde_json::to_string(&gated).unwrap();
         assert_eq!(
             text,
-            r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"masked_relu":false,"relu_layers":1,"feature_maps":32,"residual":true,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4]}"#
+            r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"masked_relu":false,"relu_layers":1,"feature_maps":32,"residual":true,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4],"vertical_column_dilation":true}"#
         );
         assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), gated);
         assert_eq!(
@@ -778,6 +793,7 @@ mod tests {
                 conditional: false,
                 label_dropout: LabelDropout::NONE,
                 vertical_dilation: DilationPattern::NONE,
+                vertical_column_dilation: false,
             })
         );
         let conditional_plain = r#"{"family":"plain","conditional":true}"#;
@@ -830,6 +846,7 @@ mod tests {
         };
         assert_eq!(gated.label_dropout, LabelDropout::NONE);
         assert_eq!(gated.vertical_dilation, DilationPattern::NONE);
+        assert!(!gated.vertical_column_dilation);
         assert_eq!(cfg.class_count(), 10);
         assert!(!cfg.has_no_label_class());
         let mut conditional = ModelConfig::gated();

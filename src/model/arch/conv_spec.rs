@@ -82,12 +82,14 @@ impl ConvSpec {
         }
     }
 
-    /// The same kernel with its taps' rows spread `dilation` apart around the output row
-    /// (`dy * dilation`): a row-dilated convolution, with the same stored weights.
-    pub fn with_row_dilation(mut self, dilation: usize) -> ConvSpec {
-        let dilation = dilation.max(1) as isize;
+    /// The same kernel with its taps spread `rows` apart vertically and `columns` apart
+    /// horizontally around the output pixel (`dy * rows`, `dx * columns`): a dilated
+    /// convolution, with the same stored weights.
+    pub fn with_dilation(mut self, rows: usize, columns: usize) -> ConvSpec {
+        let (rows, columns) = (rows.max(1) as isize, columns.max(1) as isize);
         for tap in &mut self.taps {
-            tap.dy *= dilation;
+            tap.dy *= rows;
+            tap.dx *= columns;
         }
         self
     }

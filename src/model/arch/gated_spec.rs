@@ -6,7 +6,8 @@
 //! - first layer: `v = conv_v0(x)`, an `a x first_kernel` kernel over rows `i-a..i-1`, columns
 //!   `j-a..j+a`; `h = conv_h0(x)`, a `1 x a` kernel over `x[i, j-a..j-1]`. No activation.
 //! - gated layer: `vp = conv_v(v)` (`(b+1) x gated_kernel`, rows `i-b..i`; with a row
-//!   dilation `d`, rows `i-b*d, ..., i-d, i`: the same taps, spread over more rows), `hp = conv_h(h) +
+//!   dilation `d`, rows `i-b*d, ..., i-d, i`, and with column dilation also columns
+//!   `j-b*d, ..., j+b*d`: the same taps, spread farther), `hp = conv_h(h) +
 //!   link(vp)` (`1 x (b+1)`, columns `j-b..j`; `link` is 1x1 on `vp` before conditioning);
 //!   conditional: `vp += cond_v[:, y]`, `hp += cond_h[:, y]` (`y` a digit, or class 10, "no
 //!   label", in a model trained with label dropout); `v' = gate(vp)`,
@@ -41,6 +42,22 @@ pub struct GatedLayerSpec {
     pub conditional: bool,
     /// The row dilation of `conv_v` (1: none).
     pub row_dilation: usize,
+    /// The column dilation of `conv_v` (1: none).
+    pub column_dilation: usize,
+}
+
+impl GatedLayerSpec {
+    /// How far apart the vertical convolution's taps are, in words (`rows 2 apart`, `rows and
+    /// columns 4 apart`); `None` when undilated.
+    pub fn dilation_label(&self) -> Option<String> {
+        match (self.row_dilation, self.column_dilation) {
+            (1, 1) => None,
+            (rows, columns) if rows == columns => Some(format!("rows and columns {rows} apart")),
+            (rows, 1) => Some(format!("rows {rows} apart")),
+            (1, columns) => Some(format!("columns {columns} apart")),
+            (rows, columns) => Some(format!("rows {rows}, columns {columns} apart")),
+        }
+    }
 }
 
 /// The whole gated network.
@@ -78,6 +95,11 @@ impl GatedSpec {
             .map(|l| {
                 let name = format!("layers.{l}");
                 let row_dilation = gated.vertical_dilation.at(l);
+                let column_dilation = if gated.vertical_column_dilation {
+                    row_dilation
+                } else {
+                    1
+                };
                 GatedLayerSpec {
                     conv_v: ConvSpec::shifted(
                         &format!("{name}.conv_v"),
@@ -86,7 +108,7 @@ impl GatedSpec {
                         p,
                         2 * p,
                     )
-                    .with_row_dilation(row_dilation),
+                    .with_dilation(row_dilation, column_dilation),
                     conv_h: ConvSpec::shifted(
                         &format!("{name}.conv_h"),
                         (1, b + 1),
@@ -98,6 +120,7 @@ impl GatedSpec {
                     res: ConvSpec::pointwise(&format!("{name}.res"), p, p),
                     conditional: gated.conditional,
                     row_dilation,
+                    column_dilation,
                     name,
                 }
             })
@@ -135,8 +158,8 @@ impl GatedSpec {
                 .sum::<usize>()
     }
 
-    /// Columns either side of a pixel the receptive field reaches: `a + layers * b` (the
-    /// dilation spreads rows only).
+    /// Columns either side of a pixel the receptive field reaches: `a` plus each layer's
+    /// `b * column dilation` (`a + layers * b` when the columns are not dilated).
     pub fn reach_columns(&self) -> usize {
         let side = |conv: &ConvSpec| conv.taps.iter().map(|t: &Tap| t.dx.unsigned_abs()).max();
         side(&self.first_v).unwrap_or(0)
@@ -147,9 +170,22 @@ impl GatedSpec {
                 .sum::<usize>()
     }
 
+    /// Rows above (and columns either side) the same layers would reach undilated:
+    /// `a + layers * b`.
+    pub fn undilated_reach(&self) -> usize {
+        self.first_v.reach_above()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.conv_v.reach_above() / l.row_dilation.max(1))
+                .sum::<usize>()
+    }
+
     /// Whether any gated layer's vertical convolution is dilated.
     pub fn is_dilated(&self) -> bool {
-        self.layers.iter().any(|l| l.row_dilation > 1)
+        self.layers
+            .iter()
+            .any(|l| l.row_dilation > 1 || l.column_dilation > 1)
     }
 
     /// For the logit of pixel (`row`, `col`), a 784-long map of the input pixels it depends on,
@@ -205,6 +241,7 @@ mod tests {
             conditional: false,
             label_dropout: super::super::config::LabelDropout::NONE,
             vertical_dilation: super::super::config::DilationPattern::NONE,
+            vertical_column_dilation: false,
         };
         GatedSpec::new(first_kernel, 4, &gated)
     }
