@@ -19,7 +19,8 @@
 # Run it on an otherwise idle machine: the step count is what the wall clock allows. Everything
 # goes to OUT (default target/digits-check): checkpoints, grids, the scores (scores.jsonl) and
 # summary.md. Needs python3 with torch and numpy for the classifier (pip install torch numpy).
-# TRAIN_SECS, SEEDS, OUT and SKIP_BUILD=1 adjust it; HALF=0 skips the half-steps run and
+# MODEL_ARGS (e.g. "--layers 5 --masked-kernel 5") sizes the model differently: README's sizing
+# table is this script run once per size. TRAIN_SECS, SEEDS, OUT and SKIP_BUILD=1 adjust it; HALF=0 skips the half-steps run and
 # STEPS_409=0 the 409-step one (STEPS_409=1 runs it without AVX-512 too).
 set -euo pipefail
 
@@ -28,6 +29,7 @@ TRAIN_SECS=${TRAIN_SECS:-600}
 SEEDS=${SEEDS:-"1 2 3 4 5"}
 OUT=${OUT:-target/digits-check}
 HALF=${HALF:-1}
+MODEL_ARGS=${MODEL_ARGS:-}
 STEPS_409=${STEPS_409:-auto}
 BIN=target/release/pixelcnn-studio
 mkdir -p "$OUT"
@@ -53,7 +55,8 @@ run() {
     local name=$1
     shift
     echo "== $name: train $*"
-    "$BIN" train --preset gated --conditional "$@" --out "$OUT/$name.safetensors" --json \
+    # shellcheck disable=SC2086 # MODEL_ARGS is a list of options
+    "$BIN" train --preset gated --conditional $MODEL_ARGS "$@" --out "$OUT/$name.safetensors" --json \
         > "$OUT/$name.train.json"
     "$BIN" eval --checkpoint "$OUT/$name.safetensors" --json > "$OUT/$name.eval.json"
     local grids=()
@@ -84,9 +87,9 @@ if [ "$STEPS_409" = 1 ] || { [ "$STEPS_409" = auto ] && [ "$avx512" = yes ]; }; 
     run 409-steps --epochs 1 --train-limit 40900
 fi
 
-python3 - "$OUT" "$cpu" "$avx512" "$cores" "$TRAIN_SECS" <<'EOF'
+python3 - "$OUT" "$cpu" "$avx512" "$cores" "$TRAIN_SECS" "$MODEL_ARGS" <<'EOF'
 import json, os, sys
-out, cpu, avx512, cores, secs = sys.argv[1:]
+out, cpu, avx512, cores, secs, model_args = sys.argv[1:]
 scores = [json.loads(l) for l in open(os.path.join(out, "scores.jsonl"))]
 runs = []
 for name in ["ten-minutes", "half-steps", "409-steps"]:
@@ -105,6 +108,7 @@ for name in ["ten-minutes", "half-steps", "409-steps"]:
                      div_worst=min(div_rows), div_rows=div_rows, seeds=n,
                      guidance=sample.get("guidance"), temperature=sample.get("temperature")))
 lines = [f"CPU: {cpu} ({cores} cores), AVX-512: {avx512}; ten minutes = {secs} s of wall clock",
+         f"model: train --preset gated --conditional {model_args}".rstrip(),
          "",
          "| run | steps | test NLL, nats/image | asked digit, p >= 0.9 | worst row | diversity (mean) | diversity (worst row) | guidance, temperature |",
          "|---|---|---|---|---|---|---|---|"]

@@ -28,7 +28,7 @@ impl Eq for SampleStyle {}
 
 /// The studio's and `sample`'s guidance scale for a model trained with label dropout (README,
 /// "Digits": what each lever did).
-pub const DEFAULT_GUIDANCE: f32 = 2.0;
+pub const DEFAULT_GUIDANCE: f32 = 1.5;
 /// The studio's and `sample`'s temperature for a model trained with label dropout.
 pub const DEFAULT_TEMPERATURE: f32 = 0.9;
 /// The largest guidance scale.

@@ -737,6 +737,34 @@ fn grid_image_ui(ui: &mut egui::Ui, view: &mut SamplesView, now: f64, side: f32)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::sample::{DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE};
+
+    #[test]
+    fn the_style_sliders_at_the_defaults_neither_redraw_nor_change_the_style() {
+        let ctx = egui::Context::default();
+        let default = SampleStyle {
+            guidance: DEFAULT_GUIDANCE,
+            temperature: DEFAULT_TEMPERATURE,
+        };
+        let mut style = None;
+        let mut commands = Vec::new();
+        for _ in 0..4 {
+            let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
+                let mut choice = StyleChoice {
+                    style: &mut style,
+                    default,
+                    guidable: true,
+                    can_sample: true,
+                };
+                style_choice_ui(ui, &mut choice, &mut commands);
+            });
+            output.textures_delta.clear();
+        }
+        assert!(commands.is_empty(), "{commands:?}");
+        assert_eq!(style, None, "showing the sliders is not a choice");
+        assert!(!moved(0.900_000_04, 0.9));
+        assert!(moved(0.95, 0.9));
+    }
 
     fn drawn(pixels_done: usize) -> SampleGrid {
         SampleGrid {

@@ -291,11 +291,33 @@ mod tests {
         assert_eq!(rows[0], [-1, -1, -1, 0, 0, 0]);
         assert_eq!(rows[2], [-2, -2, -2, 0, 0, 0]);
         assert_eq!(spec.layers[2].conv_v.weight_shape(), [8, 4, 2, 3]);
+        // ... and, with column dilation, columns 2 apart: j-2, j, j+2.
+        let columns: Vec<isize> = spec.layers[2].conv_v.taps.iter().map(|t| t.dx).collect();
+        assert_eq!(columns, [-2, 0, 2, -2, 0, 2]);
         assert_eq!(spec.reach(), 3 + 1 + 1 + 2);
-        assert_eq!(spec.reach_columns(), 3 + 3);
+        assert_eq!(spec.reach_columns(), 3 + 1 + 1 + 2);
+        assert_eq!(spec.undilated_reach(), 3 + 3);
+        let rows_only = GatedSpec::new(
+            7,
+            4,
+            &GatedConfig {
+                vertical_column_dilation: false,
+                ..gated
+            },
+        );
+        assert_eq!(rows_only.reach_columns(), 3 + 3);
+        assert_eq!(
+            rows_only.layers[2].dilation_label().as_deref(),
+            Some("rows 2 apart")
+        );
+        assert_eq!(
+            spec.layers[2].dilation_label().as_deref(),
+            Some("rows and columns 2 apart")
+        );
+        assert_eq!(spec.layers[0].dilation_label(), None);
         let preset = GatedSpec::new(7, 4, &GatedConfig::preset());
         assert_eq!(preset.reach(), 23);
-        assert_eq!(preset.reach_columns(), 13);
+        assert_eq!(preset.reach_columns(), 23);
     }
 
     #[test]
