@@ -490,6 +490,7 @@ fn a_conditional_checkpoint_written_before_these_levers_opens_and_resumes_as_it_
     let cfg = with(digits_model(2, 6), |g| {
         g.label_dropout = LabelDropout::NONE;
         g.vertical_dilation = DilationPattern::NONE;
+        g.vertical_column_dilation = false;
     });
     let config = TrainConfig {
         weight_averaging: None,
@@ -503,6 +504,7 @@ fn a_conditional_checkpoint_written_before_these_levers_opens_and_resumes_as_it_
         &[
             "label_dropout",
             "vertical_dilation",
+            "vertical_column_dilation",
             "sample_style",
             "weight_averaging",
             "lr_schedule",

@@ -847,6 +847,16 @@ mod tests {
         assert_eq!(gated.label_dropout, LabelDropout::NONE);
         assert_eq!(gated.vertical_dilation, DilationPattern::NONE);
         assert!(!gated.vertical_column_dilation);
+        // A record of the rows-only dilated preset (before column dilation) stays rows-only.
+        let rows_only = r#"{"family":"gated","conditional":true,"first_kernel":7,"masked_layers":10,"masked_kernel":3,"feature_maps":32,"label_dropout":0.1,"vertical_dilation":[1,1,2,2,4]}"#;
+        let FamilyConfig::Gated(rows) = serde_json::from_str::<ModelConfig>(rows_only)
+            .unwrap()
+            .family
+        else {
+            panic!("a gated record");
+        };
+        assert_eq!(rows.vertical_dilation.steps(), [1, 1, 2, 2, 4]);
+        assert!(!rows.vertical_column_dilation);
         assert_eq!(cfg.class_count(), 10);
         assert!(!cfg.has_no_label_class());
         let mut conditional = ModelConfig::gated();
