@@ -20,8 +20,9 @@
 # goes to OUT (default target/digits-check): checkpoints, grids, the scores (scores.jsonl) and
 # summary.md. Needs python3 with torch and numpy for the classifier (pip install torch numpy).
 # MODEL_ARGS (e.g. "--layers 5 --masked-kernel 5") sizes the model differently: README's sizing
-# table is this script run once per size. TRAIN_SECS, SEEDS, OUT and SKIP_BUILD=1 adjust it; HALF=0 skips the half-steps run and
-# STEPS_409=0 the 409-step one (STEPS_409=1 runs it without AVX-512 too).
+# table is this script run once per size. TRAIN_SECS, SEEDS, OUT and SKIP_BUILD=1 adjust it;
+# HALF=0 skips the half-steps run and STEPS_409=0 the 409-step one (STEPS_409=1 runs it without
+# AVX-512 too).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

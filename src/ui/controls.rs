@@ -557,8 +557,8 @@ fn training_ui(ui: &mut egui::Ui, settings: &mut ControlSettings) {
             .text("Learning rate"),
     )
     .on_hover_text(
-        "Adam's step size (the reference uses 1e-3; the gated preset trains best at 8e-3, wider gated models at 3e-3). \
-         Picking a preset sets its default.",
+        "Adam's step size (the reference uses 1e-3; the gated preset trains best at 8e-3, \
+         wider gated models at 3e-3). Picking a preset sets its default.",
     );
     ui.add(
         egui::Slider::new(&mut train.batch_size, 1..=1000)

@@ -630,11 +630,8 @@ fn style_choice_ui(ui: &mut egui::Ui, choice: &mut StyleChoice<'_>, commands: &m
         } else {
             response.on_disabled_hover_text(GUIDANCE_NEEDS_LABEL_DROPOUT)
         };
-        if choice.guidable && moved(guidance, style.guidance) {
-            style.guidance = guidance;
-            released |= response.drag_stopped() || !response.dragged();
-        } else {
-            released |= response.drag_stopped();
+        if choice.guidable {
+            released |= take_slider_value(&response, guidance, &mut style.guidance);
         }
     });
     ui.horizontal_wrapped(|ui| {
@@ -649,18 +646,24 @@ fn style_choice_ui(ui: &mut egui::Ui, choice: &mut StyleChoice<'_>, commands: &m
                  strokes (best with guidance); 1: the model's own probabilities. A change draws \
                  a new grid.",
             );
-        if moved(temperature, style.temperature) {
-            style.temperature = temperature;
-            released |= response.drag_stopped() || !response.dragged();
-        } else {
-            released |= response.drag_stopped();
-        }
+        released |= take_slider_value(&response, temperature, &mut style.temperature);
     });
     if style != before {
         *choice.style = Some(style);
     }
     if released && choice.can_sample && choice.style.is_some() {
         commands.push(UiCommand::SampleNow);
+    }
+}
+
+/// Takes a slider's `value` into `target` when it really moved; true when the change is
+/// finished (the slider let go, or set by a click or a key), so the grid is redrawn.
+fn take_slider_value(response: &egui::Response, value: f32, target: &mut f32) -> bool {
+    if moved(value, *target) {
+        *target = value;
+        response.drag_stopped() || !response.dragged()
+    } else {
+        response.drag_stopped()
     }
 }
 

@@ -364,8 +364,8 @@ impl PlainConfig {
 
 impl GatedConfig {
     /// The `gated` preset's: [`GATED_LAYERS`] gated [`GATED_KERNEL`]-wide layers whose vertical
-    /// convolutions are dilated by [`GATED_VERTICAL_DILATION`] in rows and columns, unconditional (conditioned, it
-    /// trains with [`DEFAULT_LABEL_DROPOUT`]).
+    /// convolutions are dilated by [`GATED_VERTICAL_DILATION`] in rows and columns,
+    /// unconditional (conditioned, it trains with [`DEFAULT_LABEL_DROPOUT`]).
     pub fn preset() -> Self {
         GatedConfig {
             gated_layers: GATED_LAYERS,
@@ -619,8 +619,9 @@ fn check_feature_maps(maps: usize) -> Result<(), ConfigError> {
 /// - `masked_relu`, `relu_layers` and `residual` are plain-only: a gated model ignores them on
 ///   reading and writes the values the `gated` preset has always written (`false`, `1`, `true`).
 /// - `conditional` is gated-only: a plain record with `conditional: true` is refused.
-/// - `label_dropout`, `vertical_dilation` and `vertical_column_dilation` are gated-only: a plain model ignores them on
-///   reading and writes the `gated` preset's values (so `--family gated` starts from them).
+/// - `label_dropout`, `vertical_dilation` and `vertical_column_dilation` are gated-only: a
+///   plain model ignores them on reading and writes the `gated` preset's values (so
+///   `--family gated` starts from them).
 ///
 /// Missing fields take the `seed` preset's values, so files written before the gated family
 /// existed (no `family`, no `conditional`) read as a plain, unconditional model; a missing

@@ -52,9 +52,8 @@ impl GatedLayerSpec {
     pub fn dilation_label(&self) -> Option<String> {
         match (self.row_dilation, self.column_dilation) {
             (1, 1) => None,
-            (rows, columns) if rows == columns => Some(format!("rows and columns {rows} apart")),
             (rows, 1) => Some(format!("rows {rows} apart")),
-            (1, columns) => Some(format!("columns {columns} apart")),
+            (rows, columns) if rows == columns => Some(format!("rows and columns {rows} apart")),
             (rows, columns) => Some(format!("rows {rows}, columns {columns} apart")),
         }
     }
